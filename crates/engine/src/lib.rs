@@ -1,0 +1,13 @@
+//! monban-engine: the sans-IO heart of monban.
+//!
+//! The engine turns targets × ports into probes and replies into port states. It never
+//! opens a socket and never reads a clock: the caller feeds it `(now, packet)` and asks
+//! it what to send and when to wake (see [`scan::Scan`]). That keeps loss, reordering,
+//! rate limits and RTT testable deterministically in a simulated network.
+
+pub mod ports;
+pub mod services;
+pub mod targets;
+pub mod types;
+
+pub use types::*;

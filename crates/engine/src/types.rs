@@ -1,0 +1,241 @@
+//! Result vocabulary shared by the engine, the outputs and the binary.
+//!
+//! Names follow nmap's words (`open`, `closed|filtered`, `syn-ack`, ...) so that
+//! nmap users read monban's output without a dictionary.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// Lower-case name as nmap writes it (`tcp`, `udp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How ports are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScanType {
+    /// Half-open SYN scan over raw sockets (`-sS`).
+    Syn,
+    /// Full three-way handshake through the kernel (`-sT`).
+    Connect,
+}
+
+impl ScanType {
+    /// nmap's XML `scaninfo type` value (`syn`, `connect`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanType::Syn => "syn",
+            ScanType::Connect => "connect",
+        }
+    }
+
+    /// Human name used in normal output ("SYN Stealth Scan", "Connect Scan").
+    pub fn long_name(self) -> &'static str {
+        match self {
+            ScanType::Syn => "SYN Stealth Scan",
+            ScanType::Connect => "Connect Scan",
+        }
+    }
+}
+
+/// The state of one port, in nmap's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortState {
+    /// Something accepts connections there.
+    Open,
+    /// The host answers, but nothing listens (RST, port unreachable).
+    Closed,
+    /// No answer, or an ICMP error from a filter: the door cannot be seen.
+    Filtered,
+    /// Reachable, but open or closed could not be told (ACK scan).
+    Unfiltered,
+    /// Open or filtered: no answer where open ports stay silent.
+    OpenFiltered,
+    /// Closed or filtered (IP ID idle scan).
+    ClosedFiltered,
+}
+
+impl PortState {
+    /// All states, in display order.
+    pub const ALL: [PortState; 6] = [
+        PortState::Open,
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::Unfiltered,
+        PortState::OpenFiltered,
+        PortState::ClosedFiltered,
+    ];
+
+    /// nmap's spelling of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+            PortState::Unfiltered => "unfiltered",
+            PortState::OpenFiltered => "open|filtered",
+            PortState::ClosedFiltered => "closed|filtered",
+        }
+    }
+
+    /// Parses nmap's spelling.
+    pub fn parse(s: &str) -> Option<PortState> {
+        PortState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for PortState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a port or host got its state, in nmap's reason names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// TCP SYN/ACK received.
+    SynAck,
+    /// TCP RST received.
+    Reset,
+    /// connect() was refused (the kernel saw a RST).
+    ConnRefused,
+    /// No reply after every retry.
+    NoResponse,
+    /// ICMP destination unreachable, communication administratively prohibited.
+    AdminProhibited,
+    /// ICMP destination unreachable, host unreachable.
+    HostUnreach,
+    /// ICMP destination unreachable, network unreachable.
+    NetUnreach,
+    /// ICMP destination unreachable, port unreachable.
+    PortUnreach,
+    /// ICMP destination unreachable, protocol unreachable.
+    ProtoUnreach,
+    /// ICMP destination unreachable, host prohibited.
+    HostProhibited,
+    /// ICMP destination unreachable, network prohibited.
+    NetProhibited,
+    /// A UDP reply.
+    UdpResponse,
+    /// ICMP echo reply.
+    EchoReply,
+    /// The user said so (`-Pn`: host assumed up).
+    UserSet,
+    /// The target is this machine.
+    LocalhostResponse,
+    /// The host did not answer any probe.
+    NoReply,
+}
+
+impl Reason {
+    /// nmap's spelling of the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynAck => "syn-ack",
+            Reason::Reset => "reset",
+            Reason::ConnRefused => "conn-refused",
+            Reason::NoResponse => "no-response",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::HostUnreach => "host-unreach",
+            Reason::NetUnreach => "net-unreach",
+            Reason::PortUnreach => "port-unreach",
+            Reason::ProtoUnreach => "proto-unreach",
+            Reason::HostProhibited => "host-prohibited",
+            Reason::NetProhibited => "net-prohibited",
+            Reason::UdpResponse => "udp-response",
+            Reason::EchoReply => "echo-reply",
+            Reason::UserSet => "user-set",
+            Reason::LocalhostResponse => "localhost-response",
+            Reason::NoReply => "no-response",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verdict for one port of one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortResult {
+    /// Port number.
+    pub port: u16,
+    /// Transport protocol.
+    pub proto: Protocol,
+    /// Final state.
+    pub state: PortState,
+    /// Why.
+    pub reason: Reason,
+    /// TTL (IPv4) or hop limit (IPv6) of the reply that decided it, if a packet did.
+    pub ttl: Option<u8>,
+}
+
+/// Whether a host is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostStatus {
+    /// The host answered, or `-Pn` said to assume it.
+    Up,
+    /// Nothing answered.
+    Down,
+}
+
+impl HostStatus {
+    /// nmap's spelling (`up`, `down`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Up => "up",
+            HostStatus::Down => "down",
+        }
+    }
+}
+
+/// Everything learnt about one host, handed to the sinks when the host is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostReport {
+    /// The scanned address.
+    pub addr: IpAddr,
+    /// The name the user gave or reverse DNS found.
+    pub name: Option<String>,
+    /// Up or down.
+    pub status: HostStatus,
+    /// Why up or down.
+    pub status_reason: Reason,
+    /// TTL of the reply behind `status_reason`, if any.
+    pub status_ttl: Option<u8>,
+    /// When scanning of this host began.
+    pub start: SystemTime,
+    /// When it ended.
+    pub end: SystemTime,
+    /// One entry per scanned port, in ascending (protocol, port) order.
+    pub ports: Vec<PortResult>,
+    /// `--host-timeout` ran out: `ports` is incomplete and should not be shown.
+    pub timed_out: bool,
+    /// The scan was interrupted before this host was finished: unresolved ports
+    /// are absent from `ports`.
+    pub incomplete: bool,
+    /// Smoothed round-trip time measured to this host.
+    pub srtt: Option<Duration>,
+}
