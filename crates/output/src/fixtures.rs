@@ -1,0 +1,159 @@
+//! Hand-built scan results shared by the sinks' tests.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use monban_engine::types::{
+    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType,
+};
+
+use crate::{RunInfo, RunStats};
+
+/// 2026-11-21 05:30:00 UTC.
+pub const START: u64 = 1_795_239_000;
+
+/// A fixed service table so that tests do not depend on the real one.
+pub fn test_services(port: u16, proto: Protocol) -> Option<&'static str> {
+    match (port, proto) {
+        (22, Protocol::Tcp) => Some("ssh"),
+        (80, Protocol::Tcp) => Some("http"),
+        _ => None,
+    }
+}
+
+pub fn at(secs: u64, millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+}
+
+/// A SYN scan of every TCP port, with a hostile command line.
+pub fn run_info() -> RunInfo {
+    RunInfo {
+        args: "monban scan -sS \u{1b}[31m<&>".to_string(),
+        start: at(START, 0),
+        scan_type: ScanType::Syn,
+        tcp_ports: (1..=65535).collect(),
+        version: "0.1.0",
+        num_hosts_hint: Some(4),
+    }
+}
+
+/// Ended 12.34 s after [`START`]; 3 hosts up of 4.
+pub fn stats(interrupted: bool) -> RunStats {
+    RunStats {
+        end: at(START + 12, 340),
+        elapsed: Duration::from_millis(12_340),
+        hosts_up: 3,
+        hosts_down: 1,
+        hosts_total: 4,
+        interrupted,
+    }
+}
+
+pub fn tcp(port: u16, state: PortState, reason: Reason, ttl: Option<u8>) -> PortResult {
+    PortResult {
+        port,
+        proto: Protocol::Tcp,
+        state,
+        reason,
+        ttl,
+    }
+}
+
+fn up(addr: IpAddr, name: Option<&str>, ports: Vec<PortResult>) -> HostReport {
+    HostReport {
+        addr,
+        name: name.map(str::to_string),
+        status: HostStatus::Up,
+        status_reason: Reason::UserSet,
+        status_ttl: None,
+        start: at(START, 500),
+        end: at(START + 10, 250),
+        ports,
+        timed_out: false,
+        incomplete: false,
+        srtt: None,
+    }
+}
+
+/// Ports of [`host_v4`] that are closed (64000 of them).
+pub const V4_CLOSED: &str = "1-21,23-79,81-468,2000-8079,8082-65535";
+
+/// Every port of 1..=65535 except 469..=999 (not scanned): 22 and 80 open, 8080-8081
+/// unfiltered, 1000-1599 filtered (no-response), 1600-1999 filtered (admin-prohibited),
+/// the other 64000 closed (reset). Its name is hostile.
+pub fn host_v4() -> HostReport {
+    let mut ports = Vec::new();
+    for port in (1..=468).chain(1000..=65535) {
+        let p = match port {
+            22 | 80 => tcp(port, PortState::Open, Reason::SynAck, Some(63)),
+            8080 | 8081 => tcp(port, PortState::Unfiltered, Reason::Reset, Some(63)),
+            1000..=1599 => tcp(port, PortState::Filtered, Reason::NoResponse, None),
+            1600..=1999 => tcp(
+                port,
+                PortState::Filtered,
+                Reason::AdminProhibited,
+                Some(254),
+            ),
+            _ => tcp(port, PortState::Closed, Reason::Reset, Some(63)),
+        };
+        ports.push(p);
+    }
+    HostReport {
+        srtt: Some(Duration::from_micros(210)),
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 2)),
+            Some("evil<&\"'\u{1}"),
+            ports,
+        )
+    }
+}
+
+/// An IPv6 host whose 30 ports (1-30) are all closed: everything is collapsed.
+pub fn host_v6() -> HostReport {
+    let ports = (1..=30)
+        .map(|p| tcp(p, PortState::Closed, Reason::ConnRefused, None))
+        .collect();
+    up(
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+        None,
+        ports,
+    )
+}
+
+/// An interrupted host: only 3 ports resolved.
+pub fn host_small() -> HostReport {
+    HostReport {
+        srtt: Some(Duration::from_micros(12_345)),
+        incomplete: true,
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 3)),
+            None,
+            vec![
+                tcp(22, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(23, PortState::Closed, Reason::ConnRefused, None),
+                tcp(443, PortState::Filtered, Reason::NoResponse, None),
+            ],
+        )
+    }
+}
+
+/// A host that did not answer.
+pub fn host_down() -> HostReport {
+    HostReport {
+        status: HostStatus::Down,
+        status_reason: Reason::NoResponse,
+        ..up(IpAddr::V4(Ipv4Addr::new(10, 77, 1, 8)), None, Vec::new())
+    }
+}
+
+/// A host whose --host-timeout ran out.
+pub fn host_timed_out() -> HostReport {
+    HostReport {
+        timed_out: true,
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 9)),
+            None,
+            vec![tcp(22, PortState::Open, Reason::SynAck, Some(63))],
+        )
+    }
+}

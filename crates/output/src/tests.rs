@@ -1,0 +1,238 @@
+//! Tests of the collapsing rule and of the fan-out.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use monban_engine::types::{PortState, Protocol, Reason};
+
+use crate::fixtures::*;
+use crate::*;
+
+fn closed(n: u16) -> Vec<PortResult> {
+    (1..=n)
+        .map(|p| tcp(p, PortState::Closed, Reason::Reset, Some(64)))
+        .collect()
+}
+
+fn opts(open_only: bool, verbose: u8) -> SinkOptions {
+    SinkOptions {
+        reason: false,
+        open_only,
+        verbose,
+    }
+}
+
+#[test]
+fn twenty_five_are_shown_twenty_six_are_collapsed() {
+    let c = collapse(&closed(25), &opts(false, 0));
+    assert_eq!(c.shown, closed(25));
+    assert!(c.extra.is_empty());
+
+    let c = collapse(&closed(26), &opts(false, 0));
+    assert!(c.shown.is_empty());
+    assert_eq!(
+        c.extra,
+        [ExtraPorts {
+            state: PortState::Closed,
+            count: 26,
+            reasons: vec![ExtraReason {
+                reason: Reason::Reset,
+                proto: Protocol::Tcp,
+                count: 26,
+                ports: (1..=26).collect(),
+            }],
+        }]
+    );
+}
+
+#[test]
+fn verbosity_raises_the_limit() {
+    // -v: 25 × 1, the same as without.
+    assert_eq!(collapse(&closed(26), &opts(false, 1)).extra.len(), 1);
+    // -vv: 50.
+    assert_eq!(collapse(&closed(50), &opts(false, 2)).shown.len(), 50);
+    assert_eq!(collapse(&closed(51), &opts(false, 2)).extra[0].count, 51);
+    // -vvv: 75.
+    assert_eq!(collapse(&closed(75), &opts(false, 3)).shown.len(), 75);
+    assert_eq!(collapse(&closed(76), &opts(false, 3)).shown.len(), 0);
+    // Extreme verbosity does not overflow.
+    assert_eq!(collapse(&closed(1000), &opts(false, 255)).shown.len(), 1000);
+}
+
+#[test]
+fn open_ports_are_never_collapsed() {
+    let ports: Vec<_> = (1..=1000)
+        .map(|p| tcp(p, PortState::Open, Reason::SynAck, Some(64)))
+        .collect();
+    for o in [opts(false, 0), opts(true, 0)] {
+        let c = collapse(&ports, &o);
+        assert_eq!(c.shown.len(), 1000);
+        assert!(c.extra.is_empty());
+    }
+}
+
+#[test]
+fn open_only_collapses_every_other_state() {
+    let ports = vec![
+        tcp(1, PortState::Closed, Reason::Reset, Some(64)),
+        tcp(2, PortState::Open, Reason::SynAck, Some(64)),
+        tcp(3, PortState::Filtered, Reason::NoResponse, None),
+        tcp(4, PortState::OpenFiltered, Reason::NoResponse, None),
+    ];
+    let c = collapse(&ports, &opts(true, 0));
+    assert_eq!(c.shown, [ports[1]]);
+    let states: Vec<(PortState, usize)> = c.extra.iter().map(|e| (e.state, e.count)).collect();
+    assert_eq!(
+        states,
+        [
+            (PortState::Closed, 1),
+            (PortState::Filtered, 1),
+            (PortState::OpenFiltered, 1)
+        ]
+    );
+    // Without --open, these small states are shown.
+    assert_eq!(collapse(&ports, &opts(false, 0)).shown, ports);
+}
+
+#[test]
+fn reasons_are_counted_most_frequent_first() {
+    let mut ports = Vec::new();
+    for p in 1..=30u16 {
+        let reason = match p % 3 {
+            0 => Reason::AdminProhibited,
+            _ => Reason::NoResponse,
+        };
+        ports.push(tcp(p, PortState::Filtered, reason, None));
+    }
+    // NoReply is spelt "no-response" too: it joins the same group.
+    ports.push(tcp(40, PortState::Filtered, Reason::NoReply, None));
+    let c = collapse(&ports, &opts(false, 0));
+    assert_eq!(c.extra.len(), 1);
+    let e = &c.extra[0];
+    assert_eq!(e.count, 31);
+    let got: Vec<(&str, usize, String)> = e
+        .reasons
+        .iter()
+        .map(|r| {
+            (
+                r.reason.as_str(),
+                r.count,
+                monban_engine::ports::format_ranges(&r.ports),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "no-response",
+                21,
+                "1-2,4-5,7-8,10-11,13-14,16-17,19-20,22-23,25-26,28-29,40".to_string()
+            ),
+            (
+                "admin-prohibited",
+                10,
+                "3,6,9,12,15,18,21,24,27,30".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn shown_ports_are_sorted_and_states_ordered() {
+    let mut ports = closed(30);
+    ports.push(tcp(9, PortState::Open, Reason::SynAck, Some(64)));
+    ports.reverse();
+    ports.extend((100..=130).map(|p| tcp(p, PortState::Filtered, Reason::NoResponse, None)));
+    let c = collapse(&ports, &opts(false, 0));
+    assert_eq!(c.shown, [tcp(9, PortState::Open, Reason::SynAck, Some(64))]);
+    let states: Vec<PortState> = c.extra.iter().map(|e| e.state).collect();
+    assert_eq!(states, [PortState::Closed, PortState::Filtered]);
+    assert_eq!(c.extra[0].reasons[0].ports, (1..=30).collect::<Vec<u16>>());
+}
+
+#[test]
+fn empty_input() {
+    assert_eq!(collapse(&[], &opts(true, 0)), Collapsed::default());
+}
+
+/// A writer that fails every write.
+struct Broken;
+
+impl io::Write for Broken {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer whose bytes the test can read after the sink took it.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[test]
+fn multisink_keeps_going_and_returns_the_first_error() {
+    let (a, b) = (Shared::default(), Shared::default());
+    let mut multi = MultiSink::new();
+    multi.push(Box::new(GrepSink::new(a.clone(), SinkOptions::default())));
+    multi.push(Box::new(NormalSink::new(Broken, SinkOptions::default())));
+    multi.push(Box::new(JsonSink::new(b.clone(), SinkOptions::default())));
+    assert_eq!(multi.len(), 3);
+
+    match multi.begin(&run_info()) {
+        Err(OutputError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::StorageFull),
+        other => panic!("expected the broken sink's error, got {other:?}"),
+    }
+    assert!(multi.host(&host_small()).is_err());
+    assert!(multi.end(&stats(false)).is_err());
+
+    // The healthy sinks got everything.
+    let grep = a.text();
+    assert!(grep.starts_with("# monban 0.1.0 scan initiated "));
+    assert!(grep.contains("Host: 10.77.1.3 ()\tStatus: Up\n"));
+    assert!(grep.ends_with("scanned in 12.34 seconds\n"));
+    let events: Vec<String> = b
+        .text()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(events, ["start", "host", "end"]);
+}
+
+#[test]
+fn multisink_without_errors_is_ok() {
+    let mut multi = MultiSink(vec![Box::new(XmlSink::new(
+        Shared::default(),
+        SinkOptions::default(),
+    ))]);
+    assert!(multi.begin(&run_info()).is_ok());
+    assert!(multi
+        .port(host_small().addr, &host_small().ports[0])
+        .is_ok());
+    assert!(multi.end(&stats(true)).is_ok());
+    assert!(MultiSink::new().is_empty());
+}
