@@ -1,0 +1,431 @@
+//! From the command-line mirror to a validated [`ScanPlan`].
+//!
+//! Here flags meet each other (`-sS` with `-sT`, `-p` with `-F`, `--min-rate` with
+//! `--max-rate`), port specs become port lists, `-oA` becomes four outputs, target lists
+//! are read and host names resolved. File reading and name resolution go through
+//! [`Env`], so tests run without touching the file system or the network.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use monban_engine::targets::{parse_target, TargetSet, TargetSpec};
+use monban_engine::{Protocol, ScanType};
+
+pub(super) use self::ports_shim::{parse_ports, top_ports};
+use super::lowargs::{LowArgs, OutputFlag, TargetSource};
+use super::{ArgError, OutputFormat, OutputSpec, ScanPlan, TimingArgs};
+
+/// The outside world the plan needs: files and the name resolver.
+pub(crate) trait Env {
+    /// Reads a whole text file; `-` means standard input.
+    fn read_file(&self, path: &str) -> io::Result<String>;
+    /// Every address of a host name.
+    fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>>;
+}
+
+/// The real world: the file system, stdin and the system resolver.
+pub(crate) struct SystemEnv;
+
+impl Env for SystemEnv {
+    fn read_file(&self, path: &str) -> io::Result<String> {
+        if path == "-" {
+            let mut text = String::new();
+            io::stdin().read_to_string(&mut text)?;
+            Ok(text)
+        } else {
+            std::fs::read_to_string(path)
+        }
+    }
+
+    fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        Ok((name, 0).to_socket_addrs()?.map(|sa| sa.ip()).collect())
+    }
+}
+
+/// Validates `low` into a plan. `args_line` is the command line for output headers.
+pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<ScanPlan, ArgError> {
+    let scan_type = scan_type(&low.scan_types)?;
+    let tcp_ports = ports(&low)?;
+    let timing = timing(&low)?;
+    let outputs = outputs(&low.outputs)?;
+    if let (Some(addr @ IpAddr::V4(_)), true) = (low.source_addr, low.ipv6) {
+        return Err(ArgError(format!(
+            "-S {addr} is an IPv4 address but -6 was given"
+        )));
+    }
+    let mut resolver = Resolver {
+        env,
+        ipv6: low.ipv6,
+        cache: HashMap::new(),
+    };
+    let targets = targets(&low, &mut resolver)?;
+    Ok(ScanPlan {
+        args_line,
+        scan_type,
+        tcp_ports,
+        randomize_ports: !low.sequential,
+        target_count: targets.len_upper_bound(),
+        targets,
+        timing,
+        skip_discovery: low.skip_discovery,
+        no_dns: low.no_dns,
+        ipv6: low.ipv6,
+        outputs,
+        open_only: low.open,
+        reason: low.reason,
+        verbose: low.verbose,
+        seed: low.seed,
+        source_port: low.source_port,
+        source_addr: low.source_addr,
+        interface: low.interface,
+        progress: !low.no_progress,
+        allow_broadcast: low.allow_broadcast,
+    })
+}
+
+fn scan_type(given: &[ScanType]) -> Result<Option<ScanType>, ArgError> {
+    let first = given.first().copied();
+    if given.iter().any(|t| Some(*t) != first) {
+        return Err(ArgError("-sS and -sT cannot be combined".into()));
+    }
+    Ok(first)
+}
+
+fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
+    let conflict = |a: &str, b: &str| Err(ArgError(format!("{a} and {b} cannot be combined")));
+    match (&low.ports, low.fast, low.top_ports) {
+        (Some(_), true, _) => return conflict("-p", "-F"),
+        (Some(_), _, Some(_)) => return conflict("-p", "--top-ports"),
+        (None, true, Some(_)) => return conflict("-F", "--top-ports"),
+        _ => {}
+    }
+    let mut list = match &low.ports {
+        Some(spec) => {
+            let pl =
+                parse_ports(spec).map_err(|e| ArgError(format!("bad port spec {spec:?}: {e}")))?;
+            if !pl.udp.is_empty() {
+                return Err(ArgError(format!(
+                    "-p {spec:?} names UDP ports: UDP scans are not supported yet"
+                )));
+            }
+            if pl.tcp.is_empty() {
+                return Err(ArgError(format!("-p {spec:?} names no TCP port")));
+            }
+            pl.tcp
+        }
+        None => {
+            let n = if low.fast {
+                100
+            } else {
+                low.top_ports.unwrap_or(1000)
+            };
+            let mut ranked = top_ports(Protocol::Tcp, n);
+            ranked.sort_unstable();
+            ranked.dedup();
+            ranked
+        }
+    };
+    if let Some(spec) = &low.exclude_ports {
+        let ex = parse_ports(spec)
+            .map_err(|e| ArgError(format!("bad port spec {spec:?} for --exclude-ports: {e}")))?;
+        list.retain(|p| ex.tcp.binary_search(p).is_err());
+        if list.is_empty() {
+            return Err(ArgError("--exclude-ports leaves no port to scan".into()));
+        }
+    }
+    if list.is_empty() {
+        return Err(ArgError("no ports to scan".into()));
+    }
+    Ok(list)
+}
+
+fn timing(low: &LowArgs) -> Result<TimingArgs, ArgError> {
+    if let (Some(min), Some(max)) = (low.min_rate, low.max_rate) {
+        if min > max {
+            return Err(ArgError(format!(
+                "--min-rate {min} is greater than --max-rate {max}"
+            )));
+        }
+    }
+    if let (Some(min), Some(max)) = (low.min_rtt_timeout, low.max_rtt_timeout) {
+        if min > max {
+            return Err(ArgError(format!(
+                "--min-rtt-timeout {min:?} is greater than --max-rtt-timeout {max:?}"
+            )));
+        }
+    }
+    Ok(TimingArgs {
+        template: low.template.unwrap_or(3),
+        min_rate: low.min_rate,
+        max_rate: low.max_rate,
+        max_retries: low.max_retries,
+        host_timeout: low.host_timeout,
+        min_rtt_timeout: low.min_rtt_timeout,
+        max_rtt_timeout: low.max_rtt_timeout,
+        initial_rtt_timeout: low.initial_rtt_timeout,
+        scan_delay: low.scan_delay,
+    })
+}
+
+fn outputs(given: &[(OutputFlag, String)]) -> Result<Vec<OutputSpec>, ArgError> {
+    let mut out = Vec::new();
+    for (flag, path) in given {
+        let (name, format) = match flag {
+            OutputFlag::Normal => ("-oN", OutputFormat::Normal),
+            OutputFlag::Xml => ("-oX", OutputFormat::Xml),
+            OutputFlag::Grepable => ("-oG", OutputFormat::Grepable),
+            OutputFlag::Json => ("-oJ", OutputFormat::Json),
+            OutputFlag::All => {
+                if path.is_empty() {
+                    return Err(ArgError("-oA needs a base name, got \"\"".into()));
+                }
+                if path == "-" {
+                    return Err(ArgError(
+                        "-oA cannot write to stdout (\"-\"): it makes four files".into(),
+                    ));
+                }
+                for (format, ext) in [
+                    (OutputFormat::Normal, "nmap"),
+                    (OutputFormat::Xml, "xml"),
+                    (OutputFormat::Grepable, "gnmap"),
+                    (OutputFormat::Json, "jsonl"),
+                ] {
+                    out.push(OutputSpec {
+                        format,
+                        path: PathBuf::from(format!("{path}.{ext}")),
+                    });
+                }
+                continue;
+            }
+        };
+        if path.is_empty() {
+            return Err(ArgError(format!("{name} needs a file name, got \"\"")));
+        }
+        out.push(OutputSpec {
+            format,
+            path: PathBuf::from(path),
+        });
+    }
+    let stdout = PathBuf::from("-");
+    if out.iter().filter(|o| o.path == stdout).count() > 1 {
+        return Err(ArgError("only one output can go to stdout (\"-\")".into()));
+    }
+    for (i, o) in out.iter().enumerate() {
+        if o.path != stdout && out[..i].iter().any(|p| p.path == o.path) {
+            return Err(ArgError(format!(
+                "output file {:?} is given twice",
+                o.path.display().to_string()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves names once each, preferring IPv4 (IPv6 with `-6`).
+struct Resolver<'a> {
+    env: &'a dyn Env,
+    ipv6: bool,
+    cache: HashMap<String, IpAddr>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, name: &str) -> Result<IpAddr, ArgError> {
+        if let Some(ip) = self.cache.get(name) {
+            return Ok(*ip);
+        }
+        let cannot = || ArgError(format!("cannot resolve {name:?}"));
+        let addrs = self.env.resolve(name).map_err(|_| cannot())?;
+        let ip = if self.ipv6 {
+            match addrs.iter().find(|a| a.is_ipv6()) {
+                Some(ip) => *ip,
+                None if addrs.is_empty() => return Err(cannot()),
+                None => {
+                    return Err(ArgError(format!(
+                        "{name:?} has no IPv6 address (drop -6 to scan it over IPv4)"
+                    )))
+                }
+            }
+        } else {
+            *addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .ok_or_else(cannot)?
+        };
+        self.cache.insert(name.to_string(), ip);
+        Ok(ip)
+    }
+}
+
+fn targets(low: &LowArgs, resolver: &mut Resolver<'_>) -> Result<TargetSet, ArgError> {
+    let mut set = TargetSet::new();
+    set.allow_dangerous(low.allow_broadcast);
+    for source in &low.targets {
+        match source {
+            TargetSource::Arg(token) => add_token(&mut set, token, resolver)?,
+            TargetSource::File(path) => {
+                let text = resolver
+                    .env
+                    .read_file(path)
+                    .map_err(|e| ArgError(format!("cannot read target list {path:?}: {e}")))?;
+                for (line, token) in list_tokens(&text) {
+                    add_token(&mut set, token, resolver)
+                        .map_err(|e| ArgError(format!("{}:{line}: {}", shown(path), e.0)))?;
+                }
+            }
+        }
+    }
+    for token in &low.excludes {
+        exclude_token(&mut set, token, resolver)?;
+    }
+    for path in &low.exclude_files {
+        let text = resolver
+            .env
+            .read_file(path)
+            .map_err(|e| ArgError(format!("cannot read exclude list {path:?}: {e}")))?;
+        for (line, token) in list_tokens(&text) {
+            exclude_token(&mut set, token, resolver)
+                .map_err(|e| ArgError(format!("{}:{line}: {}", shown(path), e.0)))?;
+        }
+    }
+    if set.is_empty() {
+        return Err(ArgError("no targets given".into()));
+    }
+    Ok(set)
+}
+
+/// How a list file is named in messages.
+fn shown(path: &str) -> &str {
+    if path == "-" {
+        "stdin"
+    } else {
+        path
+    }
+}
+
+/// Tokens of a target list with their 1-based line numbers: whitespace-separated,
+/// `#` to the end of a line is a comment.
+fn list_tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().flat_map(|(i, line)| {
+        let body = line.split_once('#').map_or(line, |(b, _)| b);
+        body.split_whitespace().map(move |t| (i + 1, t))
+    })
+}
+
+fn add_token(
+    set: &mut TargetSet,
+    token: &str,
+    resolver: &mut Resolver<'_>,
+) -> Result<(), ArgError> {
+    let specs = parse_target(token).map_err(|e| ArgError(e.to_string()))?;
+    for spec in specs {
+        let (spec, name) = match spec {
+            TargetSpec::Name(name) => {
+                let ip = resolver.resolve(&name)?;
+                (TargetSpec::Addr(ip), Some(Arc::from(name)))
+            }
+            other => {
+                if resolver.ipv6 && is_ipv4(&other) {
+                    return Err(ArgError(format!(
+                        "-6 was given but \"{other}\" is an IPv4 target"
+                    )));
+                }
+                (other, None)
+            }
+        };
+        set.add(spec, name).map_err(|e| ArgError(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn exclude_token(
+    set: &mut TargetSet,
+    token: &str,
+    resolver: &mut Resolver<'_>,
+) -> Result<(), ArgError> {
+    let specs = parse_target(token).map_err(|e| ArgError(e.to_string()))?;
+    for spec in specs {
+        let spec = match spec {
+            TargetSpec::Name(name) => TargetSpec::Addr(resolver.resolve(&name)?),
+            other => other,
+        };
+        set.exclude(spec).map_err(|e| ArgError(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn is_ipv4(spec: &TargetSpec) -> bool {
+    match spec {
+        TargetSpec::Addr(a) | TargetSpec::Cidr { addr: a, .. } => a.is_ipv4(),
+        TargetSpec::Octets(_) => true,
+        TargetSpec::Name(_) => false,
+    }
+}
+
+/// Stand-in for `monban_engine::ports::{parse_ports, top_ports}` until they land; same
+/// signatures. To be removed.
+mod ports_shim {
+    use monban_engine::ports::PortList;
+    use monban_engine::Protocol;
+    use std::fmt;
+
+    /// A bad port spec.
+    #[derive(Debug)]
+    pub struct PortError(String);
+
+    impl fmt::Display for PortError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for PortError {}
+
+    fn num(s: &str) -> Result<u16, PortError> {
+        s.parse()
+            .map_err(|_| PortError(format!("{s:?} is not a port number")))
+    }
+
+    pub fn parse_ports(spec: &str) -> Result<PortList, PortError> {
+        let mut list = PortList::default();
+        let mut udp = false;
+        for item in spec.split(',') {
+            let item = if let Some(rest) = item.strip_prefix("T:") {
+                udp = false;
+                rest
+            } else if let Some(rest) = item.strip_prefix("U:") {
+                udp = true;
+                rest
+            } else {
+                item
+            };
+            let (lo, hi) = match item.split_once('-') {
+                None => {
+                    let p = num(item)?;
+                    (p, p)
+                }
+                Some((a, b)) => (
+                    if a.is_empty() { 1 } else { num(a)? },
+                    if b.is_empty() { 65535 } else { num(b)? },
+                ),
+            };
+            if lo > hi {
+                return Err(PortError(format!("reversed range {item:?}")));
+            }
+            let dst = if udp { &mut list.udp } else { &mut list.tcp };
+            dst.extend(lo..=hi);
+        }
+        for v in [&mut list.tcp, &mut list.udp] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Ok(list)
+    }
+
+    pub fn top_ports(_proto: Protocol, n: usize) -> Vec<u16> {
+        (1..=65535u16).rev().take(n).collect()
+    }
+}

@@ -1,0 +1,761 @@
+//! A faithful mirror of the command line.
+//!
+//! [`LowArgs::parse`] walks the arguments once and records every flag as given. Values
+//! are checked only for their own syntax (a number is a number, a time is a time);
+//! whether flags fit together, what the targets are and what the ports are is
+//! [`hiargs`](super::hiargs)'s business.
+//!
+//! Accepted forms: `--opt value`, `--opt=value`, `-p 80`, `-p80`, `-p-`, `-T4`,
+//! `-T 4`, `-sS`, `-sST` (several scan letters), `-oA base`, `-v`, `-vv`, `-v3`, and `--`
+//! to end options. A value-taking option always consumes the next argument as its value
+//! (so `-p -` and `--exclude-ports -100` work).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use monban_engine::ScanType;
+
+use super::ArgError;
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Scan (with or without the `scan` subcommand).
+    Scan,
+    /// Show a help text.
+    Help(HelpTopic),
+    /// Show the version.
+    Version,
+}
+
+/// Which help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HelpTopic {
+    /// `monban --help`, `monban help`, bare `monban`.
+    Top,
+    /// `monban scan --help`.
+    Scan,
+}
+
+/// An output flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFlag {
+    /// `-oN`.
+    Normal,
+    /// `-oX`.
+    Xml,
+    /// `-oG`.
+    Grepable,
+    /// `-oJ`.
+    Json,
+    /// `-oA`: all four, from a base name.
+    All,
+}
+
+/// Where targets come from, in command-line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TargetSource {
+    /// A target token on the command line.
+    Arg(String),
+    /// `-iL FILE` (`-` = stdin).
+    File(String),
+}
+
+/// The command line, flag by flag. Repeated single-value flags: the last one wins.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LowArgs {
+    pub mode: Mode,
+    /// Scan types in the order given (`-sS`, `-sT`).
+    pub scan_types: Vec<ScanType>,
+    /// `-p`.
+    pub ports: Option<String>,
+    /// `--exclude-ports`.
+    pub exclude_ports: Option<String>,
+    /// `-F`.
+    pub fast: bool,
+    /// `--top-ports`.
+    pub top_ports: Option<usize>,
+    /// `-r`.
+    pub sequential: bool,
+    /// `-T`.
+    pub template: Option<u8>,
+    pub min_rate: Option<f64>,
+    pub max_rate: Option<f64>,
+    pub max_retries: Option<u32>,
+    pub host_timeout: Option<Duration>,
+    pub min_rtt_timeout: Option<Duration>,
+    pub max_rtt_timeout: Option<Duration>,
+    pub initial_rtt_timeout: Option<Duration>,
+    pub scan_delay: Option<Duration>,
+    /// `-Pn`.
+    pub skip_discovery: bool,
+    /// `-n`.
+    pub no_dns: bool,
+    /// `-R` (accepted, no effect yet).
+    pub always_dns: bool,
+    /// `-6`.
+    pub ipv6: bool,
+    /// Targets and `-iL` files, in order.
+    pub targets: Vec<TargetSource>,
+    /// `--exclude` values.
+    pub excludes: Vec<String>,
+    /// `--excludefile` values.
+    pub exclude_files: Vec<String>,
+    /// `-oN/-oX/-oG/-oJ/-oA`, in order.
+    pub outputs: Vec<(OutputFlag, String)>,
+    pub open: bool,
+    pub reason: bool,
+    pub verbose: u8,
+    pub seed: Option<u64>,
+    /// `-g` / `--source-port`.
+    pub source_port: Option<u16>,
+    /// `-S`.
+    pub source_addr: Option<IpAddr>,
+    /// `-e`.
+    pub interface: Option<String>,
+    pub no_progress: bool,
+    pub allow_broadcast: bool,
+}
+
+impl Default for LowArgs {
+    fn default() -> Self {
+        LowArgs {
+            mode: Mode::Scan,
+            scan_types: Vec::new(),
+            ports: None,
+            exclude_ports: None,
+            fast: false,
+            top_ports: None,
+            sequential: false,
+            template: None,
+            min_rate: None,
+            max_rate: None,
+            max_retries: None,
+            host_timeout: None,
+            min_rtt_timeout: None,
+            max_rtt_timeout: None,
+            initial_rtt_timeout: None,
+            scan_delay: None,
+            skip_discovery: false,
+            no_dns: false,
+            always_dns: false,
+            ipv6: false,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            exclude_files: Vec::new(),
+            outputs: Vec::new(),
+            open: false,
+            reason: false,
+            verbose: 0,
+            seed: None,
+            source_port: None,
+            source_addr: None,
+            interface: None,
+            no_progress: false,
+            allow_broadcast: false,
+        }
+    }
+}
+
+/// Subcommands that are recognised as the first argument.
+const SUBCOMMANDS: [&str; 2] = ["scan", "help"];
+
+/// Long option names (without dashes); also accepted with a single dash, as nmap does.
+const LONG_OPTIONS: [&str; 20] = [
+    "help",
+    "version",
+    "open",
+    "reason",
+    "no-progress",
+    "allow-broadcast",
+    "exclude-ports",
+    "top-ports",
+    "min-rate",
+    "max-rate",
+    "max-retries",
+    "host-timeout",
+    "min-rtt-timeout",
+    "max-rtt-timeout",
+    "initial-rtt-timeout",
+    "scan-delay",
+    "exclude",
+    "excludefile",
+    "seed",
+    "source-port",
+];
+
+/// nmap `-s` letters we know but do not implement yet, with their names.
+const UNSUPPORTED_SCANS: [(char, &str); 16] = [
+    ('U', "UDP scan"),
+    ('F', "FIN scan"),
+    ('N', "NULL scan"),
+    ('X', "Xmas scan"),
+    ('A', "ACK scan"),
+    ('W', "window scan"),
+    ('M', "Maimon scan"),
+    ('Y', "SCTP INIT scan"),
+    ('Z', "SCTP COOKIE-ECHO scan"),
+    ('O', "IP protocol scan"),
+    ('I', "idle scan"),
+    ('V', "version detection"),
+    ('C', "script scan"),
+    ('n', "ping scan"),
+    ('L', "list scan"),
+    ('R', "RPC scan"),
+];
+
+/// nmap `-P` discovery letters we know but do not implement yet.
+const UNSUPPORTED_PINGS: &str = "SAUYEPMOR";
+
+fn unknown(opt: &str) -> ArgError {
+    ArgError(format!("unknown option {opt:?} (see monban scan --help)"))
+}
+
+fn needs(flag: &str, what: &str, got: &str) -> ArgError {
+    ArgError(format!("{flag} needs {what}, got {got:?}"))
+}
+
+/// A cursor over the arguments.
+struct Args<I: Iterator<Item = String>> {
+    rest: I,
+}
+
+impl<I: Iterator<Item = String>> Args<I> {
+    /// The value of `flag`: `inline` if given, else the next argument.
+    fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String, ArgError> {
+        match inline {
+            Some(v) => Ok(v),
+            None => self.rest.next().ok_or_else(|| {
+                ArgError(format!("missing value for {flag} (see monban scan --help)"))
+            }),
+        }
+    }
+}
+
+impl LowArgs {
+    /// Parses the arguments after the program name.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<LowArgs, ArgError> {
+        let mut low = LowArgs::default();
+        let mut args = Args {
+            rest: args.into_iter().peekable(),
+        };
+        let mut help_topic = HelpTopic::Top;
+        match args.rest.peek().map(String::as_str) {
+            None => {
+                low.mode = Mode::Help(HelpTopic::Top);
+                return Ok(low);
+            }
+            Some(first) if SUBCOMMANDS.contains(&first) => {
+                let sub = args.rest.next().unwrap_or_default();
+                if sub == "help" {
+                    low.mode = Mode::Help(HelpTopic::Top);
+                    return Ok(low);
+                }
+                help_topic = HelpTopic::Scan;
+            }
+            Some(_) => {}
+        }
+        let mut only_targets = false;
+        while let Some(arg) = args.rest.next() {
+            if only_targets {
+                low.targets.push(TargetSource::Arg(arg));
+            } else if arg == "--" {
+                only_targets = true;
+            } else if let Some(body) = arg.strip_prefix("--") {
+                if let Some(mode) = low.long(body, &mut args, help_topic)? {
+                    low.mode = mode;
+                    return Ok(low);
+                }
+            } else if arg.len() > 1 && arg.starts_with('-') {
+                if arg == "-h" {
+                    low.mode = Mode::Help(help_topic);
+                    return Ok(low);
+                }
+                if arg == "-V" {
+                    low.mode = Mode::Version;
+                    return Ok(low);
+                }
+                // nmap habit: long options with one dash (`-open`, `-min-rate 100`).
+                let body = &arg[1..];
+                let name = body.split_once('=').map_or(body, |(n, _)| n);
+                if LONG_OPTIONS.contains(&name) {
+                    if let Some(mode) = low.long(body, &mut args, help_topic)? {
+                        low.mode = mode;
+                        return Ok(low);
+                    }
+                    continue;
+                }
+                low.short(&arg, &mut args)?;
+            } else {
+                low.targets.push(TargetSource::Arg(arg));
+            }
+        }
+        Ok(low)
+    }
+
+    /// Handles a long option, `body` being what follows the dashes (`min-rate=5`).
+    /// Returns the mode for `--help`/`--version`, which end parsing.
+    fn long<I: Iterator<Item = String>>(
+        &mut self,
+        body: &str,
+        args: &mut Args<I>,
+        help_topic: HelpTopic,
+    ) -> Result<Option<Mode>, ArgError> {
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let flag = format!("--{name}");
+        let flag = flag.as_str();
+        let switch = |on: &mut bool, inline: &Option<String>| -> Result<(), ArgError> {
+            match inline {
+                Some(_) => Err(ArgError(format!("{flag} does not take a value"))),
+                None => {
+                    *on = true;
+                    Ok(())
+                }
+            }
+        };
+        match flag {
+            "--help" | "--version" => {
+                if inline.is_some() {
+                    return Err(ArgError(format!("{flag} does not take a value")));
+                }
+                return Ok(Some(if flag == "--help" {
+                    Mode::Help(help_topic)
+                } else {
+                    Mode::Version
+                }));
+            }
+            "--open" => switch(&mut self.open, &inline)?,
+            "--reason" => switch(&mut self.reason, &inline)?,
+            "--no-progress" => switch(&mut self.no_progress, &inline)?,
+            "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,
+            "--exclude-ports" => self.exclude_ports = Some(args.value(flag, inline)?),
+            "--top-ports" => {
+                let v = args.value(flag, inline)?;
+                self.top_ports = Some(match v.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(needs(flag, "a positive whole number", &v)),
+                });
+            }
+            "--min-rate" => self.min_rate = Some(rate(flag, &args.value(flag, inline)?)?),
+            "--max-rate" => self.max_rate = Some(rate(flag, &args.value(flag, inline)?)?),
+            "--max-retries" => {
+                let v = args.value(flag, inline)?;
+                self.max_retries = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
+            }
+            "--host-timeout" => self.host_timeout = Some(time(flag, &args.value(flag, inline)?)?),
+            "--min-rtt-timeout" => {
+                self.min_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
+            }
+            "--max-rtt-timeout" => {
+                self.max_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
+            }
+            "--initial-rtt-timeout" => {
+                self.initial_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
+            }
+            "--scan-delay" => self.scan_delay = Some(time(flag, &args.value(flag, inline)?)?),
+            "--exclude" => self.excludes.push(args.value(flag, inline)?),
+            "--excludefile" => self.exclude_files.push(args.value(flag, inline)?),
+            "--seed" => {
+                let v = args.value(flag, inline)?;
+                self.seed = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
+            }
+            "--source-port" => self.source_port = Some(port(flag, &args.value(flag, inline)?)?),
+            _ => return Err(unknown(flag)),
+        }
+        Ok(None)
+    }
+
+    /// Handles an nmap-style short option (`arg` starts with one `-`).
+    fn short<I: Iterator<Item = String>>(
+        &mut self,
+        arg: &str,
+        args: &mut Args<I>,
+    ) -> Result<(), ArgError> {
+        // The value attached to a one-letter option, if any (`-p80` → "80").
+        let attached = |prefix: &str| {
+            let rest = &arg[prefix.len()..];
+            (!rest.is_empty()).then(|| rest.to_string())
+        };
+        match arg {
+            "-F" => self.fast = true,
+            "-r" => self.sequential = true,
+            "-n" => self.no_dns = true,
+            "-R" => self.always_dns = true,
+            "-6" => self.ipv6 = true,
+            "-Pn" | "-PN" => self.skip_discovery = true,
+            _ if arg.starts_with("-s") => self.scan_letters(arg)?,
+            _ if arg.starts_with("-P") => {
+                let letter = arg.chars().nth(2).unwrap_or(' ');
+                if UNSUPPORTED_PINGS.contains(letter) {
+                    return Err(ArgError(format!(
+                        "discovery probe -P{letter} is not supported yet (-Pn skips discovery)"
+                    )));
+                }
+                return Err(unknown(arg));
+            }
+            _ if arg.starts_with("-p") => self.ports = Some(args.value("-p", attached("-p"))?),
+            _ if arg.starts_with("-T") => {
+                let v = args.value("-T", attached("-T"))?;
+                self.template = Some(template(&v)?);
+            }
+            _ if arg.starts_with("-iL") => {
+                let v = args.value("-iL", attached("-iL"))?;
+                self.targets.push(TargetSource::File(v));
+            }
+            _ if arg.starts_with("-o") => {
+                let (flag, kind) = match arg.get(..3) {
+                    Some("-oN") => ("-oN", OutputFlag::Normal),
+                    Some("-oX") => ("-oX", OutputFlag::Xml),
+                    Some("-oG") => ("-oG", OutputFlag::Grepable),
+                    Some("-oJ") => ("-oJ", OutputFlag::Json),
+                    Some("-oA") => ("-oA", OutputFlag::All),
+                    _ => return Err(unknown(arg)),
+                };
+                let v = args.value(flag, attached(flag))?;
+                self.outputs.push((kind, v));
+            }
+            _ if arg.starts_with("-v") => {
+                let rest = &arg[2..];
+                if rest.bytes().all(|b| b == b'v') {
+                    let n = u8::try_from(rest.len() + 1).unwrap_or(u8::MAX);
+                    self.verbose = self.verbose.saturating_add(n);
+                } else if rest.bytes().all(|b| b.is_ascii_digit()) {
+                    self.verbose = rest
+                        .parse()
+                        .map_err(|_| needs("-v", "a level from 0 to 255", rest))?;
+                } else {
+                    return Err(unknown(arg));
+                }
+            }
+            _ if arg.starts_with("-g") => {
+                let v = args.value("-g", attached("-g"))?;
+                self.source_port = Some(port("-g", &v)?);
+            }
+            _ if arg.starts_with("-S") => {
+                let v = args.value("-S", attached("-S"))?;
+                self.source_addr = Some(v.parse().map_err(|_| needs("-S", "an IP address", &v))?);
+            }
+            _ if arg.starts_with("-e") => {
+                let v = args.value("-e", attached("-e"))?;
+                if v.is_empty() {
+                    return Err(needs("-e", "an interface name", &v));
+                }
+                self.interface = Some(v);
+            }
+            _ => return Err(unknown(arg)),
+        }
+        Ok(())
+    }
+
+    /// `-sS`, `-sT`, `-sST`: each letter after `-s` is a scan type.
+    fn scan_letters(&mut self, arg: &str) -> Result<(), ArgError> {
+        let letters = &arg[2..];
+        if letters.is_empty() {
+            return Err(unknown(arg));
+        }
+        for c in letters.chars() {
+            match c {
+                'S' => self.scan_types.push(ScanType::Syn),
+                'T' => self.scan_types.push(ScanType::Connect),
+                _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
+                    Some((_, name)) => {
+                        return Err(ArgError(format!(
+                            "-s{c} ({name}) is not supported yet (use -sS or -sT)"
+                        )))
+                    }
+                    None => return Err(unknown(arg)),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `-T` value: `0`..`5` or a template name.
+fn template(v: &str) -> Result<u8, ArgError> {
+    const NAMES: [&str; 6] = [
+        "paranoid",
+        "sneaky",
+        "polite",
+        "normal",
+        "aggressive",
+        "insane",
+    ];
+    if let Ok(n) = v.parse::<u8>() {
+        if n <= 5 && v.len() == 1 {
+            return Ok(n);
+        }
+    }
+    NAMES
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(v))
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| {
+            needs(
+                "-T",
+                "0-5 or paranoid, sneaky, polite, normal, aggressive, insane",
+                v,
+            )
+        })
+}
+
+/// A rate: a positive, finite number of probes per second.
+fn rate(flag: &str, v: &str) -> Result<f64, ArgError> {
+    match v.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && plain_number(v) => Ok(r),
+        _ => Err(needs(flag, "a positive number", v)),
+    }
+}
+
+/// Digits with at most one decimal point and at least one digit: no sign, exponent,
+/// `inf` or `nan`, which `f64::from_str` would accept.
+fn plain_number(v: &str) -> bool {
+    let mut dots = 0;
+    let mut digits = 0;
+    for b in v.bytes() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => dots += 1,
+            _ => return false,
+        }
+    }
+    digits > 0 && dots <= 1
+}
+
+/// A port number 1–65535.
+fn port(flag: &str, v: &str) -> Result<u16, ArgError> {
+    match v.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(needs(flag, "a port number from 1 to 65535", v)),
+    }
+}
+
+/// nmap's time syntax: a number (decimals allowed) followed by `ms`, `s`, `m` or `h`; a
+/// bare number is seconds.
+pub(crate) fn parse_time(v: &str) -> Option<Duration> {
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    if !plain_number(num) {
+        return None;
+    }
+    let nanos_per_unit: f64 = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    let nanos = (num.parse::<f64>().ok()? * nanos_per_unit).round();
+    // u64::MAX nanoseconds is about 584 years; anything longer is a typo.
+    if !(0.0..1.8e19).contains(&nanos) {
+        return None;
+    }
+    // The range check above makes the conversion exact enough and lossless in range.
+    Some(Duration::from_nanos(nanos as u64))
+}
+
+fn time(flag: &str, v: &str) -> Result<Duration, ArgError> {
+    parse_time(v).ok_or_else(|| needs(flag, "a time such as 500ms, 30s, 5m or 2h", v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn low(args: &[&str]) -> Result<LowArgs, ArgError> {
+        LowArgs::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    fn err(args: &[&str]) -> String {
+        low(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn time_syntax() {
+        assert_eq!(parse_time("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_time("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_time("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_time("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_time("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_time("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_time("0.25s"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_time("0"), Some(Duration::ZERO));
+        assert_eq!(parse_time("2.5ms"), Some(Duration::from_micros(2500)));
+        for bad in [
+            "",
+            "ms",
+            "5x",
+            "-5s",
+            "5 s",
+            "1e3",
+            "1..2s",
+            ".",
+            "5sec",
+            "inf",
+            "nan",
+            "5S",
+            "999999999999h",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(rate("--min-rate", "100"), Ok(100.0));
+        assert_eq!(rate("--min-rate", "0.5"), Ok(0.5));
+        for bad in ["0", "-1", "abc", "inf", "NaN", "1e3", ""] {
+            assert_eq!(
+                rate("--min-rate", bad).unwrap_err().to_string(),
+                format!("monban: --min-rate needs a positive number, got {bad:?}")
+            );
+        }
+        assert_eq!(port("-g", "53"), Ok(53));
+        assert!(port("-g", "0").is_err());
+        assert!(port("-g", "65536").is_err());
+        assert_eq!(template("4"), Ok(4));
+        assert_eq!(template("Insane"), Ok(5));
+        assert_eq!(template("paranoid"), Ok(0));
+        for bad in ["6", "04", "fast", "", "-1"] {
+            assert!(template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subcommand_and_help_forms() {
+        assert_eq!(low(&[]).unwrap().mode, Mode::Help(HelpTopic::Top));
+        assert_eq!(low(&["help"]).unwrap().mode, Mode::Help(HelpTopic::Top));
+        assert_eq!(low(&["--help"]).unwrap().mode, Mode::Help(HelpTopic::Top));
+        assert_eq!(low(&["-h"]).unwrap().mode, Mode::Help(HelpTopic::Top));
+        assert_eq!(
+            low(&["scan", "--help"]).unwrap().mode,
+            Mode::Help(HelpTopic::Scan)
+        );
+        assert_eq!(
+            low(&["scan", "-p", "80", "-h", "--bogus"]).unwrap().mode,
+            Mode::Help(HelpTopic::Scan)
+        );
+        assert_eq!(low(&["--version"]).unwrap().mode, Mode::Version);
+        assert_eq!(low(&["scan", "-V"]).unwrap().mode, Mode::Version);
+        let l = low(&["scan"]).unwrap();
+        assert_eq!(l.mode, Mode::Scan);
+        assert!(l.targets.is_empty());
+        let l = low(&["host"]).unwrap();
+        assert_eq!(l.targets, vec![TargetSource::Arg("host".into())]);
+    }
+
+    #[test]
+    fn value_forms() {
+        let l = low(&[
+            "-p80",
+            "--min-rate=5",
+            "--max-rate",
+            "10",
+            "-T",
+            "aggressive",
+        ])
+        .unwrap();
+        assert_eq!(l.ports.as_deref(), Some("80"));
+        assert_eq!(l.min_rate, Some(5.0));
+        assert_eq!(l.max_rate, Some(10.0));
+        assert_eq!(l.template, Some(4));
+        let l = low(&["-p", "-", "-T1"]).unwrap();
+        assert_eq!(l.ports.as_deref(), Some("-"));
+        assert_eq!(l.template, Some(1));
+        assert_eq!(low(&["-p-"]).unwrap().ports.as_deref(), Some("-"));
+        // The last of a repeated flag wins.
+        assert_eq!(low(&["-p1", "-p2"]).unwrap().ports.as_deref(), Some("2"));
+        // After `--`, everything is a target.
+        let l = low(&["--", "-p", "x"]).unwrap();
+        assert_eq!(
+            l.targets,
+            vec![
+                TargetSource::Arg("-p".into()),
+                TargetSource::Arg("x".into())
+            ]
+        );
+        assert_eq!(low(&["--exclude="]).unwrap().excludes, vec![String::new()]);
+    }
+
+    #[test]
+    fn verbosity() {
+        assert_eq!(low(&["-v"]).unwrap().verbose, 1);
+        assert_eq!(low(&["-vv"]).unwrap().verbose, 2);
+        assert_eq!(low(&["-v", "-vv"]).unwrap().verbose, 3);
+        assert_eq!(low(&["-v3"]).unwrap().verbose, 3);
+        assert_eq!(low(&["-v0"]).unwrap().verbose, 0);
+        assert_eq!(
+            low(&[&format!("-{}", "v".repeat(300))]).unwrap().verbose,
+            255
+        );
+        assert_eq!(
+            err(&["-v300"]),
+            "monban: -v needs a level from 0 to 255, got \"300\""
+        );
+        assert_eq!(
+            err(&["-vx"]),
+            "monban: unknown option \"-vx\" (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn scan_letters() {
+        assert_eq!(low(&["-sS"]).unwrap().scan_types, vec![ScanType::Syn]);
+        assert_eq!(low(&["-sT"]).unwrap().scan_types, vec![ScanType::Connect]);
+        assert_eq!(
+            low(&["-sST"]).unwrap().scan_types,
+            vec![ScanType::Syn, ScanType::Connect]
+        );
+        assert_eq!(
+            err(&["-sU"]),
+            "monban: -sU (UDP scan) is not supported yet (use -sS or -sT)"
+        );
+        assert_eq!(
+            err(&["-sSV"]),
+            "monban: -sV (version detection) is not supported yet (use -sS or -sT)"
+        );
+        assert_eq!(
+            err(&["-sQ"]),
+            "monban: unknown option \"-sQ\" (see monban scan --help)"
+        );
+        assert_eq!(
+            err(&["-s"]),
+            "monban: unknown option \"-s\" (see monban scan --help)"
+        );
+        assert_eq!(
+            err(&["-PS80"]),
+            "monban: discovery probe -PS is not supported yet (-Pn skips discovery)"
+        );
+        assert_eq!(
+            err(&["-Pz"]),
+            "monban: unknown option \"-Pz\" (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn non_ascii_never_panics() {
+        // Slicing after a multi-byte character must not split it.
+        for a in [
+            "-sé",
+            "-vé",
+            "-oé",
+            "-é",
+            "-Pé",
+            "--é",
+            "-pé",
+            "-T\u{1F600}",
+            "-o",
+        ] {
+            let _ = low(&[a, "x"]);
+        }
+        assert_eq!(
+            err(&["-sé"]),
+            "monban: unknown option \"-sé\" (see monban scan --help)"
+        );
+    }
+}

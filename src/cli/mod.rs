@@ -1,0 +1,1040 @@
+//! The command line: flags (nmap-compatible) → a validated [`ScanPlan`].
+//!
+//! As in ripgrep, parsing happens in two steps: [`lowargs`] mirrors the command line
+//! faithfully (every flag as given, values checked only for their own syntax), then
+//! [`hiargs`] turns that mirror into a plan, checking flags against each other, reading
+//! target lists and resolving host names. The parser is our own: nmap's flags (`-sS`,
+//! `-Pn`, `-oA base`, `-p-`, `-T4`, `-p80`) do not fit a generic parser well.
+
+mod hiargs;
+mod lowargs;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use monban_engine::targets::TargetSet;
+use monban_engine::ScanType;
+
+/// What the user asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run a scan.
+    Scan(Box<ScanPlan>),
+    /// Print this help text (to stdout) and exit 0.
+    Help(String),
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
+/// the message without the `monban: ` prefix. The binary exits with status 2 on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "monban: {}", self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// An output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Human-readable, like nmap's normal output (`-oN`).
+    Normal,
+    /// nmap-compatible XML (`-oX`).
+    Xml,
+    /// nmap's grepable format (`-oG`).
+    Grepable,
+    /// JSON Lines (`-oJ`).
+    Json,
+}
+
+/// One output to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Its format.
+    pub format: OutputFormat,
+    /// Where: a file path, or `-` for standard output.
+    pub path: PathBuf,
+}
+
+/// Timing options as given; `None` means "the template decides".
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimingArgs {
+    /// `-T0`..`-T5` (paranoid..insane); 3 (normal) by default.
+    pub template: u8,
+    /// `--min-rate`: probes per second, positive.
+    pub min_rate: Option<f64>,
+    /// `--max-rate`: probes per second, positive, not below `min_rate`.
+    pub max_rate: Option<f64>,
+    /// `--max-retries`.
+    pub max_retries: Option<u32>,
+    /// `--host-timeout`.
+    pub host_timeout: Option<Duration>,
+    /// `--min-rtt-timeout`.
+    pub min_rtt_timeout: Option<Duration>,
+    /// `--max-rtt-timeout`, not below `min_rtt_timeout`.
+    pub max_rtt_timeout: Option<Duration>,
+    /// `--initial-rtt-timeout`.
+    pub initial_rtt_timeout: Option<Duration>,
+    /// `--scan-delay`.
+    pub scan_delay: Option<Duration>,
+}
+
+impl Default for TimingArgs {
+    fn default() -> Self {
+        TimingArgs {
+            template: 3,
+            min_rate: None,
+            max_rate: None,
+            max_retries: None,
+            host_timeout: None,
+            min_rtt_timeout: None,
+            max_rtt_timeout: None,
+            initial_rtt_timeout: None,
+            scan_delay: None,
+        }
+    }
+}
+
+/// A validated scan plan: everything the binary needs to run a scan.
+#[derive(Debug)]
+pub struct ScanPlan {
+    /// The command line as typed (arguments quoted for a POSIX shell where needed), for
+    /// output headers.
+    pub args_line: String,
+    /// `-sS` or `-sT`; `None` = choose by privilege.
+    pub scan_type: Option<ScanType>,
+    /// TCP ports to scan: sorted, unique, non-empty.
+    pub tcp_ports: Vec<u16>,
+    /// Probe ports in random order (false with `-r`).
+    pub randomize_ports: bool,
+    /// The targets, names resolved, exclusions applied lazily.
+    pub targets: TargetSet,
+    /// `targets.len_upper_bound()`: the number of addresses before exclusions.
+    pub target_count: u128,
+    /// Timing options.
+    pub timing: TimingArgs,
+    /// `-Pn`: assume every host is up.
+    pub skip_discovery: bool,
+    /// `-n`: no reverse DNS.
+    pub no_dns: bool,
+    /// `-6`: IPv6 was asked for (names resolve to IPv6 addresses).
+    pub ipv6: bool,
+    /// Outputs to write, in the order given.
+    pub outputs: Vec<OutputSpec>,
+    /// `--open`: show only open (or possibly open) ports.
+    pub open_only: bool,
+    /// `--reason`: show the reason for each state.
+    pub reason: bool,
+    /// Verbosity level (`-v` counts).
+    pub verbose: u8,
+    /// `--seed`: seed for random choices.
+    pub seed: Option<u64>,
+    /// `-g` / `--source-port`.
+    pub source_port: Option<u16>,
+    /// `-S`: source address.
+    pub source_addr: Option<IpAddr>,
+    /// `-e`: network interface.
+    pub interface: Option<String>,
+    /// Show a progress bar (false with `--no-progress`).
+    pub progress: bool,
+    /// `--allow-broadcast`: multicast and broadcast targets allowed.
+    pub allow_broadcast: bool,
+}
+
+/// Parses the command line (`args[0]` is the program name) into a [`Command`].
+///
+/// Reads `-iL`/`--excludefile` files (`-` = stdin) and resolves host names through the
+/// system resolver. Never panics; every problem is an [`ArgError`].
+pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
+    parse_with(args, &hiargs::SystemEnv)
+}
+
+/// [`parse`] with file reading and name resolution supplied by `env` (tests use a fake).
+fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, ArgError> {
+    let mut strings = Vec::with_capacity(args.len());
+    for (i, a) in args.into_iter().enumerate() {
+        match a.into_string() {
+            Ok(s) => strings.push(s),
+            Err(bad) => {
+                return Err(ArgError(format!(
+                    "argument {i} is not valid UTF-8: {:?}",
+                    bad.to_string_lossy()
+                )))
+            }
+        }
+    }
+    let args_line = shell_line(&strings);
+    let low = lowargs::LowArgs::parse(strings.into_iter().skip(1))?;
+    match low.mode {
+        lowargs::Mode::Help(lowargs::HelpTopic::Top) => Ok(Command::Help(top_help())),
+        lowargs::Mode::Help(lowargs::HelpTopic::Scan) => Ok(Command::Help(scan_help())),
+        lowargs::Mode::Version => Ok(Command::Version),
+        lowargs::Mode::Scan => {
+            hiargs::build(low, args_line, env).map(|plan| Command::Scan(Box::new(plan)))
+        }
+    }
+}
+
+/// Joins arguments with spaces, single-quoting those a POSIX shell would split or expand.
+fn shell_line(args: &[String]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:/=+@%^".contains(c);
+    args.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(plain) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn top_help() -> String {
+    format!(
+        "monban {VERSION}: a port scanner (門番, the gatekeeper)
+
+USAGE
+  monban [scan] [options] <targets...>
+  monban --help | --version
+
+COMMANDS
+  scan                     scan ports of the targets; the default command:
+                           `monban -p 22 host` is `monban scan -p 22 host`
+  help                     show this help; `monban scan --help` shows the scan options
+{OPTIONS}"
+    )
+}
+
+fn scan_help() -> String {
+    format!(
+        "monban scan: find which ports of the targets are open, closed or filtered
+
+USAGE
+  monban scan [options] <targets...>
+  monban [options] <targets...>
+{OPTIONS}"
+    )
+}
+
+/// The option groups, shared by both help texts.
+const OPTIONS: &str = "
+Scan only hosts and networks you own or have permission to test.
+
+TARGET SPECIFICATION
+  <targets>                addresses, host names, CIDR blocks, octet ranges:
+                           10.0.0.1  fd00::1  gate.example  10.0.0.0/24  fd00::/120
+                           10.0.0-3.1-20  192.168.1.*  10.0.0.1,3,5-7  a.example,b.example
+  -iL <file>               read targets from a file ('-' = stdin; '#' starts a comment)
+  --exclude <t1,t2,...>    leave these targets out
+  --excludefile <file>     leave out the targets listed in a file
+  --allow-broadcast        allow multicast and broadcast targets (refused by default)
+
+HOST DISCOVERY
+  -Pn                      skip discovery: treat every host as up
+  -n                       never look up names for addresses
+  -R                       accepted for nmap compatibility
+
+SCAN TECHNIQUES
+  -sS                      SYN scan: half-open, never completes the handshake
+                           (needs root or CAP_NET_RAW)
+  -sT                      connect scan: full handshake through the kernel
+                           (default: -sS when privileged, -sT otherwise)
+
+PORT SPECIFICATION
+  -p <ports>               ports to scan: -p22  -p 1-1024,8080  -p-  (all, 1-65535)
+  --exclude-ports <ports>  leave these ports out
+  -F                       fast: the 100 most common ports
+  --top-ports <n>          the <n> most common ports (default: 1000)
+  -r                       probe ports in order (default: random order)
+
+TIMING AND PERFORMANCE
+  -T<0-5>                  template: 0 paranoid, 1 sneaky, 2 polite, 3 normal (default),
+                           4 aggressive, 5 insane (-T4 and -T aggressive are the same)
+  --min-rate <n>           send at least <n> probes per second
+  --max-rate <n>           send at most <n> probes per second
+  --max-retries <n>        resend an unanswered probe at most <n> times
+  --host-timeout <time>    give up on a host after <time>
+  --initial-rtt-timeout <time>, --min-rtt-timeout <time>, --max-rtt-timeout <time>
+                           start and bounds of the wait for a probe's answer
+  --scan-delay <time>      wait at least <time> between probes to one host
+                           <time>: 500ms, 30s, 5m, 2h; a bare number is seconds
+
+OUTPUT
+  -oN <file>               normal, human-readable output
+  -oX <file>               XML that nmap's tools read
+  -oG <file>               grepable output, one line per host
+  -oJ <file>               JSON Lines, one event per line
+  -oA <base>               all four: <base>.nmap .xml .gnmap .jsonl
+                           a <file> of '-' writes to standard output
+  --open                   show only open (or possibly open) ports
+  --reason                 show why each port got its state
+  -v, -vv, -v<level>       say more while scanning
+  --no-progress            no progress bar
+
+MISC
+  -6                       IPv6: resolve names to IPv6 addresses
+  --seed <n>               seed the random port and host order (repeatable scans)
+  -g, --source-port <port> send from this source port
+  -S <addr>                send from this source address
+  -e <iface>               send through this network interface
+  -h, --help               show this help
+  -V, --version            show the version
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monban_engine::Protocol;
+    use std::collections::HashMap;
+    use std::io;
+
+    /// Files and names for tests: no file system, no network.
+    #[derive(Default)]
+    struct FakeEnv {
+        files: HashMap<&'static str, &'static str>,
+    }
+
+    impl hiargs::Env for FakeEnv {
+        fn read_file(&self, path: &str) -> io::Result<String> {
+            self.files
+                .get(path)
+                .map(|s| s.to_string())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        }
+
+        fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+            let addrs: &[&str] = match name {
+                "gate.example" => &["fd00::5", "10.0.0.5"],
+                "v4only.example" => &["10.0.0.6"],
+                "v6only.example" => &["fd00::6"],
+                "empty.example" => &[],
+                _ => return Err(io::Error::from(io::ErrorKind::NotFound)),
+            };
+            Ok(addrs.iter().filter_map(|a| a.parse().ok()).collect())
+        }
+    }
+
+    fn env() -> FakeEnv {
+        let mut files = HashMap::new();
+        files.insert(
+            "targets.txt",
+            "# lab hosts\n10.0.0.1 10.0.0.2\n\n  gate.example # the gate\n10.0.1.0/31\n",
+        );
+        files.insert("-", "10.9.9.9\n");
+        files.insert("bad.txt", "10.0.0.1\n10.0.0.300\n");
+        files.insert("exclude.txt", "10.0.0.2 # not this one\nv4only.example\n");
+        files.insert("empty.txt", "# nothing\n\n");
+        FakeEnv { files }
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("monban")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn run(args: &[&str]) -> Result<Command, ArgError> {
+        parse_with(os(args), &env())
+    }
+
+    fn plan(args: &[&str]) -> ScanPlan {
+        match run(args) {
+            Ok(Command::Scan(p)) => *p,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        match run(args) {
+            Err(e) => e.to_string(),
+            other => panic!("{args:?}: expected an error, got {other:?}"),
+        }
+    }
+
+    fn addrs(p: ScanPlan) -> Vec<String> {
+        p.targets.into_iter().map(|t| t.addr.to_string()).collect()
+    }
+
+    fn top(n: usize) -> Vec<u16> {
+        let mut v = hiargs::top_ports(Protocol::Tcp, n);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn defaults() {
+        let p = plan(&["10.0.0.1"]);
+        assert_eq!(p.args_line, "monban 10.0.0.1");
+        assert_eq!(p.scan_type, None);
+        assert_eq!(p.tcp_ports, top(1000));
+        assert!(p.randomize_ports);
+        assert_eq!(p.target_count, 1);
+        assert_eq!(p.timing, TimingArgs::default());
+        assert_eq!(p.timing.template, 3);
+        assert!(!p.skip_discovery && !p.no_dns && !p.ipv6);
+        assert!(p.outputs.is_empty());
+        assert!(!p.open_only && !p.reason);
+        assert_eq!(p.verbose, 0);
+        assert_eq!((p.seed, p.source_port, p.source_addr), (None, None, None));
+        assert_eq!(p.interface, None);
+        assert!(p.progress);
+        assert!(!p.allow_broadcast);
+        assert_eq!(addrs(p), ["10.0.0.1"]);
+    }
+
+    #[test]
+    fn implicit_and_explicit_scan_agree() {
+        let a = plan(&["-sT", "-p", "22,80", "10.0.0.1"]);
+        let b = plan(&["scan", "-sT", "-p", "22,80", "10.0.0.1"]);
+        assert_eq!(a.scan_type, Some(ScanType::Connect));
+        assert_eq!(b.scan_type, Some(ScanType::Connect));
+        assert_eq!(a.tcp_ports, vec![22, 80]);
+        assert_eq!(b.tcp_ports, vec![22, 80]);
+        assert_eq!(b.args_line, "monban scan -sT -p 22,80 10.0.0.1");
+        assert_eq!(addrs(a), addrs(b));
+    }
+
+    #[test]
+    fn help_and_version() {
+        for args in [
+            &[][..],
+            &["--help"],
+            &["-h"],
+            &["help"],
+            &["-p", "80", "--help"],
+        ] {
+            match run(args) {
+                Ok(Command::Help(h)) => assert_eq!(h, top_help(), "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        for args in [&["scan", "--help"][..], &["scan", "-h"], &["scan", "-help"]] {
+            match run(args) {
+                Ok(Command::Help(h)) => assert_eq!(h, scan_help(), "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        for args in [&["--version"][..], &["-V"], &["scan", "--version"]] {
+            assert!(matches!(run(args), Ok(Command::Version)), "{args:?}");
+        }
+        let h = top_help();
+        for group in [
+            "TARGET SPECIFICATION",
+            "HOST DISCOVERY",
+            "SCAN TECHNIQUES",
+            "PORT SPECIFICATION",
+            "TIMING AND PERFORMANCE",
+            "OUTPUT",
+            "MISC",
+        ] {
+            assert!(h.contains(&format!("\n{group}\n")), "{group}");
+        }
+        assert!(h.starts_with(&format!("monban {}: ", env!("CARGO_PKG_VERSION"))));
+        assert!(
+            h.lines().all(|l| l.chars().count() <= 90),
+            "lines fit a terminal"
+        );
+    }
+
+    #[test]
+    fn scan_types() {
+        assert_eq!(plan(&["-sS", "10.0.0.1"]).scan_type, Some(ScanType::Syn));
+        assert_eq!(
+            plan(&["-sT", "10.0.0.1"]).scan_type,
+            Some(ScanType::Connect)
+        );
+        assert_eq!(
+            plan(&["-sS", "-sS", "10.0.0.1"]).scan_type,
+            Some(ScanType::Syn)
+        );
+        assert_eq!(
+            err(&["-sS", "-sT", "10.0.0.1"]),
+            "monban: -sS and -sT cannot be combined"
+        );
+        assert_eq!(
+            err(&["-sST", "10.0.0.1"]),
+            "monban: -sS and -sT cannot be combined"
+        );
+        assert_eq!(
+            err(&["-sU", "10.0.0.1"]),
+            "monban: -sU (UDP scan) is not supported yet (use -sS or -sT)"
+        );
+        assert_eq!(
+            err(&["-sF", "10.0.0.1"]),
+            "monban: -sF (FIN scan) is not supported yet (use -sS or -sT)"
+        );
+    }
+
+    #[test]
+    fn port_flags() {
+        assert_eq!(plan(&["-p80", "10.0.0.1"]).tcp_ports, vec![80]);
+        assert_eq!(plan(&["-p", "80", "10.0.0.1"]).tcp_ports, vec![80]);
+        assert_eq!(
+            plan(&["-p", "443,22,80,22", "10.0.0.1"]).tcp_ports,
+            vec![22, 80, 443]
+        );
+        assert_eq!(
+            plan(&["-p", "1-5", "10.0.0.1"]).tcp_ports,
+            vec![1, 2, 3, 4, 5]
+        );
+        let all = plan(&["-p-", "10.0.0.1"]).tcp_ports;
+        assert_eq!(all.len(), 65535);
+        assert_eq!((all[0], all[65534]), (1, 65535));
+        assert_eq!(plan(&["-p", "-", "10.0.0.1"]).tcp_ports.len(), 65535);
+        assert_eq!(plan(&["-F", "10.0.0.1"]).tcp_ports, top(100));
+        assert_eq!(plan(&["-F", "10.0.0.1"]).tcp_ports.len(), 100);
+        assert_eq!(plan(&["--top-ports", "10", "10.0.0.1"]).tcp_ports, top(10));
+        assert_eq!(plan(&["--top-ports=10", "10.0.0.1"]).tcp_ports, top(10));
+        assert_eq!(
+            plan(&["-p", "1-10", "--exclude-ports", "2-9", "10.0.0.1"]).tcp_ports,
+            vec![1, 10]
+        );
+        assert_eq!(
+            plan(&["-p", "1-3", "--exclude-ports=T:2,U:1", "10.0.0.1"]).tcp_ports,
+            vec![1, 3]
+        );
+        assert!(!plan(&["-r", "10.0.0.1"]).randomize_ports);
+    }
+
+    #[test]
+    fn port_errors() {
+        let pe = |s: &str| hiargs::parse_ports(s).unwrap_err().to_string();
+        assert_eq!(
+            err(&["-p", "x", "10.0.0.1"]),
+            format!("monban: bad port spec \"x\": {}", pe("x"))
+        );
+        assert_eq!(
+            err(&["-p", "80", "--exclude-ports", "y", "10.0.0.1"]),
+            format!(
+                "monban: bad port spec \"y\" for --exclude-ports: {}",
+                pe("y")
+            )
+        );
+        assert_eq!(
+            err(&["-p", "U:53", "10.0.0.1"]),
+            "monban: -p \"U:53\" names UDP ports: UDP scans are not supported yet"
+        );
+        assert_eq!(
+            err(&["-p", "80", "--exclude-ports", "1-100", "10.0.0.1"]),
+            "monban: --exclude-ports leaves no port to scan"
+        );
+        assert_eq!(
+            err(&["-p", "80", "-F", "10.0.0.1"]),
+            "monban: -p and -F cannot be combined"
+        );
+        assert_eq!(
+            err(&["-p", "80", "--top-ports", "5", "10.0.0.1"]),
+            "monban: -p and --top-ports cannot be combined"
+        );
+        assert_eq!(
+            err(&["-F", "--top-ports", "5", "10.0.0.1"]),
+            "monban: -F and --top-ports cannot be combined"
+        );
+        assert_eq!(
+            err(&["--top-ports", "0", "10.0.0.1"]),
+            "monban: --top-ports needs a positive whole number, got \"0\""
+        );
+        assert_eq!(
+            err(&["-p"]),
+            "monban: missing value for -p (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn timing_flags() {
+        let t = plan(&[
+            "-T4",
+            "--min-rate",
+            "100",
+            "--max-rate=250.5",
+            "--max-retries",
+            "2",
+            "--host-timeout",
+            "5m",
+            "--min-rtt-timeout",
+            "50ms",
+            "--max-rtt-timeout=2s",
+            "--initial-rtt-timeout",
+            "1",
+            "--scan-delay",
+            "1.5s",
+            "10.0.0.1",
+        ])
+        .timing;
+        assert_eq!(
+            t,
+            TimingArgs {
+                template: 4,
+                min_rate: Some(100.0),
+                max_rate: Some(250.5),
+                max_retries: Some(2),
+                host_timeout: Some(Duration::from_secs(300)),
+                min_rtt_timeout: Some(Duration::from_millis(50)),
+                max_rtt_timeout: Some(Duration::from_secs(2)),
+                initial_rtt_timeout: Some(Duration::from_secs(1)),
+                scan_delay: Some(Duration::from_millis(1500)),
+            }
+        );
+        for (arg, n) in [
+            (&["-T0"][..], 0),
+            (&["-T", "5"], 5),
+            (&["-T", "paranoid"], 0),
+            (&["-T", "sneaky"], 1),
+            (&["-Tpolite"], 2),
+            (&["-T", "normal"], 3),
+            (&["-T", "aggressive"], 4),
+            (&["-T", "insane"], 5),
+        ] {
+            let mut args = arg.to_vec();
+            args.push("10.0.0.1");
+            assert_eq!(plan(&args).timing.template, n, "{arg:?}");
+        }
+        assert_eq!(plan(&["-T4", "-T2", "10.0.0.1"]).timing.template, 2);
+        assert_eq!(
+            plan(&["-min-rate", "7", "10.0.0.1"]).timing.min_rate,
+            Some(7.0)
+        );
+    }
+
+    #[test]
+    fn timing_errors() {
+        assert_eq!(
+            err(&["-T6", "10.0.0.1"]),
+            "monban: -T needs 0-5 or paranoid, sneaky, polite, normal, aggressive, insane, got \"6\""
+        );
+        assert_eq!(
+            err(&["--min-rate", "0", "10.0.0.1"]),
+            "monban: --min-rate needs a positive number, got \"0\""
+        );
+        assert_eq!(
+            err(&["--max-rate=-3", "10.0.0.1"]),
+            "monban: --max-rate needs a positive number, got \"-3\""
+        );
+        assert_eq!(
+            err(&["--min-rate", "200", "--max-rate", "100", "10.0.0.1"]),
+            "monban: --min-rate 200 is greater than --max-rate 100"
+        );
+        assert_eq!(
+            err(&["--max-retries", "-1", "10.0.0.1"]),
+            "monban: --max-retries needs a whole number, got \"-1\""
+        );
+        assert_eq!(
+            err(&["--host-timeout", "5x", "10.0.0.1"]),
+            "monban: --host-timeout needs a time such as 500ms, 30s, 5m or 2h, got \"5x\""
+        );
+        assert_eq!(
+            err(&["--scan-delay", "soon", "10.0.0.1"]),
+            "monban: --scan-delay needs a time such as 500ms, 30s, 5m or 2h, got \"soon\""
+        );
+        assert_eq!(
+            err(&[
+                "--min-rtt-timeout",
+                "2s",
+                "--max-rtt-timeout",
+                "500ms",
+                "10.0.0.1"
+            ]),
+            "monban: --min-rtt-timeout 2s is greater than --max-rtt-timeout 500ms"
+        );
+        assert_eq!(
+            err(&["10.0.0.1", "--min-rate"]),
+            "monban: missing value for --min-rate (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn discovery_and_misc_flags() {
+        let p = plan(&[
+            "-Pn",
+            "-n",
+            "-R",
+            "--open",
+            "--reason",
+            "-vv",
+            "--seed",
+            "42",
+            "-g",
+            "53",
+            "-S",
+            "10.0.0.100",
+            "-e",
+            "veth0",
+            "--no-progress",
+            "--allow-broadcast",
+            "10.0.0.1",
+        ]);
+        assert!(p.skip_discovery && p.no_dns && p.open_only && p.reason);
+        assert_eq!(p.verbose, 2);
+        assert_eq!(p.seed, Some(42));
+        assert_eq!(p.source_port, Some(53));
+        assert_eq!(p.source_addr, Some("10.0.0.100".parse().unwrap()));
+        assert_eq!(p.interface.as_deref(), Some("veth0"));
+        assert!(!p.progress);
+        assert!(p.allow_broadcast);
+        assert_eq!(
+            plan(&["--source-port=1024", "10.0.0.1"]).source_port,
+            Some(1024)
+        );
+        assert_eq!(plan(&["-g80", "-eeth1", "10.0.0.1"]).source_port, Some(80));
+        assert_eq!(plan(&["-v3", "10.0.0.1"]).verbose, 3);
+        assert_eq!(plan(&["-v", "-v", "10.0.0.1"]).verbose, 2);
+        assert!(plan(&["-open", "10.0.0.1"]).open_only);
+        assert_eq!(
+            err(&["--seed", "x", "10.0.0.1"]),
+            "monban: --seed needs a whole number, got \"x\""
+        );
+        assert_eq!(
+            err(&["-g", "0", "10.0.0.1"]),
+            "monban: -g needs a port number from 1 to 65535, got \"0\""
+        );
+        assert_eq!(
+            err(&["--source-port", "70000", "10.0.0.1"]),
+            "monban: --source-port needs a port number from 1 to 65535, got \"70000\""
+        );
+        assert_eq!(
+            err(&["-S", "gate", "10.0.0.1"]),
+            "monban: -S needs an IP address, got \"gate\""
+        );
+        assert_eq!(
+            err(&["-e", "", "10.0.0.1"]),
+            "monban: -e needs an interface name, got \"\""
+        );
+        assert_eq!(
+            err(&["--open=yes", "10.0.0.1"]),
+            "monban: --open does not take a value"
+        );
+        assert_eq!(
+            err(&["--foo", "10.0.0.1"]),
+            "monban: unknown option \"--foo\" (see monban scan --help)"
+        );
+        assert_eq!(
+            err(&["-Z", "10.0.0.1"]),
+            "monban: unknown option \"-Z\" (see monban scan --help)"
+        );
+        assert_eq!(
+            err(&["-oS", "x", "10.0.0.1"]),
+            "monban: unknown option \"-oS\" (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn outputs() {
+        let p = plan(&[
+            "-oN",
+            "a.txt",
+            "-oX",
+            "a.xml",
+            "-oGa.gnmap",
+            "-oJ",
+            "-",
+            "10.0.0.1",
+        ]);
+        let spec = |format, path: &str| OutputSpec {
+            format,
+            path: PathBuf::from(path),
+        };
+        assert_eq!(
+            p.outputs,
+            vec![
+                spec(OutputFormat::Normal, "a.txt"),
+                spec(OutputFormat::Xml, "a.xml"),
+                spec(OutputFormat::Grepable, "a.gnmap"),
+                spec(OutputFormat::Json, "-"),
+            ]
+        );
+        assert_eq!(
+            plan(&["-oA", "out/scan1", "10.0.0.1"]).outputs,
+            vec![
+                spec(OutputFormat::Normal, "out/scan1.nmap"),
+                spec(OutputFormat::Xml, "out/scan1.xml"),
+                spec(OutputFormat::Grepable, "out/scan1.gnmap"),
+                spec(OutputFormat::Json, "out/scan1.jsonl"),
+            ]
+        );
+        assert_eq!(
+            err(&["-oA", "-", "10.0.0.1"]),
+            "monban: -oA cannot write to stdout (\"-\"): it makes four files"
+        );
+        assert_eq!(
+            err(&["-oN", "-", "-oX", "-", "10.0.0.1"]),
+            "monban: only one output can go to stdout (\"-\")"
+        );
+        assert_eq!(
+            err(&["-oA", "s", "-oX", "s.xml", "10.0.0.1"]),
+            "monban: output file \"s.xml\" is given twice"
+        );
+        assert_eq!(
+            err(&["-oN", "", "10.0.0.1"]),
+            "monban: -oN needs a file name, got \"\""
+        );
+        assert_eq!(
+            err(&["10.0.0.1", "-oX"]),
+            "monban: missing value for -oX (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn targets_and_names() {
+        let p = plan(&["10.0.0.1", "gate.example", "10.0.0.8/30", "10.0.2.1,3"]);
+        assert_eq!(p.target_count, 1 + 1 + 4 + 2);
+        let t: Vec<(String, Option<String>)> = p
+            .targets
+            .into_iter()
+            .map(|t| (t.addr.to_string(), t.name.map(|n| n.to_string())))
+            .collect();
+        let s = |a: &str, n: Option<&str>| (a.to_string(), n.map(str::to_string));
+        assert_eq!(
+            t,
+            vec![
+                s("10.0.0.1", None),
+                s("10.0.0.5", Some("gate.example")),
+                s("10.0.0.8", None),
+                s("10.0.0.9", None),
+                s("10.0.0.10", None),
+                s("10.0.0.11", None),
+                s("10.0.2.1", None),
+                s("10.0.2.3", None),
+            ]
+        );
+        // IPv6 only resolves where there is nothing else, or with -6.
+        assert_eq!(addrs(plan(&["v6only.example"])), ["fd00::6"]);
+        let p = plan(&["-6", "gate.example", "fd00::1"]);
+        assert!(p.ipv6);
+        assert_eq!(addrs(p), ["fd00::5", "fd00::1"]);
+        assert_eq!(
+            err(&["-6", "v4only.example"]),
+            "monban: \"v4only.example\" has no IPv6 address (drop -6 to scan it over IPv4)"
+        );
+        assert_eq!(
+            err(&["-6", "10.0.0.1"]),
+            "monban: -6 was given but \"10.0.0.1\" is an IPv4 target"
+        );
+        assert_eq!(
+            err(&["-6", "10.0.0.*"]),
+            "monban: -6 was given but \"10.0.0.*\" is an IPv4 target"
+        );
+        assert_eq!(
+            err(&["-6", "-S", "10.0.0.9", "fd00::1"]),
+            "monban: -S 10.0.0.9 is an IPv4 address but -6 was given"
+        );
+        assert_eq!(
+            err(&["nowhere.example"]),
+            "monban: cannot resolve \"nowhere.example\""
+        );
+        assert_eq!(
+            err(&["empty.example"]),
+            "monban: cannot resolve \"empty.example\""
+        );
+        assert_eq!(
+            err(&["10.0.0.256"]),
+            "monban: bad target \"10.0.0.256\": octet value 256 is out of range 0-255"
+        );
+        assert_eq!(err(&["scan"]), "monban: no targets given");
+        assert_eq!(err(&["-sS", "-p", "80"]), "monban: no targets given");
+        assert_eq!(
+            err(&["224.0.0.1"]),
+            "monban: \"224.0.0.1\" is a multicast or broadcast address: pass --allow-broadcast to scan it"
+        );
+        assert_eq!(
+            addrs(plan(&["--allow-broadcast", "224.0.0.1"])),
+            ["224.0.0.1"]
+        );
+        // `--` ends options.
+        assert_eq!(addrs(plan(&["-p", "80", "--", "10.0.0.3"])), ["10.0.0.3"]);
+    }
+
+    #[test]
+    fn target_lists_and_exclusions() {
+        let p = plan(&["-iL", "targets.txt", "10.0.0.9"]);
+        assert_eq!(
+            addrs(p),
+            ["10.0.0.1", "10.0.0.2", "10.0.0.5", "10.0.1.0", "10.0.1.1", "10.0.0.9"]
+        );
+        assert_eq!(
+            addrs(plan(&["10.0.0.1", "-iL", "-"])),
+            ["10.0.0.1", "10.9.9.9"]
+        );
+        assert_eq!(
+            err(&["-iL", "missing.txt"]),
+            format!(
+                "monban: cannot read target list \"missing.txt\": {}",
+                io::Error::from(io::ErrorKind::NotFound)
+            )
+        );
+        assert_eq!(
+            err(&["-iL", "bad.txt"]),
+            "monban: bad.txt:2: bad target \"10.0.0.300\": octet value 300 is out of range 0-255"
+        );
+        assert_eq!(err(&["-iL", "empty.txt"]), "monban: no targets given");
+        let p = plan(&[
+            "10.0.0.0/29",
+            "--exclude",
+            "10.0.0.0,10.0.0.7",
+            "--exclude=10.0.0.3-4",
+        ]);
+        assert_eq!(addrs(p), ["10.0.0.1", "10.0.0.2", "10.0.0.5", "10.0.0.6"]);
+        let p = plan(&[
+            "10.0.0.0-7",
+            "--excludefile",
+            "exclude.txt",
+            "--exclude",
+            "gate.example",
+        ]);
+        assert_eq!(
+            addrs(p),
+            ["10.0.0.0", "10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.7"]
+        );
+        assert_eq!(
+            err(&["10.0.0.1", "--excludefile", "nope"]),
+            format!(
+                "monban: cannot read exclude list \"nope\": {}",
+                io::Error::from(io::ErrorKind::NotFound)
+            )
+        );
+        assert_eq!(
+            err(&["10.0.0.1", "--exclude", "10.0.0.1/40"]),
+            "monban: bad target \"10.0.0.1/40\": prefix length must be a number from 0 to 32"
+        );
+    }
+
+    #[test]
+    fn args_line_quotes_what_a_shell_would_split() {
+        let p = plan(&[
+            "-p",
+            "80",
+            "192.168.1.*",
+            "--exclude",
+            "10.0.0.1",
+            "-oN",
+            "my scan.txt",
+        ]);
+        assert_eq!(
+            p.args_line,
+            "monban -p 80 '192.168.1.*' --exclude 10.0.0.1 -oN 'my scan.txt'"
+        );
+        assert_eq!(shell_line(&["a'b".into(), String::new()]), r"'a'\''b' ''");
+    }
+
+    #[test]
+    fn non_utf8_is_an_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![
+            OsString::from("monban"),
+            OsString::from_vec(vec![b'1', 0xff, b'2']),
+        ];
+        assert_eq!(
+            parse_with(args, &env()).unwrap_err().to_string(),
+            "monban: argument 1 is not valid UTF-8: \"1\u{fffd}2\""
+        );
+    }
+
+    #[test]
+    fn error_display_is_one_line() {
+        let e = ArgError("no targets given".into());
+        assert_eq!(e.to_string(), "monban: no targets given");
+    }
+
+    #[test]
+    fn random_argv_never_panics() {
+        let words = [
+            "-p",
+            "-p-",
+            "-p80",
+            "-sS",
+            "-sT",
+            "-sU",
+            "-s",
+            "-T",
+            "-T4",
+            "-Tx",
+            "-oA",
+            "-oN",
+            "-oX",
+            "-",
+            "--",
+            "-iL",
+            "targets.txt",
+            "bad.txt",
+            "--exclude",
+            "--excludefile",
+            "10.0.0.1",
+            "10.0.0.*",
+            "fd00::/120",
+            "gate.example",
+            "nowhere.example",
+            "-6",
+            "-v",
+            "-vv",
+            "-v9",
+            "--min-rate",
+            "--max-rate",
+            "0",
+            "5",
+            "1-3",
+            "-F",
+            "--top-ports",
+            "--host-timeout",
+            "5m",
+            "x",
+            "",
+            "=",
+            "--open=",
+            "-e",
+            "-S",
+            "-g",
+            "scan",
+            "help",
+            "-h",
+            "-Pn",
+            "-PS",
+            "é",
+            "-é",
+            "--seed=",
+            "224.0.0.1",
+            "--allow-broadcast",
+            "10.0.0.0/0",
+            "::/0",
+            ",",
+            "10.0.0.1,fd00::1",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut outcomes = [0usize; 2];
+        for _ in 0..5000 {
+            let n = (rnd() % 7) as usize;
+            let args: Vec<&str> = (0..n)
+                .map(|_| words[(rnd() % words.len() as u64) as usize])
+                .collect();
+            match run(&args) {
+                Ok(Command::Scan(p)) => {
+                    outcomes[0] += 1;
+                    let _ = p.targets.into_iter().take(3).count();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    outcomes[1] += 1;
+                    assert!(!e.to_string().contains('\n'), "{args:?}: {e}");
+                }
+            }
+        }
+        assert!(outcomes[0] > 50 && outcomes[1] > 50, "{outcomes:?}");
+    }
+}
