@@ -5,9 +5,15 @@
 //! it what to send and when to wake (see [`scan::Scan`]). That keeps loss, reordering,
 //! rate limits and RTT testable deterministically in a simulated network.
 
+pub mod cookie;
+pub mod perm;
 pub mod ports;
+pub mod scan;
 pub mod services;
 pub mod targets;
+pub mod timing;
 pub mod types;
 
+pub use scan::{ConnectOutcome, Event, Progress, Scan, ScanConfig, ScanError, Transmit};
+pub use timing::Timing;
 pub use types::*;

@@ -1,0 +1,1094 @@
+//! The port-scan state machine.
+//!
+//! [`Scan`] owns the order of probes, their pacing, retransmission and the state of
+//! every port; it performs no I/O. A driver feeds it time and replies:
+//!
+//! ```text
+//! loop {
+//!     while let Some(t) = scan.poll_transmit(now, &mut buf) { send(t, &buf[..t.len]) }
+//!     for packet in receive(until scan.next_timeout()) { scan.on_packet(now, packet) }
+//!     while let Some(ev) = scan.poll_event() { sinks.handle(ev) }
+//!     if scan.is_done() { break }
+//! }
+//! ```
+//!
+//! Targets are consumed lazily from an iterator in *groups* of hosts small enough that
+//! group × ports slots fit a fixed budget, so memory does not grow with the number of
+//! targets. Within a group, probes go in a keyed pseudo-random order over hosts × ports
+//! ([`crate::perm::Permutation`]), or with `-r` port by port with hosts interleaved.
+//!
+//! A port is decided by the first valid answer. An unanswered probe is retransmitted
+//! after the current RTO until `max_retries` retransmissions went unanswered; only then
+//! is the port called filtered (no-response). A valid answer that arrives after that, while
+//! the host is still being scanned, replaces the guess with the truth.
+
+use crate::cookie::CookieJar;
+use crate::perm::{splitmix64, Permutation};
+use crate::targets::Target;
+use crate::timing::{RateControl, RttEstimator, Timing};
+use crate::types::{HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType};
+use monban_wire as wire;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Default budget of port slots held in memory at once (12 bytes each).
+pub const DEFAULT_GROUP_SLOTS: usize = 1 << 20;
+/// Most hosts in one group.
+pub const MAX_GROUP_HOSTS: usize = 4096;
+/// Active groups at once: one finishing its retransmissions while the next starts.
+const MAX_ACTIVE_GROUPS: usize = 2;
+/// How often host timeouts are checked.
+const HOST_TIMEOUT_CHECK: Duration = Duration::from_millis(100);
+
+/// What the scan is asked to do.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// SYN or connect.
+    pub scan_type: ScanType,
+    /// Timing, after templates and options were merged.
+    pub timing: Timing,
+    /// TCP ports, sorted ascending without duplicates.
+    pub ports: Vec<u16>,
+    /// Random probe order (false with `-r`).
+    pub randomize_ports: bool,
+    /// Seed for the probe order, cookies and IP IDs.
+    pub seed: u64,
+    /// Source address for IPv4 probes (SYN scan); asked for through [`Scan::needs_source`] if None.
+    pub source_v4: Option<Ipv4Addr>,
+    /// Source address for IPv6 probes (SYN scan).
+    pub source_v6: Option<Ipv6Addr>,
+    /// TCP source port of SYN probes.
+    pub source_port: u16,
+    /// `-Pn`: report every host up, even if nothing answered.
+    pub assume_up: bool,
+    /// Wall-clock time corresponding to `mono_start`, for report timestamps.
+    pub wall_start: SystemTime,
+    /// Most port slots held at once.
+    pub max_group_slots: usize,
+}
+
+/// Why a scan could not be set up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScanError {
+    /// No ports were given.
+    #[error("no ports to scan")]
+    NoPorts,
+    /// The port list is not sorted or has duplicates.
+    #[error("the port list must be sorted and without duplicates")]
+    UnsortedPorts,
+    /// The timing options contradict each other.
+    #[error(transparent)]
+    Timing(#[from] crate::timing::TimingError),
+}
+
+/// One probe to send now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub port: u16,
+    /// 0 for the first try, 1 for the first retransmission, ...
+    pub attempt: u8,
+    /// Bytes of the IP packet written into the buffer (SYN scan); 0 for connect scan.
+    pub len: usize,
+    /// How long the engine waits for an answer to this try; a connect driver may
+    /// abandon the attempt after it.
+    pub timeout: Duration,
+}
+
+/// How a `connect()` attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    /// The handshake completed.
+    Connected,
+    /// The target answered with RST.
+    Refused,
+    /// An ICMP error ended the attempt; the reason says which.
+    Unreachable(Reason),
+    /// The attempt ended without an answer (abandoned or a local error): the engine's
+    /// own retransmission timer decides what happens next.
+    NoAnswer,
+}
+
+/// Something the scan found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An open port, reported the moment it is found.
+    OpenPort {
+        /// Host address.
+        addr: IpAddr,
+        /// The port's result.
+        result: PortResult,
+    },
+    /// A host is finished (or the scan was stopped while it was in progress).
+    Host(Box<HostReport>),
+}
+
+/// Counters for the progress display and the end-of-scan summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    /// Ports (host × port pairs) in the whole scan, as far as known (upper bound).
+    pub ports_total: u128,
+    /// Ports with a final state.
+    pub ports_done: u64,
+    /// Probes sent, retransmissions included.
+    pub probes_sent: u64,
+    /// Retransmissions sent.
+    pub retransmits: u64,
+    /// Hosts reported.
+    pub hosts_done: u64,
+    /// Valid replies matched to a probe.
+    pub replies: u64,
+    /// Packets that were not replies to our probes or were malformed.
+    pub ignored: u64,
+    /// Current send rate, probes per second (None: unpaced).
+    pub rate: Option<f64>,
+    /// Probes awaiting an answer.
+    pub in_flight: usize,
+}
+
+const ST_PENDING: u8 = 0;
+const ST_INFLIGHT: u8 = 1;
+const ST_QUEUED: u8 = 2;
+const ST_FINAL: u8 = 3;
+
+/// Per (host, port) state; 12 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    status: u8,
+    tries: u8,
+    state: u8,
+    reason: u8,
+    ttl: u8,
+    has_ttl: bool,
+    /// Decided by a reply (not by running out of tries).
+    answered: bool,
+    /// Send time of the latest try, in ticks since the scan started.
+    sent: u32,
+}
+
+/// Tick length for send times stored in slots.
+const TICK_NANOS: u64 = 10_000;
+
+fn state_code(s: PortState) -> u8 {
+    PortState::ALL.iter().position(|x| *x == s).unwrap_or(2) as u8
+}
+
+fn code_state(c: u8) -> PortState {
+    PortState::ALL
+        .get(usize::from(c))
+        .copied()
+        .unwrap_or(PortState::Filtered)
+}
+
+const REASONS: [Reason; 16] = [
+    Reason::SynAck,
+    Reason::Reset,
+    Reason::ConnRefused,
+    Reason::NoResponse,
+    Reason::AdminProhibited,
+    Reason::HostUnreach,
+    Reason::NetUnreach,
+    Reason::PortUnreach,
+    Reason::ProtoUnreach,
+    Reason::HostProhibited,
+    Reason::NetProhibited,
+    Reason::UdpResponse,
+    Reason::EchoReply,
+    Reason::UserSet,
+    Reason::LocalhostResponse,
+    Reason::NoReply,
+];
+
+fn reason_code(r: Reason) -> u8 {
+    REASONS.iter().position(|x| *x == r).unwrap_or(3) as u8
+}
+
+fn code_reason(c: u8) -> Reason {
+    REASONS
+        .get(usize::from(c))
+        .copied()
+        .unwrap_or(Reason::NoResponse)
+}
+
+#[derive(Debug)]
+struct HostEntry {
+    target: Target,
+    start: Option<Instant>,
+    unresolved: u32,
+    responded: Option<(Reason, Option<u8>)>,
+    done: bool,
+    srtt: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Group {
+    id: u64,
+    hosts: Vec<HostEntry>,
+    slots: Vec<Slot>,
+    order: Option<Permutation>,
+    cursor: u64,
+    hosts_left: usize,
+}
+
+impl Group {
+    fn n(&self) -> u64 {
+        self.slots.len() as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flight {
+    group: u64,
+    slot: u32,
+    sent_tick: u32,
+    sent: Instant,
+}
+
+/// A port scan in progress. See the module documentation for the driving loop.
+pub struct Scan {
+    cfg: ScanConfig,
+    ports_len: usize,
+    jar: CookieJar,
+    targets: Box<dyn Iterator<Item = Target> + Send>,
+    targets_total: u128,
+    targets_exhausted: bool,
+    held: Option<Target>,
+    groups: VecDeque<Group>,
+    next_group_id: u64,
+    addr_index: HashMap<IpAddr, (u64, u32)>,
+    inflight: VecDeque<Flight>,
+    in_flight: usize,
+    max_in_flight: usize,
+    retx: VecDeque<(u64, u32)>,
+    rtt: RttEstimator,
+    rate: RateControl,
+    events: VecDeque<Event>,
+    start: Instant,
+    last_host_check: Instant,
+    rng: u64,
+    stopped: bool,
+    need_source: Option<IpAddr>,
+    progress: Progress,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("progress", &self.progress)
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+impl Scan {
+    /// Sets up a scan of `targets` (consumed lazily; `targets_total` is an upper bound
+    /// on their number, for progress) starting at `now`.
+    pub fn new(
+        cfg: ScanConfig,
+        targets: Box<dyn Iterator<Item = Target> + Send>,
+        targets_total: u128,
+        now: Instant,
+    ) -> Result<Scan, ScanError> {
+        if cfg.ports.is_empty() {
+            return Err(ScanError::NoPorts);
+        }
+        if cfg.ports.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ScanError::UnsortedPorts);
+        }
+        cfg.timing.validate()?;
+        let ports_len = cfg.ports.len();
+        let progress = Progress {
+            ports_total: targets_total.saturating_mul(ports_len as u128),
+            ..Progress::default()
+        };
+        Ok(Scan {
+            jar: CookieJar::new(splitmix64(cfg.seed ^ 0x6d6f_6e62_616e)),
+            rtt: RttEstimator::new(&cfg.timing),
+            rate: RateControl::new(&cfg.timing),
+            max_in_flight: cfg.timing.max_in_flight,
+            rng: splitmix64(cfg.seed.wrapping_add(17)),
+            ports_len,
+            targets,
+            targets_total,
+            targets_exhausted: false,
+            held: None,
+            groups: VecDeque::new(),
+            next_group_id: 0,
+            addr_index: HashMap::new(),
+            inflight: VecDeque::new(),
+            in_flight: 0,
+            retx: VecDeque::new(),
+            events: VecDeque::new(),
+            start: now,
+            last_host_check: now,
+            stopped: false,
+            need_source: None,
+            progress,
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ScanConfig {
+        &self.cfg
+    }
+
+    /// Upper bound on the number of targets, as given.
+    pub fn targets_total(&self) -> u128 {
+        self.targets_total
+    }
+
+    /// Counters.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            rate: self.rate.rate(),
+            in_flight: self.in_flight,
+            ..self.progress
+        }
+    }
+
+    /// Current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// Smoothed RTT over all hosts, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// A SYN scan needs a source address for `target`'s family before it can go on:
+    /// the driver finds one (e.g. from the route) and calls [`Scan::set_source`].
+    pub fn needs_source(&self) -> Option<IpAddr> {
+        self.need_source
+    }
+
+    /// Sets the source address for one address family.
+    pub fn set_source(&mut self, addr: IpAddr) {
+        match addr {
+            IpAddr::V4(a) => self.cfg.source_v4 = Some(a),
+            IpAddr::V6(a) => self.cfg.source_v6 = Some(a),
+        }
+        if self
+            .need_source
+            .is_some_and(|n| n.is_ipv4() == addr.is_ipv4())
+        {
+            self.need_source = None;
+        }
+    }
+
+    /// Lowers the number of probes in flight, e.g. when the driver runs out of sockets.
+    pub fn limit_in_flight(&mut self, max: usize) {
+        self.max_in_flight = max.clamp(1, self.cfg.timing.max_in_flight);
+    }
+
+    /// The driver could not hand probes to the kernel, or the kernel dropped replies
+    /// before we read them: treated as congestion.
+    pub fn on_backpressure(&mut self, now: Instant) {
+        self.rate.on_backpressure(now);
+    }
+
+    /// True once every target has been reported (or the scan was stopped).
+    pub fn is_done(&self) -> bool {
+        self.events.is_empty()
+            && (self.stopped
+                || (self.targets_exhausted && self.held.is_none() && self.groups.is_empty()))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Stops sending: every host in progress is reported with what is known so far
+    /// (marked incomplete); hosts not yet started are not reported.
+    pub fn stop(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let groups: Vec<Group> = self.groups.drain(..).collect();
+        for mut g in groups {
+            for h in 0..g.hosts.len() {
+                if !g.hosts[h].done {
+                    self.finish_host(&mut g, h, now, true);
+                }
+            }
+        }
+        self.addr_index.clear();
+        self.inflight.clear();
+        self.retx.clear();
+        self.in_flight = 0;
+    }
+
+    fn tick(&self, now: Instant) -> u32 {
+        (now.saturating_duration_since(self.start).as_nanos() / u128::from(TICK_NANOS)) as u32
+    }
+
+    fn group_pos(&self, id: u64) -> Option<usize> {
+        self.groups.iter().position(|g| g.id == id)
+    }
+
+    /// When the driver should call in again at the latest (None: only when a packet
+    /// arrives, or never if the scan is done).
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| {
+            next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        };
+        if let Some(f) = self.inflight.front() {
+            consider(f.sent + self.rtt.rto());
+        }
+        if self.has_work() && self.in_flight < self.max_in_flight && self.need_source.is_none() {
+            consider(self.rate.next_send().unwrap_or(self.start));
+        }
+        if self.cfg.timing.host_timeout.is_some() && !self.groups.is_empty() {
+            consider(self.last_host_check + HOST_TIMEOUT_CHECK);
+        }
+        next
+    }
+
+    /// Whether a probe could be produced now (pacing and in-flight limits aside).
+    fn has_work(&self) -> bool {
+        let can_open = self.groups.len() < MAX_ACTIVE_GROUPS
+            && match &self.held {
+                Some(t) => !self.addr_index.contains_key(&t.addr),
+                None => !self.targets_exhausted,
+            };
+        !self.retx.is_empty() || self.groups.back().is_some_and(|g| g.cursor < g.n()) || can_open
+    }
+
+    /// Processes timers that expired by `now` (also done by every other call).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        let rto = self.rtt.rto();
+        while let Some(f) = self.inflight.front().copied() {
+            if f.sent + rto > now {
+                break;
+            }
+            self.inflight.pop_front();
+            let Some(gi) = self.group_pos(f.group) else {
+                continue;
+            };
+            let slot = self.groups[gi].slots[f.slot as usize];
+            if slot.status != ST_INFLIGHT || slot.sent != f.sent_tick {
+                continue;
+            }
+            if u32::from(slot.tries) <= self.cfg.timing.max_retries {
+                self.in_flight -= 1;
+                self.groups[gi].slots[f.slot as usize].status = ST_QUEUED;
+                self.retx.push_back((f.group, f.slot));
+            } else {
+                self.resolve_slot(
+                    gi,
+                    f.slot,
+                    PortState::Filtered,
+                    Reason::NoResponse,
+                    None,
+                    false,
+                    now,
+                );
+            }
+        }
+        if let Some(limit) = self.cfg.timing.host_timeout {
+            if now >= self.last_host_check + HOST_TIMEOUT_CHECK {
+                self.last_host_check = now;
+                self.expire_hosts(now, limit);
+            }
+        }
+    }
+
+    fn expire_hosts(&mut self, now: Instant, limit: Duration) {
+        for gi in 0..self.groups.len() {
+            for h in 0..self.groups[gi].hosts.len() {
+                let host = &self.groups[gi].hosts[h];
+                let expired = !host.done && host.start.is_some_and(|s| now >= s + limit);
+                if !expired {
+                    continue;
+                }
+                let p = self.ports_len;
+                let g = &mut self.groups[gi];
+                for s in &mut g.slots[h * p..(h + 1) * p] {
+                    if s.status == ST_INFLIGHT {
+                        self.in_flight -= 1;
+                    }
+                    if s.status != ST_FINAL {
+                        s.status = ST_FINAL;
+                        self.progress.ports_done += 1;
+                    }
+                }
+                g.hosts[h].unresolved = 0;
+                let mut g = std::mem::replace(&mut self.groups[gi], empty_group());
+                self.finish_host_timed_out(&mut g, h, now);
+                self.groups[gi] = g;
+            }
+        }
+        self.drop_finished_groups();
+    }
+
+    /// The next probe to send at `now`, written into `buf` for a SYN scan (`buf` should
+    /// hold at least 128 bytes). None when pacing, the in-flight limit or a missing
+    /// source address says wait (see [`Scan::next_timeout`]) or nothing is left.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.handle_timeout(now);
+        if self.stopped || self.need_source.is_some() {
+            return None;
+        }
+        if self.in_flight >= self.max_in_flight || !self.rate.may_send(now) {
+            return None;
+        }
+        let (gid, slot_idx) = self.next_slot(now)?;
+        let gi = self.group_pos(gid)?;
+        let p = self.ports_len;
+        let host_idx = slot_idx as usize / p;
+        let port = self.cfg.ports[slot_idx as usize % p];
+        let dst = self.groups[gi].hosts[host_idx].target.addr;
+        let attempt = self.groups[gi].slots[slot_idx as usize].tries;
+        let len = match self.cfg.scan_type {
+            ScanType::Connect => 0,
+            ScanType::Syn => {
+                let src = match dst {
+                    IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
+                    IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
+                };
+                let Some(src) = src else {
+                    // Put the probe back and ask the driver for a source address.
+                    self.requeue_front(gid, slot_idx);
+                    self.need_source = Some(dst);
+                    return None;
+                };
+                self.rng = splitmix64(self.rng);
+                let seq = self.jar.seq(dst, port, self.cfg.source_port, attempt);
+                let probe = wire::TcpProbe {
+                    src,
+                    dst,
+                    ttl: 64,
+                    ip_id: self.rng as u16,
+                    src_port: self.cfg.source_port,
+                    dst_port: port,
+                    seq,
+                    ack: 0,
+                    flags: wire::TcpFlags::SYN,
+                    window: 1024,
+                    options: &wire::TCP_OPT_MSS_1460,
+                    payload: &[],
+                };
+                match wire::build_tcp(buf, &probe) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.requeue_front(gid, slot_idx);
+                        return None;
+                    }
+                }
+            }
+        };
+        let tick = self.tick(now);
+        let g = &mut self.groups[gi];
+        let host = &mut g.hosts[host_idx];
+        host.start.get_or_insert(now);
+        let s = &mut g.slots[slot_idx as usize];
+        s.status = ST_INFLIGHT;
+        s.tries = s.tries.saturating_add(1);
+        s.sent = tick;
+        self.inflight.push_back(Flight {
+            group: gid,
+            slot: slot_idx,
+            sent_tick: tick,
+            sent: now,
+        });
+        self.in_flight += 1;
+        self.progress.probes_sent += 1;
+        if attempt > 0 {
+            self.progress.retransmits += 1;
+        }
+        self.rate.on_send(now);
+        Some(Transmit {
+            dst,
+            port,
+            attempt,
+            len,
+            timeout: self.rtt.rto(),
+        })
+    }
+
+    fn requeue_front(&mut self, gid: u64, slot: u32) {
+        if let Some(gi) = self.group_pos(gid) {
+            self.groups[gi].slots[slot as usize].status = ST_QUEUED;
+            self.retx.push_front((gid, slot));
+        }
+    }
+
+    /// A probe the driver could not send after all (e.g. out of file descriptors): it is
+    /// put back to be sent again later, without counting as a try.
+    pub fn unsend(&mut self, t: &Transmit) {
+        let Some(&(gid, h)) = self.addr_index.get(&t.dst) else {
+            return;
+        };
+        let Ok(pi) = self.cfg.ports.binary_search(&t.port) else {
+            return;
+        };
+        let Some(gi) = self.group_pos(gid) else {
+            return;
+        };
+        let slot = h as usize * self.ports_len + pi;
+        let s = &mut self.groups[gi].slots[slot];
+        if s.status == ST_INFLIGHT && s.tries == t.attempt.saturating_add(1) {
+            s.tries = t.attempt;
+            s.status = ST_QUEUED;
+            self.in_flight -= 1;
+            self.progress.probes_sent -= 1;
+            if t.attempt > 0 {
+                self.progress.retransmits -= 1;
+            }
+            self.retx.push_front((gid, slot as u32));
+        }
+    }
+
+    fn next_slot(&mut self, now: Instant) -> Option<(u64, u32)> {
+        while let Some((gid, slot)) = self.retx.pop_front() {
+            if let Some(gi) = self.group_pos(gid) {
+                if self.groups[gi].slots[slot as usize].status == ST_QUEUED {
+                    return Some((gid, slot));
+                }
+            }
+        }
+        loop {
+            if let Some(g) = self.groups.back_mut() {
+                while g.cursor < g.n() {
+                    let i = g.cursor;
+                    g.cursor += 1;
+                    let slot = match &g.order {
+                        Some(perm) => {
+                            let j = perm.get(i);
+                            let h = (j % g.hosts.len() as u64) as usize;
+                            let port = (j / g.hosts.len() as u64) as usize;
+                            h * self.ports_len + port
+                        }
+                        None => {
+                            let h = (i % g.hosts.len() as u64) as usize;
+                            let port = (i / g.hosts.len() as u64) as usize;
+                            h * self.ports_len + port
+                        }
+                    };
+                    if g.slots[slot].status == ST_PENDING {
+                        return Some((g.id, slot as u32));
+                    }
+                }
+            }
+            if self.groups.len() >= MAX_ACTIVE_GROUPS || !self.open_group(now) {
+                return None;
+            }
+        }
+    }
+
+    fn open_group(&mut self, _now: Instant) -> bool {
+        if self.targets_exhausted && self.held.is_none() {
+            return false;
+        }
+        let budget = self.cfg.max_group_slots.max(self.ports_len);
+        let cap = (budget / self.ports_len).clamp(1, MAX_GROUP_HOSTS);
+        let id = self.next_group_id;
+        let mut hosts = Vec::new();
+        while hosts.len() < cap {
+            let t = match self.held.take() {
+                Some(t) => t,
+                None => match self.targets.next() {
+                    Some(t) => t,
+                    None => {
+                        self.targets_exhausted = true;
+                        break;
+                    }
+                },
+            };
+            if self.addr_index.contains_key(&t.addr) {
+                // The same address is still being scanned: wait until it is finished.
+                self.held = Some(t);
+                break;
+            }
+            self.addr_index.insert(t.addr, (id, hosts.len() as u32));
+            hosts.push(HostEntry {
+                target: t,
+                start: None,
+                unresolved: self.ports_len as u32,
+                responded: None,
+                done: false,
+                srtt: None,
+            });
+        }
+        if hosts.is_empty() {
+            return false;
+        }
+        self.next_group_id += 1;
+        let n = hosts.len() * self.ports_len;
+        let order = self.cfg.randomize_ports.then(|| {
+            Permutation::new(
+                n as u64,
+                splitmix64(self.cfg.seed ^ id.wrapping_mul(0x9e37)),
+            )
+        });
+        let hosts_left = hosts.len();
+        self.groups.push_back(Group {
+            id,
+            hosts,
+            slots: vec![Slot::default(); n],
+            order,
+            cursor: 0,
+            hosts_left,
+        });
+        true
+    }
+
+    /// Feeds one received IP packet (starting at the IP header). Returns true if it was
+    /// a valid reply to one of our probes.
+    pub fn on_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
+        self.handle_timeout(now);
+        let matched = self.match_packet(now, packet);
+        if matched {
+            self.progress.replies += 1;
+        } else {
+            self.progress.ignored += 1;
+        }
+        matched
+    }
+
+    fn our_source(&self, family_of: IpAddr) -> Option<IpAddr> {
+        match family_of {
+            IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
+        }
+    }
+
+    fn match_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
+        if self.stopped || self.cfg.scan_type != ScanType::Syn {
+            return false;
+        }
+        let Ok(p) = wire::parse(packet) else {
+            return false;
+        };
+        let sport = self.cfg.source_port;
+        match p.l4 {
+            wire::L4::Tcp {
+                src_port,
+                dst_port,
+                ack,
+                flags,
+                ..
+            } => {
+                if dst_port != sport || self.our_source(p.src) != Some(p.dst) {
+                    return false;
+                }
+                let is_synack = flags.contains(wire::TcpFlags::SYN | wire::TcpFlags::ACK);
+                let is_rst = flags.contains(wire::TcpFlags::RST);
+                if !(is_synack || is_rst) || !flags.contains(wire::TcpFlags::ACK) {
+                    return false;
+                }
+                let Some(attempt) = self.jar.check(p.src, src_port, sport, ack.wrapping_sub(1))
+                else {
+                    return false;
+                };
+                let (state, reason) = if is_rst {
+                    (PortState::Closed, Reason::Reset)
+                } else {
+                    (PortState::Open, Reason::SynAck)
+                };
+                self.on_answer(
+                    now,
+                    p.src,
+                    src_port,
+                    attempt,
+                    state,
+                    reason,
+                    Some(p.ttl),
+                    true,
+                )
+            }
+            wire::L4::IcmpError { kind, quoted } => {
+                if quoted.protocol != 6
+                    || quoted.src_port != Some(sport)
+                    || self.our_source(quoted.dst) != Some(quoted.src)
+                {
+                    return false;
+                }
+                let Some(port) = quoted.dst_port else {
+                    return false;
+                };
+                let attempt = match quoted.seq {
+                    Some(seq) => match self.jar.check(quoted.dst, port, sport, seq) {
+                        Some(a) => a,
+                        None => return false,
+                    },
+                    None => u8::MAX,
+                };
+                let reason = match kind {
+                    wire::IcmpError::NetUnreachable => Reason::NetUnreach,
+                    wire::IcmpError::HostUnreachable => Reason::HostUnreach,
+                    wire::IcmpError::ProtocolUnreachable => Reason::ProtoUnreach,
+                    wire::IcmpError::PortUnreachable => Reason::PortUnreach,
+                    wire::IcmpError::NetProhibited => Reason::NetProhibited,
+                    wire::IcmpError::HostProhibited => Reason::HostProhibited,
+                    wire::IcmpError::AdminProhibited => Reason::AdminProhibited,
+                    _ => return false,
+                };
+                let from_target = p.src == quoted.dst;
+                self.on_answer(
+                    now,
+                    quoted.dst,
+                    port,
+                    attempt,
+                    PortState::Filtered,
+                    reason,
+                    Some(p.ttl),
+                    from_target,
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// Feeds the end of one `connect()` attempt (connect scan).
+    pub fn on_connect_result(
+        &mut self,
+        now: Instant,
+        dst: IpAddr,
+        port: u16,
+        attempt: u8,
+        outcome: ConnectOutcome,
+    ) -> bool {
+        self.handle_timeout(now);
+        if self.cfg.scan_type != ScanType::Connect {
+            return false;
+        }
+        let (state, reason, from_target) = match outcome {
+            ConnectOutcome::Connected => (PortState::Open, Reason::SynAck, true),
+            ConnectOutcome::Refused => (PortState::Closed, Reason::ConnRefused, true),
+            ConnectOutcome::Unreachable(r) => (PortState::Filtered, r, false),
+            ConnectOutcome::NoAnswer => return false,
+        };
+        let matched = self.on_answer(now, dst, port, attempt, state, reason, None, from_target);
+        if matched {
+            self.progress.replies += 1;
+        }
+        matched
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_answer(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        port: u16,
+        attempt: u8,
+        state: PortState,
+        reason: Reason,
+        ttl: Option<u8>,
+        from_target: bool,
+    ) -> bool {
+        let Some(&(gid, h)) = self.addr_index.get(&addr) else {
+            return false;
+        };
+        let Ok(pi) = self.cfg.ports.binary_search(&port) else {
+            return false;
+        };
+        let Some(gi) = self.group_pos(gid) else {
+            return false;
+        };
+        let slot_idx = h as usize * self.ports_len + pi;
+        let slot = self.groups[gi].slots[slot_idx];
+        if self.groups[gi].hosts[h as usize].done || slot.tries == 0 {
+            return false;
+        }
+        if attempt != u8::MAX && attempt >= slot.tries {
+            return false;
+        }
+        if slot.status == ST_FINAL && slot.answered {
+            // Duplicate or second opinion: the first answer stands.
+            return true;
+        }
+        // RTT sample when the answer is for the latest try (its send time is known).
+        let latest = attempt != u8::MAX && attempt + 1 == slot.tries;
+        if latest && slot.status == ST_INFLIGHT {
+            let elapsed_ticks = self.tick(now).wrapping_sub(slot.sent);
+            let rtt = Duration::from_nanos(u64::from(elapsed_ticks) * TICK_NANOS);
+            self.rtt.sample(rtt);
+            let host = &mut self.groups[gi].hosts[h as usize];
+            host.srtt = Some(match host.srtt {
+                None => rtt,
+                Some(s) => (s * 7 + rtt) / 8,
+            });
+        }
+        self.rate.on_answer(now, attempt > 0 && attempt != u8::MAX);
+        if from_target {
+            let host = &mut self.groups[gi].hosts[h as usize];
+            if host.responded.is_none() {
+                host.responded = Some((reason, ttl));
+            }
+        }
+        if slot.status == ST_FINAL {
+            // We had given up on it (no-response); the truth arrived late.
+            let s = &mut self.groups[gi].slots[slot_idx];
+            s.state = state_code(state);
+            s.reason = reason_code(reason);
+            s.ttl = ttl.unwrap_or(0);
+            s.has_ttl = ttl.is_some();
+            s.answered = true;
+            if state == PortState::Open {
+                self.push_open(addr, port, state, reason, ttl);
+            }
+            return true;
+        }
+        self.resolve_slot(gi, slot_idx as u32, state, reason, ttl, true, now);
+        true
+    }
+
+    fn push_open(
+        &mut self,
+        addr: IpAddr,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        ttl: Option<u8>,
+    ) {
+        self.events.push_back(Event::OpenPort {
+            addr,
+            result: PortResult {
+                port,
+                proto: Protocol::Tcp,
+                state,
+                reason,
+                ttl,
+            },
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_slot(
+        &mut self,
+        gi: usize,
+        slot_idx: u32,
+        state: PortState,
+        reason: Reason,
+        ttl: Option<u8>,
+        answered: bool,
+        now: Instant,
+    ) {
+        let p = self.ports_len;
+        let h = slot_idx as usize / p;
+        let port = self.cfg.ports[slot_idx as usize % p];
+        let g = &mut self.groups[gi];
+        let s = &mut g.slots[slot_idx as usize];
+        if s.status == ST_FINAL {
+            return;
+        }
+        if s.status == ST_INFLIGHT {
+            self.in_flight -= 1;
+        }
+        s.status = ST_FINAL;
+        s.state = state_code(state);
+        s.reason = reason_code(reason);
+        s.ttl = ttl.unwrap_or(0);
+        s.has_ttl = ttl.is_some();
+        s.answered = answered;
+        self.progress.ports_done += 1;
+        let addr = g.hosts[h].target.addr;
+        g.hosts[h].unresolved -= 1;
+        let host_done = g.hosts[h].unresolved == 0;
+        if state == PortState::Open {
+            self.push_open(addr, port, state, reason, ttl);
+        }
+        if host_done {
+            let mut g = std::mem::replace(&mut self.groups[gi], empty_group());
+            self.finish_host(&mut g, h, now, false);
+            self.groups[gi] = g;
+            self.drop_finished_groups();
+        }
+    }
+
+    fn drop_finished_groups(&mut self) {
+        while let Some(pos) = self.groups.iter().position(|g| g.hosts_left == 0) {
+            if let Some(g) = self.groups.remove(pos) {
+                for h in &g.hosts {
+                    self.addr_index.remove(&h.target.addr);
+                }
+            }
+        }
+    }
+
+    fn report(&self, g: &Group, h: usize, now: Instant, incomplete: bool) -> HostReport {
+        let host = &g.hosts[h];
+        let p = self.ports_len;
+        let (status, status_reason, status_ttl) = if self.cfg.assume_up {
+            (HostStatus::Up, Reason::UserSet, None)
+        } else if let Some((r, ttl)) = host.responded {
+            (HostStatus::Up, r, ttl)
+        } else {
+            (HostStatus::Down, Reason::NoResponse, None)
+        };
+        let ports = if status == HostStatus::Up {
+            g.slots[h * p..(h + 1) * p]
+                .iter()
+                .zip(&self.cfg.ports)
+                .filter(|(s, _)| s.status == ST_FINAL)
+                .map(|(s, &port)| PortResult {
+                    port,
+                    proto: Protocol::Tcp,
+                    state: code_state(s.state),
+                    reason: code_reason(s.reason),
+                    ttl: s.has_ttl.then_some(s.ttl),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let wall = |t: Instant| self.cfg.wall_start + t.saturating_duration_since(self.start);
+        HostReport {
+            addr: host.target.addr,
+            name: host.target.name.as_deref().map(str::to_owned),
+            status,
+            status_reason,
+            status_ttl,
+            start: wall(host.start.unwrap_or(now)),
+            end: wall(now),
+            ports,
+            timed_out: false,
+            incomplete,
+            srtt: host.srtt,
+        }
+    }
+
+    fn finish_host(&mut self, g: &mut Group, h: usize, now: Instant, incomplete: bool) {
+        let report = self.report(g, h, now, incomplete);
+        g.hosts[h].done = true;
+        g.hosts_left -= 1;
+        self.progress.hosts_done += 1;
+        self.events.push_back(Event::Host(Box::new(report)));
+    }
+
+    fn finish_host_timed_out(&mut self, g: &mut Group, h: usize, now: Instant) {
+        let mut report = self.report(g, h, now, false);
+        report.timed_out = true;
+        report.ports.clear();
+        g.hosts[h].done = true;
+        g.hosts_left -= 1;
+        self.progress.hosts_done += 1;
+        self.events.push_back(Event::Host(Box::new(report)));
+    }
+}
+
+fn empty_group() -> Group {
+    Group {
+        id: u64::MAX,
+        hosts: Vec::new(),
+        slots: Vec::new(),
+        order: None,
+        cursor: 0,
+        hosts_left: usize::MAX,
+    }
+}

@@ -1,0 +1,872 @@
+//! Floor 2: the engine in a simulated network.
+//!
+//! A seeded virtual network of hosts whose every port has a known behaviour (listen,
+//! refuse, drop, reject with ICMP), with loss in both directions, duplication,
+//! reordering, RTT jitter and rate limits on RSTs and ICMP errors at the targets.
+//! Time is virtual, so a scan of thousands of ports runs in milliseconds, and every run
+//! with the same seed is the same run. Each scan must end with exactly the true states.
+
+use monban_engine::targets::Target;
+use monban_engine::{
+    ConnectOutcome, Event, HostReport, PortState, Reason, Scan, ScanConfig, ScanType, Timing,
+};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Behaviour {
+    Listen,
+    Refuse,
+    Drop,
+    /// ICMP destination unreachable with this (v4) code; 13 = admin prohibited.
+    Reject(u8),
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+}
+
+/// Token bucket in virtual time.
+struct Bucket {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+impl Bucket {
+    fn take(&mut self, now: Instant) -> bool {
+        if self.per_sec <= 0.0 {
+            return true;
+        }
+        if let Some(l) = self.last {
+            self.tokens =
+                (self.tokens + now.duration_since(l).as_secs_f64() * self.per_sec).min(self.burst);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct SimHost {
+    ports: HashMap<u16, Behaviour>,
+    default: Behaviour,
+    rst_limit: Bucket,
+    icmp_limit: Bucket,
+}
+
+#[derive(Clone)]
+struct Net {
+    loss: f64,
+    dup: f64,
+    rtt: Duration,
+    jitter: Duration,
+    rst_per_sec: f64,
+    icmp_per_sec: f64,
+}
+
+impl Default for Net {
+    fn default() -> Net {
+        Net {
+            loss: 0.0,
+            dup: 0.0,
+            rtt: Duration::from_millis(2),
+            jitter: Duration::ZERO,
+            rst_per_sec: 0.0,
+            icmp_per_sec: 0.0,
+        }
+    }
+}
+
+struct Outcome {
+    reports: Vec<HostReport>,
+    open_events: usize,
+    sent: u64,
+    elapsed: Duration,
+}
+
+const SCANNER4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SCANNER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+
+fn csum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP(v6) destination-unreachable from `from`, quoting `probe`.
+fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
+    match from {
+        IpAddr::V4(src) => {
+            let quote = &probe[..28.min(probe.len())];
+            let mut icmp = vec![3, code4, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(quote);
+            let c = csum(&icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let total = 20 + icmp.len();
+            let mut ip = vec![
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                0,
+                0,
+                0,
+                0,
+                64,
+                1,
+                0,
+                0,
+            ];
+            ip.extend_from_slice(&src.octets());
+            ip.extend_from_slice(&SCANNER4.octets());
+            let c = csum(&ip);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            ip.extend_from_slice(&icmp);
+            ip
+        }
+        IpAddr::V6(src) => {
+            let code6 = match code4 {
+                13 => 1,
+                1 => 3,
+                0 => 0,
+                _ => 4,
+            };
+            let mut icmp = vec![1, code6, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(probe);
+            let mut pseudo = Vec::new();
+            pseudo.extend_from_slice(&src.octets());
+            pseudo.extend_from_slice(&SCANNER6.octets());
+            pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, 58]);
+            pseudo.extend_from_slice(&icmp);
+            let c = csum(&pseudo);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let mut ip = vec![0x60, 0, 0, 0];
+            ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+            ip.extend_from_slice(&[58, 64]);
+            ip.extend_from_slice(&src.octets());
+            ip.extend_from_slice(&SCANNER6.octets());
+            ip.extend_from_slice(&icmp);
+            ip
+        }
+    }
+}
+
+fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Option<Vec<u8>> {
+    let p = monban_wire::parse(probe).ok()?;
+    let monban_wire::L4::Tcp {
+        src_port,
+        dst_port,
+        seq,
+        ..
+    } = p.l4
+    else {
+        return None;
+    };
+    let host = hosts.get_mut(&p.dst)?;
+    let b = *host.ports.get(&dst_port).unwrap_or(&host.default);
+    let mut buf = [0u8; 128];
+    let tcp = |flags: monban_wire::TcpFlags, buf: &mut [u8]| {
+        let probe = monban_wire::TcpProbe {
+            src: p.dst,
+            dst: p.src,
+            ttl: 61,
+            ip_id: 0,
+            src_port: dst_port,
+            dst_port: src_port,
+            seq: 12345,
+            ack: seq.wrapping_add(1),
+            flags,
+            window: 64240,
+            options: &[],
+            payload: &[],
+        };
+        monban_wire::build_tcp(buf, &probe).ok()
+    };
+    match b {
+        Behaviour::Listen => {
+            let n = tcp(
+                monban_wire::TcpFlags::SYN | monban_wire::TcpFlags::ACK,
+                &mut buf,
+            )?;
+            Some(buf[..n].to_vec())
+        }
+        Behaviour::Refuse => {
+            if !host.rst_limit.take(now) {
+                return None;
+            }
+            let n = tcp(
+                monban_wire::TcpFlags::RST | monban_wire::TcpFlags::ACK,
+                &mut buf,
+            )?;
+            Some(buf[..n].to_vec())
+        }
+        Behaviour::Drop => None,
+        Behaviour::Reject(code) => {
+            if !host.icmp_limit.take(now) {
+                return None;
+            }
+            Some(icmp_unreach(p.dst, probe, code))
+        }
+    }
+}
+
+fn connect_outcome(
+    hosts: &mut HashMap<IpAddr, SimHost>,
+    dst: IpAddr,
+    port: u16,
+    now: Instant,
+) -> Option<ConnectOutcome> {
+    let host = hosts.get_mut(&dst)?;
+    match *host.ports.get(&port).unwrap_or(&host.default) {
+        Behaviour::Listen => Some(ConnectOutcome::Connected),
+        Behaviour::Refuse => host.rst_limit.take(now).then_some(ConnectOutcome::Refused),
+        Behaviour::Drop => None,
+        Behaviour::Reject(13) => host
+            .icmp_limit
+            .take(now)
+            .then_some(ConnectOutcome::Unreachable(Reason::AdminProhibited)),
+        Behaviour::Reject(_) => host
+            .icmp_limit
+            .take(now)
+            .then_some(ConnectOutcome::Unreachable(Reason::HostUnreach)),
+    }
+}
+
+enum InFlight {
+    Packet(Vec<u8>),
+    Connect(IpAddr, u16, u8, ConnectOutcome),
+}
+
+fn run(
+    scan_type: ScanType,
+    targets: Vec<IpAddr>,
+    ports: Vec<u16>,
+    behaviours: &dyn Fn(IpAddr, u16) -> Behaviour,
+    net: Net,
+    timing: Timing,
+    seed: u64,
+) -> Outcome {
+    let t0 = Instant::now();
+    let mut hosts = HashMap::new();
+    for &t in &targets {
+        let mut m = HashMap::new();
+        for &p in &ports {
+            m.insert(p, behaviours(t, p));
+        }
+        hosts.insert(
+            t,
+            SimHost {
+                ports: m,
+                default: Behaviour::Refuse,
+                rst_limit: Bucket {
+                    per_sec: net.rst_per_sec,
+                    burst: 50.0,
+                    tokens: 50.0,
+                    last: None,
+                },
+                icmp_limit: Bucket {
+                    per_sec: net.icmp_per_sec,
+                    burst: 6.0,
+                    tokens: 6.0,
+                    last: None,
+                },
+            },
+        );
+    }
+    let cfg = ScanConfig {
+        scan_type,
+        timing,
+        ports,
+        randomize_ports: true,
+        seed,
+        source_v4: Some(SCANNER4),
+        source_v6: Some(SCANNER6),
+        source_port: 47001,
+        assume_up: true,
+        wall_start: SystemTime::UNIX_EPOCH,
+        max_group_slots: 1 << 14,
+    };
+    let n = targets.len() as u128;
+    let iter = targets.into_iter().map(|addr| Target { addr, name: None });
+    let mut scan = Scan::new(cfg, Box::new(iter), n, t0).unwrap();
+    let mut rng = Rng(seed | 1);
+    // (deliver time, sequence) -> packet towards the scanner.
+    let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut payloads: HashMap<u64, InFlight> = HashMap::new();
+    let mut seqno = 0u64;
+    let mut now = t0;
+    let mut buf = [0u8; 256];
+    let mut reports = Vec::new();
+    let mut open_events = 0;
+    let half = net.rtt / 2;
+    let jitter = |rng: &mut Rng| {
+        if net.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(rng.next() % net.jitter.as_nanos() as u64)
+        }
+    };
+    for _round in 0..50_000_000u64 {
+        while let Some(t) = scan.poll_transmit(now, &mut buf) {
+            // Forward path: loss, then the target answers at now + rtt/2.
+            if rng.chance(net.loss) {
+                continue;
+            }
+            let at_target = now + half + jitter(&mut rng);
+            let answer = match scan_type {
+                ScanType::Syn => reply(&mut hosts, &buf[..t.len], at_target).map(InFlight::Packet),
+                ScanType::Connect => connect_outcome(&mut hosts, t.dst, t.port, at_target)
+                    .map(|o| InFlight::Connect(t.dst, t.port, t.attempt, o)),
+            };
+            let Some(answer) = answer else { continue };
+            if rng.chance(net.loss) {
+                continue;
+            }
+            let copies = if rng.chance(net.dup) { 2 } else { 1 };
+            for c in 0..copies {
+                let at = at_target + half + jitter(&mut rng) + Duration::from_micros(c * 300);
+                seqno += 1;
+                let dup = match &answer {
+                    InFlight::Packet(p) => InFlight::Packet(p.clone()),
+                    InFlight::Connect(a, b, c2, d) => InFlight::Connect(*a, *b, *c2, *d),
+                };
+                payloads.insert(seqno, dup);
+                queue.push(Reverse((at, seqno)));
+            }
+        }
+        while let Some(ev) = scan.poll_event() {
+            match ev {
+                Event::OpenPort { .. } => open_events += 1,
+                Event::Host(r) => reports.push(*r),
+            }
+        }
+        if scan.is_done() {
+            let p = scan.progress();
+            return Outcome {
+                reports,
+                open_events,
+                sent: p.probes_sent,
+                elapsed: now - t0,
+            };
+        }
+        let wake = scan.next_timeout();
+        let arrival = queue.peek().map(|Reverse((t, _))| *t);
+        let next = match (wake, arrival) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => panic!("scan stalled: nothing to wait for and not done"),
+        };
+        now = now.max(next);
+        while let Some(Reverse((t, id))) = queue.peek().copied() {
+            if t > now {
+                break;
+            }
+            queue.pop();
+            match payloads.remove(&id) {
+                Some(InFlight::Packet(p)) => {
+                    scan.on_packet(now, &p);
+                }
+                Some(InFlight::Connect(a, port, att, o)) => {
+                    scan.on_connect_result(now, a, port, att, o);
+                }
+                None => {}
+            }
+        }
+        scan.handle_timeout(now);
+    }
+    panic!("simulation did not finish");
+}
+
+fn truth_default(addr: IpAddr, port: u16) -> Behaviour {
+    let h = match addr {
+        IpAddr::V4(a) => u32::from(a) as u16,
+        IpAddr::V6(a) => u128::from(a) as u16,
+    };
+    match port {
+        22 | 80 | 443 | 8080 => Behaviour::Listen,
+        p if p % 97 == u16::from(h % 7) => Behaviour::Listen,
+        1000..=1099 => Behaviour::Drop,
+        1100..=1149 => Behaviour::Reject(13),
+        1150..=1159 => Behaviour::Reject(1),
+        _ => Behaviour::Refuse,
+    }
+}
+
+fn expected(b: Behaviour, scan: ScanType) -> (PortState, Reason) {
+    match (b, scan) {
+        (Behaviour::Listen, _) => (PortState::Open, Reason::SynAck),
+        (Behaviour::Refuse, ScanType::Syn) => (PortState::Closed, Reason::Reset),
+        (Behaviour::Refuse, ScanType::Connect) => (PortState::Closed, Reason::ConnRefused),
+        (Behaviour::Drop, _) => (PortState::Filtered, Reason::NoResponse),
+        (Behaviour::Reject(13), _) => (PortState::Filtered, Reason::AdminProhibited),
+        (Behaviour::Reject(_), _) => (PortState::Filtered, Reason::HostUnreach),
+    }
+}
+
+fn targets4(n: u8) -> Vec<IpAddr> {
+    (0..n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10 + i)))
+        .collect()
+}
+
+fn targets6(n: u16) -> Vec<IpAddr> {
+    (0..n)
+        .map(|i| IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x10 + i)))
+        .collect()
+}
+
+/// Runs a scan and checks every port of every host against the truth. Returns the
+/// outcome for further bounds.
+fn check_exact(
+    scan_type: ScanType,
+    targets: Vec<IpAddr>,
+    ports: Vec<u16>,
+    net: Net,
+    timing: Timing,
+    seed: u64,
+    rate_limited_icmp_ok: bool,
+) -> Outcome {
+    let out = run(
+        scan_type,
+        targets.clone(),
+        ports.clone(),
+        &truth_default,
+        net,
+        timing,
+        seed,
+    );
+    assert_eq!(out.reports.len(), targets.len(), "every host reported once");
+    let mut seen = BTreeMap::new();
+    for r in &out.reports {
+        assert!(!r.incomplete && !r.timed_out);
+        assert_eq!(r.ports.len(), ports.len(), "{}: every port decided", r.addr);
+        for pr in &r.ports {
+            let b = truth_default(r.addr, pr.port);
+            let (state, reason) = expected(b, scan_type);
+            if rate_limited_icmp_ok && matches!(b, Behaviour::Reject(_)) {
+                // An ICMP error swallowed by the target's rate limit is indistinguishable
+                // from a drop: filtered either way.
+                assert_eq!(pr.state, PortState::Filtered, "{} port {}", r.addr, pr.port);
+                continue;
+            }
+            assert_eq!(
+                (pr.state, pr.reason),
+                (state, reason),
+                "{} port {} ({b:?})",
+                r.addr,
+                pr.port
+            );
+        }
+        seen.insert(r.addr, ());
+    }
+    assert_eq!(seen.len(), targets.len());
+    let open: usize = out
+        .reports
+        .iter()
+        .map(|r| {
+            r.ports
+                .iter()
+                .filter(|p| p.state == PortState::Open)
+                .count()
+        })
+        .sum();
+    assert!(out.open_events >= open, "each open port was streamed");
+    out
+}
+
+fn ports_0_2000() -> Vec<u16> {
+    (1..=2000).collect()
+}
+
+fn ideal_probes(targets: &[IpAddr], ports: &[u16], retries: u32) -> u64 {
+    let mut n = 0;
+    for &t in targets {
+        for &p in ports {
+            n += match truth_default(t, p) {
+                Behaviour::Drop => u64::from(retries + 1),
+                _ => 1,
+            };
+        }
+    }
+    n
+}
+
+#[test]
+fn lossless_syn_v4_exact_and_minimal() {
+    let t = Timing::template(4);
+    let ports = ports_0_2000();
+    let out = check_exact(
+        ScanType::Syn,
+        targets4(3),
+        ports.clone(),
+        Net::default(),
+        t.clone(),
+        1,
+        false,
+    );
+    assert_eq!(out.sent, ideal_probes(&targets4(3), &ports, t.max_retries));
+}
+
+#[test]
+fn lossless_syn_v6_exact() {
+    let t = Timing::template(4);
+    let ports = ports_0_2000();
+    let out = check_exact(
+        ScanType::Syn,
+        targets6(3),
+        ports.clone(),
+        Net::default(),
+        t.clone(),
+        2,
+        false,
+    );
+    assert_eq!(out.sent, ideal_probes(&targets4(3), &ports, t.max_retries));
+}
+
+#[test]
+fn lossless_connect_exact() {
+    let t = Timing::template(4);
+    let ports = ports_0_2000();
+    let out = check_exact(
+        ScanType::Connect,
+        targets4(2),
+        ports.clone(),
+        Net::default(),
+        t.clone(),
+        3,
+        false,
+    );
+    assert_eq!(out.sent, ideal_probes(&targets4(2), &ports, t.max_retries));
+}
+
+#[test]
+fn random_loss_up_to_ten_percent_stays_exact() {
+    for (i, loss) in [0.01, 0.03, 0.05, 0.10].into_iter().enumerate() {
+        let mut t = Timing::template(4);
+        // 10 % each way is ~19 % per try: give the unlucky ports enough tries.
+        t.max_retries = 10;
+        let ports = ports_0_2000();
+        let net = Net {
+            loss,
+            ..Net::default()
+        };
+        let out = check_exact(
+            ScanType::Syn,
+            targets4(3),
+            ports.clone(),
+            net,
+            t.clone(),
+            10 + i as u64,
+            false,
+        );
+        // Expected probes per answering port: 1 / (1-loss)^2; allow 50 % more than that.
+        let per_try = (1.0 - loss) * (1.0 - loss);
+        let ideal = ideal_probes(&targets4(3), &ports, t.max_retries) as f64;
+        let bound = ideal * (1.0 + 1.5 * (1.0 / per_try - 1.0)) + 50.0;
+        assert!(
+            (out.sent as f64) < bound,
+            "loss {loss}: sent {} bound {bound}",
+            out.sent
+        );
+    }
+}
+
+#[test]
+fn duplication_reordering_and_jitter_stay_exact() {
+    let net = Net {
+        loss: 0.02,
+        dup: 0.2,
+        jitter: Duration::from_millis(30),
+        ..Net::default()
+    };
+    let mut t = Timing::template(4);
+    t.max_retries = 8;
+    check_exact(
+        ScanType::Syn,
+        targets4(2),
+        ports_0_2000(),
+        net.clone(),
+        t.clone(),
+        21,
+        false,
+    );
+    check_exact(
+        ScanType::Syn,
+        targets6(2),
+        ports_0_2000(),
+        net.clone(),
+        t.clone(),
+        22,
+        false,
+    );
+    check_exact(
+        ScanType::Connect,
+        targets4(2),
+        ports_0_2000(),
+        net,
+        t,
+        23,
+        false,
+    );
+}
+
+#[test]
+fn rst_rate_limit_at_target_stays_exact() {
+    // The target answers at most 200 RSTs per second; the scan must slow down or retry
+    // until every closed port was seen closed.
+    let net = Net {
+        rst_per_sec: 200.0,
+        ..Net::default()
+    };
+    let mut t = Timing::template(4);
+    t.max_retries = 10;
+    t.max_rto = Duration::from_secs(2);
+    let ports: Vec<u16> = (1..=600).collect();
+    check_exact(ScanType::Syn, targets4(1), ports, net, t, 31, false);
+}
+
+#[test]
+fn icmp_rate_limit_still_filtered() {
+    // Linux-like: ICMP errors at 1/s after a burst of 6. Rejected ports are filtered
+    // whether or not their ICMP got through; every other port stays exact.
+    let net = Net {
+        icmp_per_sec: 1.0,
+        ..Net::default()
+    };
+    let out = check_exact(
+        ScanType::Syn,
+        targets4(2),
+        ports_0_2000(),
+        net,
+        Timing::template(4),
+        41,
+        true,
+    );
+    // The scan is not held hostage by the limit: it ends after the retries of the
+    // silent ports, not after 60 rejected ports × 1 s.
+    assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
+}
+
+#[test]
+fn same_seed_same_run_and_serial_templates_work() {
+    let a = run(
+        ScanType::Syn,
+        targets4(1),
+        (1..=200).collect(),
+        &truth_default,
+        Net {
+            loss: 0.05,
+            ..Net::default()
+        },
+        Timing::template(4),
+        7,
+    );
+    let b = run(
+        ScanType::Syn,
+        targets4(1),
+        (1..=200).collect(),
+        &truth_default,
+        Net {
+            loss: 0.05,
+            ..Net::default()
+        },
+        Timing::template(4),
+        7,
+    );
+    assert_eq!(a.sent, b.sent);
+    assert_eq!(a.elapsed, b.elapsed);
+    assert_eq!(a.reports[0].ports, b.reports[0].ports);
+    // T2: one probe at a time, 0.4 s apart.
+    let out = check_exact(
+        ScanType::Syn,
+        targets4(1),
+        (1..=20).collect(),
+        Net::default(),
+        Timing::template(2),
+        8,
+        false,
+    );
+    assert_eq!(out.sent, 20);
+    assert!(
+        out.elapsed >= Duration::from_millis(19 * 400),
+        "{:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn many_hosts_in_groups_all_reported() {
+    // 300 hosts × 50 ports with a group budget of 16 384 slots: several groups.
+    let targets: Vec<IpAddr> = (0..300u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a02_0000 + i)))
+        .collect();
+    let ports: Vec<u16> = (1..=50)
+        .chain([80, 443].into_iter())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    check_exact(
+        ScanType::Syn,
+        targets,
+        ports,
+        Net {
+            loss: 0.01,
+            ..Net::default()
+        },
+        Timing::template(5).clone_with_retries(6),
+        51,
+        false,
+    );
+}
+
+trait WithRetries {
+    fn clone_with_retries(&self, n: u32) -> Timing;
+}
+impl WithRetries for Timing {
+    fn clone_with_retries(&self, n: u32) -> Timing {
+        let mut t = self.clone();
+        t.max_retries = n;
+        t
+    }
+}
+
+#[test]
+fn stop_reports_partial_hosts() {
+    let t0 = Instant::now();
+    let cfg = ScanConfig {
+        scan_type: ScanType::Syn,
+        timing: Timing::template(4),
+        ports: (1..=1000).collect(),
+        randomize_ports: false,
+        seed: 1,
+        source_v4: Some(SCANNER4),
+        source_v6: None,
+        source_port: 40000,
+        assume_up: true,
+        wall_start: SystemTime::UNIX_EPOCH,
+        max_group_slots: 1 << 20,
+    };
+    let targets = targets4(2)
+        .into_iter()
+        .map(|addr| Target { addr, name: None });
+    let mut scan = Scan::new(cfg, Box::new(targets), 2, t0).unwrap();
+    let mut buf = [0u8; 128];
+    let mut sent = 0;
+    while scan.poll_transmit(t0, &mut buf).is_some() {
+        sent += 1;
+    }
+    assert!(sent > 0);
+    scan.stop(t0 + Duration::from_millis(1));
+    let mut reports = 0;
+    while let Some(ev) = scan.poll_event() {
+        if let Event::Host(r) = ev {
+            assert!(r.incomplete);
+            assert!(r.ports.is_empty());
+            reports += 1;
+        }
+    }
+    assert_eq!(reports, 2);
+    assert!(scan.is_done());
+    assert!(scan.poll_transmit(t0, &mut buf).is_none());
+}
+
+#[test]
+fn forged_and_stray_replies_are_ignored() {
+    let t0 = Instant::now();
+    let cfg = ScanConfig {
+        scan_type: ScanType::Syn,
+        timing: Timing::template(4),
+        ports: vec![80],
+        randomize_ports: false,
+        seed: 5,
+        source_v4: Some(SCANNER4),
+        source_v6: None,
+        source_port: 40000,
+        assume_up: false,
+        wall_start: SystemTime::UNIX_EPOCH,
+        max_group_slots: 1 << 20,
+    };
+    let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
+    let mut scan = Scan::new(
+        cfg,
+        Box::new(std::iter::once(Target {
+            addr: target,
+            name: None,
+        })),
+        1,
+        t0,
+    )
+    .unwrap();
+    let mut buf = [0u8; 128];
+    let t = scan.poll_transmit(t0, &mut buf).unwrap();
+    assert_eq!((t.dst, t.port, t.attempt), (target, 80, 0));
+    // A SYN/ACK with the wrong acknowledgement number (a forger who does not know the key).
+    let mut forged = [0u8; 128];
+    let n = monban_wire::build_tcp(
+        &mut forged,
+        &monban_wire::TcpProbe {
+            src: target,
+            dst: IpAddr::V4(SCANNER4),
+            ttl: 64,
+            ip_id: 1,
+            src_port: 80,
+            dst_port: 40000,
+            seq: 1,
+            ack: 0x1234_5678,
+            flags: monban_wire::TcpFlags::SYN | monban_wire::TcpFlags::ACK,
+            window: 100,
+            options: &[],
+            payload: &[],
+        },
+    )
+    .unwrap();
+    assert!(!scan.on_packet(t0, &forged[..n]));
+    // Garbage of every length.
+    for len in 0..buf.len() {
+        let junk: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        assert!(!scan.on_packet(t0, &junk));
+    }
+    // The real port never answers: the host is reported down (no -Pn).
+    let mut now = t0;
+    let mut report = None;
+    while !scan.is_done() {
+        now = scan
+            .next_timeout()
+            .unwrap_or(now + Duration::from_millis(10))
+            .max(now);
+        while scan.poll_transmit(now, &mut buf).is_some() {}
+        scan.handle_timeout(now);
+        while let Some(ev) = scan.poll_event() {
+            if let Event::Host(r) = ev {
+                report = Some(r);
+            }
+        }
+        assert!(now < t0 + Duration::from_secs(60), "did not end");
+    }
+    let r = report.expect("a host report");
+    assert_eq!(r.status, monban_engine::HostStatus::Down);
+    assert_eq!(scan.progress().probes_sent, 7);
+}
