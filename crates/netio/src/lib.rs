@@ -1,1 +1,50 @@
-//! stub
+//! monban-netio: the platform under the engine.
+//!
+//! Drivers own the sockets and the clock and feed the sans-IO [`monban_engine::Scan`]:
+//! - [`syn::run`]: raw IPv4/IPv6 sockets send the engine's SYN packets in batches
+//!   (`sendmmsg`); one `AF_PACKET` socket with a kernel BPF filter receives only TCP to
+//!   our source port and ICMP errors, in batches (`recvmmsg`).
+//! - [`connect::run`]: many non-blocking `connect()`s under `epoll`, bounded by the
+//!   open-file limit (EMFILE is back-pressure); the exact ICMP type behind a failed
+//!   connect is read from the socket's error queue (`IP_RECVERR`); sockets close with
+//!   RST (linger 0) so no TIME_WAIT piles up.
+//!
+//! Drivers never print: events and progress go to a [`Handler`].
+
+pub mod connect;
+mod error;
+pub mod route;
+pub mod syn;
+mod sys;
+
+pub use error::NetError;
+
+use monban_engine::{Event, Progress};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Receives what a driver learns, as it learns it.
+pub trait Handler {
+    /// A scan event (open port found, host finished).
+    fn event(&mut self, event: Event);
+    /// Periodic progress (about every [`PROGRESS_EVERY`]).
+    fn progress(&mut self, progress: &Progress);
+}
+
+/// How often [`Handler::progress`] is called.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Options shared by the drivers.
+#[derive(Debug, Clone, Default)]
+pub struct DriveOptions {
+    /// Set to true (e.g. from a signal handler) to stop sending and finish early.
+    pub stop: Arc<AtomicBool>,
+    /// Network interface to use (`-e`).
+    pub interface: Option<String>,
+}
+
+/// Whether this process may open raw sockets (root or CAP_NET_RAW).
+pub fn can_use_raw_sockets() -> bool {
+    sys::raw_socket(libc::AF_INET).is_ok()
+}

@@ -1,0 +1,276 @@
+//! The SYN-scan driver: raw sockets out, one filtered packet socket in.
+
+use crate::sys::{self, RecvBatch, SNAP};
+use crate::{route, DriveOptions, Handler, NetError, PROGRESS_EVERY};
+use monban_engine::{Scan, Transmit};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Probes handed to the kernel per `sendmmsg`.
+const BATCH: usize = 64;
+/// Longest sleep between looks at the stop flag.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// How often the packet socket's drop counter is read.
+const DROP_CHECK: Duration = Duration::from_millis(50);
+
+// Classic BPF opcodes (linux/filter.h).
+const LD_W_ABS: u16 = 0x20;
+const LD_H_ABS: u16 = 0x28;
+const LD_B_ABS: u16 = 0x30;
+const LD_H_IND: u16 = 0x48;
+const LDX_B_MSH: u16 = 0xb1;
+const ALU_AND_K: u16 = 0x54;
+const JEQ_K: u16 = 0x15;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+const SKF_AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
+const PACKET_OUTGOING: u32 = 4;
+
+enum Op {
+    Stmt(u16, u32),
+    Jump(u16, u32, &'static str, &'static str),
+    Label(&'static str),
+}
+
+/// The kernel filter: incoming (not outgoing) IPv4/IPv6 packets that are ICMP/ICMPv6,
+/// or TCP to `sport` (IPv4 first fragments only). Truncated to [`SNAP`] bytes.
+pub fn filter(sport: u16) -> Vec<libc::sock_filter> {
+    use Op::*;
+    let sport = u32::from(sport);
+    let prog = [
+        Stmt(LD_W_ABS, SKF_AD_PKTTYPE),
+        Jump(JEQ_K, PACKET_OUTGOING, "drop", "next"),
+        Stmt(LD_B_ABS, 0),
+        Stmt(ALU_AND_K, 0xf0),
+        Jump(JEQ_K, 0x40, "v4", "next"),
+        Jump(JEQ_K, 0x60, "v6", "drop"),
+        Label("v4"),
+        Stmt(LD_B_ABS, 9),
+        Jump(JEQ_K, 1, "accept", "next"),
+        Jump(JEQ_K, 6, "next", "drop"),
+        Stmt(LD_H_ABS, 6),
+        Jump(JSET_K, 0x1fff, "drop", "next"),
+        Stmt(LDX_B_MSH, 0),
+        Stmt(LD_H_IND, 2),
+        Jump(JEQ_K, sport, "accept", "drop"),
+        Label("v6"),
+        Stmt(LD_B_ABS, 6),
+        Jump(JEQ_K, 58, "accept", "next"),
+        Jump(JEQ_K, 6, "next", "drop"),
+        Stmt(LD_H_ABS, 42),
+        Jump(JEQ_K, sport, "accept", "drop"),
+        Label("accept"),
+        Stmt(RET_K, SNAP as u32),
+        Label("drop"),
+        Stmt(RET_K, 0),
+    ];
+    // Resolve labels to instruction indices.
+    let mut labels = Vec::new();
+    let mut idx = 0usize;
+    for op in &prog {
+        match op {
+            Label(l) => labels.push((*l, idx)),
+            _ => idx += 1,
+        }
+    }
+    let find = |l: &str| labels.iter().find(|(n, _)| *n == l).map(|(_, i)| *i);
+    let mut out = Vec::new();
+    for op in &prog {
+        match op {
+            Label(_) => {}
+            Stmt(code, k) => out.push(libc::sock_filter {
+                code: *code,
+                jt: 0,
+                jf: 0,
+                k: *k,
+            }),
+            Jump(code, k, t, f) => {
+                let here = out.len();
+                let rel = |l: &str| -> u8 {
+                    let target = if l == "next" { here + 1 } else { find(l).unwrap_or(here + 1) };
+                    (target - here - 1) as u8
+                };
+                out.push(libc::sock_filter {
+                    code: *code,
+                    jt: rel(t),
+                    jf: rel(f),
+                    k: *k,
+                });
+            }
+        }
+    }
+    out
+}
+
+struct Sockets {
+    v4: Option<OwnedFd>,
+    v6: Option<OwnedFd>,
+    recv: OwnedFd,
+}
+
+fn open(opts: &DriveOptions, sport: u16) -> Result<Sockets, NetError> {
+    let perm = |e: std::io::Error| {
+        if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
+            NetError::NeedRawPrivilege
+        } else {
+            NetError::Io {
+                what: "raw socket",
+                source: e,
+            }
+        }
+    };
+    let v4 = sys::raw_socket(libc::AF_INET).map_err(perm)?;
+    // IPv6 may be disabled on this host; only an IPv6 target needs it.
+    let v6 = sys::raw_socket(libc::AF_INET6).ok();
+    let ifindex = match &opts.interface {
+        Some(name) => Some(sys::if_index(name).ok_or_else(|| NetError::NoSuchInterface(name.clone()))?),
+        None => None,
+    };
+    let recv = sys::packet_socket(ifindex, &filter(sport)).map_err(perm)?;
+    sys::grow_buffer(recv.as_raw_fd(), true, 64 << 20);
+    sys::grow_buffer(v4.as_raw_fd(), false, 8 << 20);
+    if let Some(v6) = &v6 {
+        sys::grow_buffer(v6.as_raw_fd(), false, 8 << 20);
+    }
+    Ok(Sockets { v4: Some(v4), v6, recv })
+}
+
+/// Runs a SYN scan to the end (or until `opts.stop` is set).
+pub fn run(scan: &mut Scan, opts: &DriveOptions, handler: &mut dyn Handler) -> Result<(), NetError> {
+    let socks = open(opts, scan.config().source_port)?;
+    let recv_fd = socks.recv.as_raw_fd();
+    let mut rx = RecvBatch::new(BATCH);
+    let mut bufs = vec![[0u8; 128]; BATCH];
+    let mut last_progress = Instant::now();
+    let mut last_drop_check = Instant::now();
+    let _ = sys::packet_drops(recv_fd);
+    loop {
+        let now = Instant::now();
+        if opts.stop.load(Ordering::Relaxed) {
+            scan.stop(now);
+        }
+        if let Some(dst) = scan.needs_source() {
+            let src = route::source_for(dst, opts.interface.as_deref())?;
+            scan.set_source(src);
+        }
+        // Receive everything waiting.
+        for _ in 0..64 {
+            let n = rx.recv(recv_fd).map_err(NetError::io("recvmmsg"))?;
+            let now = Instant::now();
+            for i in 0..n {
+                scan.on_packet(now, rx.packet(i));
+            }
+            if n < BATCH {
+                break;
+            }
+        }
+        // Send a batch.
+        let now = Instant::now();
+        let mut txs: Vec<Transmit> = Vec::with_capacity(BATCH);
+        for buf in bufs.iter_mut() {
+            match scan.poll_transmit(now, buf) {
+                Some(t) => txs.push(t),
+                None => break,
+            }
+        }
+        let full_batch = txs.len() == BATCH;
+        if !txs.is_empty() {
+            send(&socks, scan, &txs, &bufs, now)?;
+        }
+        while let Some(ev) = scan.poll_event() {
+            handler.event(ev);
+        }
+        if now.duration_since(last_drop_check) >= DROP_CHECK {
+            last_drop_check = now;
+            if let Ok((_, drops)) = sys::packet_drops(recv_fd) {
+                if drops > 0 {
+                    scan.on_backpressure(now);
+                }
+            }
+        }
+        if now.duration_since(last_progress) >= PROGRESS_EVERY {
+            last_progress = now;
+            handler.progress(&scan.progress());
+        }
+        if scan.is_done() {
+            handler.progress(&scan.progress());
+            return Ok(());
+        }
+        if full_batch {
+            continue;
+        }
+        let wait = match scan.next_timeout() {
+            Some(t) => t.saturating_duration_since(Instant::now()).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        sys::wait_readable(recv_fd, wait).map_err(NetError::io("ppoll"))?;
+    }
+}
+
+fn send(
+    socks: &Sockets,
+    scan: &mut Scan,
+    txs: &[Transmit],
+    bufs: &[[u8; 128]],
+    now: Instant,
+) -> Result<(), NetError> {
+    for family_v4 in [true, false] {
+        let pkts: Vec<(&[u8], IpAddr)> = txs
+            .iter()
+            .zip(bufs)
+            .filter(|(t, _)| t.dst.is_ipv4() == family_v4)
+            .map(|(t, b)| (&b[..t.len], t.dst))
+            .collect();
+        if pkts.is_empty() {
+            continue;
+        }
+        let sock = if family_v4 { &socks.v4 } else { &socks.v6 };
+        let Some(sock) = sock else {
+            return Err(NetError::Io {
+                what: "IPv6 raw socket",
+                source: std::io::Error::other("IPv6 is not available on this host"),
+            });
+        };
+        let mut sent = 0;
+        let mut stalls = 0;
+        while sent < pkts.len() {
+            let n = sys::send_batch(sock.as_raw_fd(), &pkts[sent..]).map_err(NetError::io("sendmmsg"))?;
+            if n == 0 {
+                // The kernel's queue is full: give the rest back and slow down.
+                stalls += 1;
+                if stalls > 3 {
+                    scan.on_backpressure(now);
+                    let unsent: Vec<&Transmit> =
+                        txs.iter().filter(|t| t.dst.is_ipv4() == family_v4).skip(sent).collect();
+                    for t in unsent {
+                        scan.unsend(t);
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            sent += n;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_jumps_stay_inside_the_program() {
+        let f = filter(40000);
+        for (i, ins) in f.iter().enumerate() {
+            if ins.code == JEQ_K || ins.code == JSET_K {
+                assert!(i + 1 + (ins.jt as usize) < f.len());
+                assert!(i + 1 + (ins.jf as usize) < f.len());
+            }
+        }
+        assert_eq!(f.last().map(|i| (i.code, i.k)), Some((RET_K, 0)));
+    }
+}

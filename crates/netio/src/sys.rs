@@ -1,0 +1,277 @@
+//! Thin, checked wrappers over the Linux calls the drivers need.
+//!
+//! Every `unsafe` block here passes pointers to memory owned by the caller for the
+//! duration of the call, with lengths that match the allocation.
+
+use std::io;
+use std::mem;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A raw socket of `family` that sends whole IP packets (header included).
+pub fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with constant arguments.
+    let fd = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    })?;
+    // SAFETY: fd was just returned by socket() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets an integer socket option.
+pub fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Makes a socket's buffer as large as the kernel allows us (forcing it when root).
+pub fn grow_buffer(fd: RawFd, recv: bool, bytes: libc::c_int) {
+    let (force, plain) = if recv {
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)
+    } else {
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)
+    };
+    if setsockopt_int(fd, libc::SOL_SOCKET, force, bytes).is_err() {
+        let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, bytes);
+    }
+}
+
+/// Index of a network interface by name.
+pub fn if_index(name: &str) -> Option<libc::c_int> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx as libc::c_int)
+}
+
+/// A packet socket that sees IP packets (link header stripped) on every interface, or
+/// on `ifindex` only, with `filter` attached in the kernel.
+pub fn packet_socket(ifindex: Option<libc::c_int>, filter: &[libc::sock_filter]) -> io::Result<OwnedFd> {
+    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+    // SAFETY: plain syscall.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    })?;
+    // SAFETY: fd fresh from socket().
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `filter`, which outlives the call; the kernel copies it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    })?;
+    if let Some(idx) = ifindex {
+        // SAFETY: zeroed sockaddr_ll is a valid value; we fill the fields we use.
+        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto as u16;
+        sll.sll_ifindex = idx;
+        // SAFETY: pointer and size of a live sockaddr_ll.
+        cvt(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+    }
+    Ok(fd)
+}
+
+/// Packets received and dropped by a packet socket since the last call.
+pub fn packet_drops(fd: RawFd) -> io::Result<(u32, u32)> {
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: pointer and size of a live tpacket_stats.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((st.tp_packets, st.tp_drops))
+}
+
+/// Socket address storage for any IP address.
+pub fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let sa: socket2::SockAddr = SocketAddr::new(addr, 0).into();
+    // SAFETY: SockAddr's storage is a sockaddr_storage of at least `len` valid bytes.
+    let storage = unsafe { *sa.as_ptr().cast::<libc::sockaddr_storage>() };
+    (storage, sa.len())
+}
+
+/// Waits until `fd` is readable or `timeout` passes (nanosecond precision).
+pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: one live pollfd, a live timespec, no signal mask.
+    let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(r > 0)
+}
+
+/// Sends up to `msgs.len()` packets on `fd`, each to its own address. Returns how many
+/// the kernel took (0 on EAGAIN/ENOBUFS: back-pressure).
+pub fn send_batch(fd: RawFd, packets: &[(&[u8], IpAddr)]) -> io::Result<usize> {
+    if packets.is_empty() {
+        return Ok(0);
+    }
+    let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+        packets.iter().map(|(_, a)| sockaddr(*a)).collect();
+    let mut iovs: Vec<libc::iovec> = packets
+        .iter()
+        .map(|(p, _)| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(packets.len());
+    for i in 0..packets.len() {
+        // SAFETY: all-zero msghdr is valid; pointers set below stay alive during sendmmsg.
+        let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
+        hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
+        hdr.msg_namelen = addrs[i].1;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+        msgs.push(libc::mmsghdr {
+            msg_hdr: hdr,
+            msg_len: 0,
+        });
+    }
+    // SAFETY: msgs, iovs and addrs live until after the call and are consistent.
+    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as libc::c_uint, 0) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(r as usize)
+}
+
+/// A set of receive buffers for `recvmmsg`.
+pub struct RecvBatch {
+    bufs: Vec<[u8; SNAP]>,
+    lens: Vec<usize>,
+}
+
+/// Bytes kept of each received packet (the BPF filter truncates to this as well).
+pub const SNAP: usize = 512;
+
+impl RecvBatch {
+    /// Buffers for `n` packets.
+    pub fn new(n: usize) -> RecvBatch {
+        RecvBatch {
+            bufs: vec![[0u8; SNAP]; n],
+            lens: vec![0; n],
+        }
+    }
+
+    /// Receives up to the batch size without blocking; returns how many arrived.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let n = self.bufs.len();
+        let mut iovs: Vec<libc::iovec> = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: SNAP,
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(n);
+        for iov in iovs.iter_mut() {
+            // SAFETY: zeroed msghdr is valid; the iovec outlives the call.
+            let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = 1;
+            msgs.push(libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            });
+        }
+        // SAFETY: msgs/iovs/bufs are live and consistent for the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let got = r as usize;
+        for (i, m) in msgs.iter().take(got).enumerate() {
+            self.lens[i] = (m.msg_len as usize).min(SNAP);
+        }
+        Ok(got)
+    }
+
+    /// The `i`-th packet of the last receive.
+    pub fn packet(&self, i: usize) -> &[u8] {
+        match (self.bufs.get(i), self.lens.get(i)) {
+            (Some(b), Some(&l)) => &b[..l],
+            _ => &[],
+        }
+    }
+}
