@@ -11,10 +11,10 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub(super) use monban_engine::ports::{parse_exclude_ports, parse_ports, top_ports};
 use monban_engine::targets::{parse_target, TargetSet, TargetSpec};
 use monban_engine::{Protocol, ScanType};
 
-pub(super) use self::ports_shim::{parse_ports, top_ports};
 use super::lowargs::{LowArgs, OutputFlag, TargetSource};
 use super::{ArgError, OutputFormat, OutputSpec, ScanPlan, TimingArgs};
 
@@ -104,15 +104,14 @@ fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
     }
     let mut list = match &low.ports {
         Some(spec) => {
+            // Bare items go to both protocols; we scan TCP only, so UDP ports are ignored
+            // unless they are all there is.
             let pl =
                 parse_ports(spec).map_err(|e| ArgError(format!("bad port spec {spec:?}: {e}")))?;
-            if !pl.udp.is_empty() {
-                return Err(ArgError(format!(
-                    "-p {spec:?} names UDP ports: UDP scans are not supported yet"
-                )));
-            }
             if pl.tcp.is_empty() {
-                return Err(ArgError(format!("-p {spec:?} names no TCP port")));
+                return Err(ArgError(format!(
+                    "-p {spec:?} names no TCP port (UDP scans are not supported yet)"
+                )));
             }
             pl.tcp
         }
@@ -129,7 +128,7 @@ fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
         }
     };
     if let Some(spec) = &low.exclude_ports {
-        let ex = parse_ports(spec)
+        let ex = parse_exclude_ports(spec)
             .map_err(|e| ArgError(format!("bad port spec {spec:?} for --exclude-ports: {e}")))?;
         list.retain(|p| ex.tcp.binary_search(p).is_err());
         if list.is_empty() {
@@ -362,70 +361,5 @@ fn is_ipv4(spec: &TargetSpec) -> bool {
         TargetSpec::Addr(a) | TargetSpec::Cidr { addr: a, .. } => a.is_ipv4(),
         TargetSpec::Octets(_) => true,
         TargetSpec::Name(_) => false,
-    }
-}
-
-/// Stand-in for `monban_engine::ports::{parse_ports, top_ports}` until they land; same
-/// signatures. To be removed.
-mod ports_shim {
-    use monban_engine::ports::PortList;
-    use monban_engine::Protocol;
-    use std::fmt;
-
-    /// A bad port spec.
-    #[derive(Debug)]
-    pub struct PortError(String);
-
-    impl fmt::Display for PortError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-
-    impl std::error::Error for PortError {}
-
-    fn num(s: &str) -> Result<u16, PortError> {
-        s.parse()
-            .map_err(|_| PortError(format!("{s:?} is not a port number")))
-    }
-
-    pub fn parse_ports(spec: &str) -> Result<PortList, PortError> {
-        let mut list = PortList::default();
-        let mut udp = false;
-        for item in spec.split(',') {
-            let item = if let Some(rest) = item.strip_prefix("T:") {
-                udp = false;
-                rest
-            } else if let Some(rest) = item.strip_prefix("U:") {
-                udp = true;
-                rest
-            } else {
-                item
-            };
-            let (lo, hi) = match item.split_once('-') {
-                None => {
-                    let p = num(item)?;
-                    (p, p)
-                }
-                Some((a, b)) => (
-                    if a.is_empty() { 1 } else { num(a)? },
-                    if b.is_empty() { 65535 } else { num(b)? },
-                ),
-            };
-            if lo > hi {
-                return Err(PortError(format!("reversed range {item:?}")));
-            }
-            let dst = if udp { &mut list.udp } else { &mut list.tcp };
-            dst.extend(lo..=hi);
-        }
-        for v in [&mut list.tcp, &mut list.udp] {
-            v.sort_unstable();
-            v.dedup();
-        }
-        Ok(list)
-    }
-
-    pub fn top_ports(_proto: Protocol, n: usize) -> Vec<u16> {
-        (1..=65535u16).rev().take(n).collect()
     }
 }

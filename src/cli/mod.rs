@@ -506,6 +506,8 @@ mod tests {
             plan(&["-p", "1-3", "--exclude-ports=T:2,U:1", "10.0.0.1"]).tcp_ports,
             vec![1, 3]
         );
+        assert_eq!(plan(&["-p", "T:80,U:53", "10.0.0.1"]).tcp_ports, vec![80]);
+        assert_eq!(plan(&["-p", "ssh", "10.0.0.1"]).tcp_ports, vec![22]);
         assert!(!plan(&["-r", "10.0.0.1"]).randomize_ports);
     }
 
@@ -525,7 +527,7 @@ mod tests {
         );
         assert_eq!(
             err(&["-p", "U:53", "10.0.0.1"]),
-            "monban: -p \"U:53\" names UDP ports: UDP scans are not supported yet"
+            "monban: -p \"U:53\" names no TCP port (UDP scans are not supported yet)"
         );
         assert_eq!(
             err(&["-p", "80", "--exclude-ports", "1-100", "10.0.0.1"]),
