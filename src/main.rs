@@ -1,1 +1,338 @@
-fn main() {}
+//! monban (門番): a port scanner. The binary is thin: the command line becomes a
+//! validated plan (`cli`), the plan becomes an engine configuration, a driver from
+//! `monban-netio` runs the engine, and events go to the output sinks.
+
+mod cli;
+
+use anyhow::{Context, Result};
+use cli::{Command, OutputFormat, ScanPlan};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use monban_engine::{Event, HostStatus, Progress, Scan, ScanConfig, ScanType, Timing};
+use monban_netio::{DriveOptions, Handler, NetError};
+use monban_output::{
+    GrepSink, JsonSink, MultiSink, NormalSink, RunInfo, RunStats, Sink, SinkOptions, XmlSink,
+};
+use std::collections::hash_map::RandomState;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Exit status when the scan was stopped by SIGINT/SIGTERM (128 + SIGINT, as shells do).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status for a bad command line.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().collect();
+    let cmd = match cli::parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match cmd {
+        Command::Help(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("monban {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan(plan) => run_scan(*plan),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("monban: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Merges the template with explicit options; explicit options always win.
+fn timing_for(plan: &ScanPlan) -> Result<Timing> {
+    let a = &plan.timing;
+    let mut t = Timing::template(a.template);
+    if let Some(v) = a.max_retries {
+        t.max_retries = v;
+    }
+    if let Some(v) = a.min_rtt_timeout {
+        t.min_rto = v;
+    }
+    if let Some(v) = a.max_rtt_timeout {
+        t.max_rto = v;
+        if t.min_rto > v {
+            t.min_rto = v;
+        }
+    }
+    if let Some(v) = a.initial_rtt_timeout {
+        t.initial_rto = v;
+    }
+    if let Some(v) = a.scan_delay {
+        t.scan_delay = v;
+    }
+    t.host_timeout = a.host_timeout;
+    if let Some(v) = a.max_rate {
+        t.max_rate = Some(v);
+        if t.initial_rate.is_some_and(|i| i > v) {
+            t.initial_rate = Some(v);
+        }
+    }
+    if let Some(v) = a.min_rate {
+        t.min_rate = Some(v);
+        t.initial_rate = Some(t.initial_rate.map_or(v, |i| i.max(v)));
+        if t.max_rate.is_some_and(|m| m < v) && a.max_rate.is_none() {
+            t.max_rate = Some(v);
+        }
+        // A rate floor makes serial templates rate-paced.
+        t.max_in_flight = t.max_in_flight.max(Timing::template(4).max_in_flight);
+    }
+    t.validate()?;
+    Ok(t)
+}
+
+fn open_output(path: &std::path::Path) -> Result<Box<dyn Write + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(BufWriter::new(f)))
+}
+
+fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
+    let opts = SinkOptions {
+        reason: plan.reason,
+        open_only: plan.open_only,
+        verbose: plan.verbose,
+    };
+    let mut multi = MultiSink::new();
+    let stdout_taken = plan.outputs.iter().any(|o| o.path.as_os_str() == "-");
+    if !stdout_taken {
+        multi.push(Box::new(NormalSink::new(
+            Box::new(std::io::stdout()) as Box<dyn Write + Send>,
+            opts,
+        )));
+    }
+    for o in &plan.outputs {
+        let w = open_output(&o.path)?;
+        let sink: Box<dyn Sink + Send> = match o.format {
+            OutputFormat::Normal => Box::new(NormalSink::for_file(w, opts)),
+            OutputFormat::Xml => Box::new(XmlSink::new(w, opts)),
+            OutputFormat::Grepable => Box::new(GrepSink::new(w, opts)),
+            OutputFormat::Json => Box::new(JsonSink::new(w, opts)),
+        };
+        multi.push(sink);
+    }
+    Ok(multi)
+}
+
+struct Out {
+    sinks: MultiSink,
+    bar: Option<ProgressBar>,
+    up: u64,
+    down: u64,
+    hosts: u64,
+    error: Option<monban_output::OutputError>,
+}
+
+impl Handler for Out {
+    fn event(&mut self, event: Event) {
+        let r = match event {
+            Event::OpenPort { addr, result } => self.sinks.port(addr, &result),
+            Event::Host(report) => {
+                self.hosts += 1;
+                match report.status {
+                    HostStatus::Up => self.up += 1,
+                    HostStatus::Down => self.down += 1,
+                }
+                match &self.bar {
+                    Some(bar) => bar.suspend(|| self.sinks.host(&report)),
+                    None => self.sinks.host(&report),
+                }
+            }
+        };
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(
+                u64::try_from(p.ports_total)
+                    .unwrap_or(u64::MAX)
+                    .max(p.ports_done),
+            );
+            bar.set_position(p.ports_done);
+            let rate = p
+                .rate
+                .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.0}/s"));
+            bar.set_message(format!(
+                "{} probes ({} retries), rate {rate}, {} hosts done",
+                p.probes_sent, p.retransmits, p.hosts_done
+            ));
+        }
+    }
+}
+
+fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
+    let raw_ok = monban_netio::can_use_raw_sockets();
+    let scan_type = match plan.scan_type {
+        Some(ScanType::Syn) if !raw_ok => return Err(NetError::NeedRawPrivilege.into()),
+        Some(t) => t,
+        None if raw_ok => ScanType::Syn,
+        None => ScanType::Connect,
+    };
+    let timing = timing_for(&plan)?;
+    if !plan.no_dns && plan.verbose > 0 {
+        eprintln!(
+            "monban: reverse DNS is not implemented yet; hosts are shown by address (as with -n)"
+        );
+    }
+    let seed = plan.seed.unwrap_or_else(random_u64);
+    let source_port = plan
+        .source_port
+        .unwrap_or(40_000 + (monban_engine::perm::splitmix64(seed) % 20_000) as u16);
+    let mut source_v4 = None;
+    let mut source_v6 = None;
+    match plan.source_addr {
+        Some(IpAddr::V4(a)) => source_v4 = Some(a),
+        Some(IpAddr::V6(a)) => source_v6 = Some(a),
+        None => {}
+    }
+    let wall_start = SystemTime::now();
+    let mono_start = Instant::now();
+    let cfg = ScanConfig {
+        scan_type,
+        timing,
+        ports: plan.tcp_ports.clone(),
+        randomize_ports: plan.randomize_ports,
+        seed,
+        source_v4,
+        source_v6,
+        source_port,
+        assume_up: plan.skip_discovery,
+        wall_start,
+        max_group_slots: monban_engine::scan::DEFAULT_GROUP_SLOTS,
+    };
+    let mut sinks = sinks_for(&plan)?;
+    let run = RunInfo {
+        args: plan.args_line.clone(),
+        start: wall_start,
+        scan_type,
+        tcp_ports: plan.tcp_ports.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+        num_hosts_hint: Some(plan.target_count),
+    };
+    sinks.begin(&run)?;
+    let total = plan.target_count;
+    let mut scan = Scan::new(cfg, Box::new(plan.targets.into_iter()), total, mono_start)?;
+    install_signal_handlers();
+    let bar = (plan.progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut out = Out {
+        sinks,
+        bar,
+        up: 0,
+        down: 0,
+        hosts: 0,
+        error: None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = DriveOptions {
+        stop: Arc::clone(&stop),
+        interface: plan.interface.clone(),
+    };
+    // The drivers look at `opts.stop`; a watcher thread mirrors the signal flag into it.
+    let watcher_stop = Arc::clone(&stop);
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher_done = Arc::clone(&done);
+    let watcher = std::thread::spawn(move || {
+        while !watcher_done.load(Ordering::Relaxed) {
+            if STOP.load(Ordering::Relaxed) {
+                watcher_stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let result = match scan_type {
+        ScanType::Syn => monban_netio::syn::run(&mut scan, &opts, &mut out),
+        ScanType::Connect => monban_netio::connect::run(&mut scan, &opts, &mut out),
+    };
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let interrupted = stop.load(Ordering::Relaxed) || result.is_err();
+    if result.is_err() {
+        // Close the documents with what was found before reporting the failure.
+        scan.stop(Instant::now());
+        while let Some(ev) = scan.poll_event() {
+            out.event(ev);
+        }
+    }
+    if let Some(bar) = out.bar.take() {
+        bar.finish_and_clear();
+    }
+    let stats = RunStats {
+        end: SystemTime::now(),
+        elapsed: mono_start.elapsed(),
+        hosts_up: out.up,
+        hosts_down: out.down,
+        hosts_total: out.hosts,
+        interrupted,
+    };
+    let end_result = out.sinks.end(&stats);
+    result?;
+    if let Some(e) = out.error {
+        return Err(e.into());
+    }
+    end_result?;
+    if interrupted {
+        eprintln!("monban: scan interrupted; outputs hold the results found so far");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}

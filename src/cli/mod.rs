@@ -125,7 +125,9 @@ pub struct ScanPlan {
     pub skip_discovery: bool,
     /// `-n`: no reverse DNS.
     pub no_dns: bool,
-    /// `-6`: IPv6 was asked for (names resolve to IPv6 addresses).
+    /// `-6`: IPv6 was asked for (names resolve to IPv6 addresses). Applied while
+    /// planning (name resolution); kept so the plan says what was asked.
+    #[allow(dead_code)]
     pub ipv6: bool,
     /// Outputs to write, in the order given.
     pub outputs: Vec<OutputSpec>,
@@ -145,7 +147,9 @@ pub struct ScanPlan {
     pub interface: Option<String>,
     /// Show a progress bar (false with `--no-progress`).
     pub progress: bool,
-    /// `--allow-broadcast`: multicast and broadcast targets allowed.
+    /// `--allow-broadcast`: multicast and broadcast targets allowed. Applied while
+    /// planning (the target set); kept so the plan says what was asked.
+    #[allow(dead_code)]
     pub allow_broadcast: bool,
 }
 

@@ -407,7 +407,7 @@ fn truth_default(addr: IpAddr, port: u16) -> Behaviour {
     };
     match port {
         22 | 80 | 443 | 8080 => Behaviour::Listen,
-        p if p % 97 == u16::from(h % 7) => Behaviour::Listen,
+        p if p % 97 == h % 7 => Behaviour::Listen,
         1000..=1099 => Behaviour::Drop,
         1100..=1149 => Behaviour::Reject(13),
         1150..=1159 => Behaviour::Reject(1),
@@ -724,7 +724,7 @@ fn many_hosts_in_groups_all_reported() {
         .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a02_0000 + i)))
         .collect();
     let ports: Vec<u16> = (1..=50)
-        .chain([80, 443].into_iter())
+        .chain([80, 443])
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
