@@ -1,1 +1,682 @@
-//! stub
+//! A network-namespace lab for monban's tests and benchmarks.
+//!
+//! ```text
+//!  scanner ──veth── router ──br0──┬── t0   10.77.1.10  fd77:1::10
+//!  10.77.0.2        10.77.0.1     ├── t1   10.77.1.11  fd77:1::11
+//!  fd77::2          fd77::1       └── t2   10.77.1.12  fd77:1::12 ...
+//!                   10.77.1.1, fd77:1::1 on br0
+//! ```
+//!
+//! Every target's port states are known by construction ([`Host::truth`]): real listeners on
+//! its open ports, an nft `drop` range, an nft `reject with icmpx type admin-prohibited` range,
+//! and kernel RSTs everywhere else. Optional random loss on the router's forward path and a
+//! token-bucket rate limit towards the targets make the network hostile on purpose.
+//!
+//! A [`Lab`] deletes its namespaces when dropped (also when a test panics). Labs are
+//! serialised across threads and processes by an `flock` on [`LOCK_PATH`], and namespaces
+//! left by dead processes are swept when the next lab starts.
+
+#![warn(missing_docs)]
+
+mod cmd;
+mod error;
+mod listen;
+mod netns;
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::ops::RangeInclusive;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use error::LabError;
+pub use netns::{in_namespace, sweep_all, sweep_stale, LOCK_PATH, NETNS_DIR};
+
+use listen::Listeners;
+use netns::LabLock;
+
+/// The scanner's IPv4 address.
+pub const SCANNER_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// The scanner's IPv6 address.
+pub const SCANNER_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+/// The router's address on the scanner side.
+pub const ROUTER_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The router's IPv6 address on the scanner side.
+pub const ROUTER_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+/// The router's address on the targets' bridge.
+pub const ROUTER_BRIDGE_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
+/// The router's IPv6 address on the targets' bridge.
+pub const ROUTER_BRIDGE_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 1, 0, 0, 0, 0, 0, 1);
+
+/// Ports every target drops silently (nft `drop`): filtered, no-response.
+pub const DROPPED: RangeInclusive<u16> = 20000..=20999;
+/// Ports every target rejects with ICMP admin-prohibited: filtered, admin-prohibited.
+pub const REJECTED: RangeInclusive<u16> = 21000..=21499;
+
+/// The most targets a lab may have (addresses 10.77.1.10 to .209).
+pub const MAX_HOSTS: usize = 200;
+
+/// The state and reason nmap and monban should report for a port: `("open", "syn-ack")`.
+pub type Truth = (&'static str, &'static str);
+
+/// How a port is probed; the reason a closed or rejected port gets depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// A raw SYN (`-sS`): closed ports answer with a RST (`reset`).
+    Syn,
+    /// A kernel `connect()` (`-sT`): closed ports give ECONNREFUSED (`conn-refused`).
+    Connect,
+}
+
+/// Open ports of target `index`; every host gets its own mix, spread over the whole range.
+fn open_ports_for(index: usize) -> Vec<u16> {
+    let mut ports = match index {
+        0 => vec![1, 22, 80, 443, 8080, 31337, 50000],
+        1 => vec![22, 80, 443, 3306, 49153, 65535],
+        2 => vec![22, 25, 80, 443, 5432, 54321, 61000],
+        i => {
+            let i = u16::try_from(i).unwrap_or(0);
+            vec![22, 80, 443, 1000 + i, 40000 + i, 52000 + i]
+        }
+    };
+    ports.sort_unstable();
+    ports
+}
+
+/// One target host of the lab.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Position in [`Lab::hosts`].
+    pub index: usize,
+    /// Its network namespace.
+    pub ns: String,
+    /// Its IPv4 address.
+    pub v4: Ipv4Addr,
+    /// Its IPv6 address.
+    pub v6: Ipv6Addr,
+    open: Vec<u16>,
+}
+
+impl Host {
+    fn new(index: usize, ns: String) -> Host {
+        let last = u8::try_from(10 + index).unwrap_or(u8::MAX);
+        // fd77:1::10 for 10.77.1.10: the last group is the decimal digits read as hex.
+        let group = u16::from_str_radix(&last.to_string(), 16).unwrap_or(0);
+        Host {
+            index,
+            ns,
+            v4: Ipv4Addr::new(10, 77, 1, last),
+            v6: Ipv6Addr::new(0xfd77, 1, 0, 0, 0, 0, 0, group),
+            open: open_ports_for(index),
+        }
+    }
+
+    /// The ports with a real listener, ascending.
+    pub fn open_ports(&self) -> &[u16] {
+        &self.open
+    }
+
+    /// Ports the target's firewall drops silently.
+    pub fn dropped_ports(&self) -> RangeInclusive<u16> {
+        DROPPED
+    }
+
+    /// Ports the target's firewall rejects with ICMP admin-prohibited.
+    pub fn rejected_ports(&self) -> RangeInclusive<u16> {
+        REJECTED
+    }
+
+    /// What a SYN scan must report for `port`: open → `("open","syn-ack")`, closed →
+    /// `("closed","reset")`, dropped → `("filtered","no-response")`, rejected →
+    /// `("filtered","admin-prohibited")`.
+    pub fn truth(&self, port: u16) -> Truth {
+        self.truth_for(Probe::Syn, port)
+    }
+
+    /// What a scan probing with `probe` must report for `port`.
+    ///
+    /// Under [`Probe::Connect`] closed ports are `conn-refused`; rejected ports stay
+    /// `admin-prohibited` because the ICMP code is read from the socket's error queue.
+    pub fn truth_for(&self, probe: Probe, port: u16) -> Truth {
+        if self.open.binary_search(&port).is_ok() {
+            ("open", "syn-ack")
+        } else if DROPPED.contains(&port) {
+            ("filtered", "no-response")
+        } else if REJECTED.contains(&port) {
+            ("filtered", "admin-prohibited")
+        } else {
+            match probe {
+                Probe::Syn => ("closed", "reset"),
+                Probe::Connect => ("closed", "conn-refused"),
+            }
+        }
+    }
+}
+
+/// Options for a [`Lab`]; start from [`Lab::builder`].
+#[derive(Debug, Clone)]
+pub struct LabBuilder {
+    hosts: usize,
+    loss_permille: u16,
+    rate_kbit: Option<u32>,
+    unlimited_icmp: bool,
+}
+
+impl Default for LabBuilder {
+    fn default() -> Self {
+        LabBuilder {
+            hosts: 3,
+            loss_permille: 0,
+            rate_kbit: None,
+            unlimited_icmp: true,
+        }
+    }
+}
+
+impl LabBuilder {
+    /// Number of target hosts (1 to [`MAX_HOSTS`], default 3).
+    pub fn hosts(mut self, n: usize) -> Self {
+        self.hosts = n;
+        self
+    }
+
+    /// Random loss on the router's forward path, both directions, in packets per thousand
+    /// (0 to 999, default 0).
+    pub fn loss_permille(mut self, permille: u16) -> Self {
+        self.loss_permille = permille;
+        self
+    }
+
+    /// A token-bucket rate limit on the router's side of the targets' bridge, in kbit/s.
+    pub fn rate_limit_kbit(mut self, kbit: u32) -> Self {
+        self.rate_kbit = Some(kbit);
+        self
+    }
+
+    /// Lift the targets' ICMP rate limits so every rejected probe is answered (default on).
+    pub fn unlimited_icmp(mut self, on: bool) -> Self {
+        self.unlimited_icmp = on;
+        self
+    }
+
+    /// Builds the lab; blocks while another lab exists on this machine.
+    pub fn build(self) -> Result<Lab, LabError> {
+        Lab::build(self)
+    }
+}
+
+/// Counter that keeps namespace names unique within this process.
+static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
+
+/// A built lab; dropping it tears everything down.
+#[derive(Debug)]
+pub struct Lab {
+    prefix: String,
+    scanner: String,
+    router: String,
+    hosts: Vec<Host>,
+    loss_permille: u16,
+    rate_kbit: Option<u32>,
+    /// Namespaces created so far, deleted in reverse on drop.
+    made: Vec<String>,
+    listeners: Vec<Listeners>,
+    _lock: LabLock,
+}
+
+impl Lab {
+    /// A lab with default options (3 hosts, no loss, no rate limit, unlimited ICMP).
+    pub fn new() -> Result<Lab, LabError> {
+        LabBuilder::default().build()
+    }
+
+    /// Options for a lab.
+    pub fn builder() -> LabBuilder {
+        LabBuilder::default()
+    }
+
+    fn build(opts: LabBuilder) -> Result<Lab, LabError> {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if euid != 0 {
+            return Err(LabError::NotRoot { euid });
+        }
+        for (tool, package) in cmd::TOOLS {
+            if !cmd::have(tool) {
+                return Err(LabError::MissingTool { tool, package });
+            }
+        }
+        if opts.rate_kbit.is_some() && !cmd::have(cmd::TC.0) {
+            return Err(LabError::MissingTool {
+                tool: cmd::TC.0,
+                package: cmd::TC.1,
+            });
+        }
+        if opts.hosts == 0 || opts.hosts > MAX_HOSTS {
+            return Err(LabError::Config {
+                what: format!("hosts must be 1 to {MAX_HOSTS}, not {}", opts.hosts),
+            });
+        }
+        if opts.loss_permille > 999 {
+            return Err(LabError::Config {
+                what: format!(
+                    "loss must be 0 to 999 per mille, not {}",
+                    opts.loss_permille
+                ),
+            });
+        }
+        if opts.rate_kbit == Some(0) {
+            return Err(LabError::Config {
+                what: "a rate limit must be above 0 kbit/s".to_owned(),
+            });
+        }
+        let lock = LabLock::acquire()?;
+        netns::sweep_stale()?;
+        let prefix = format!(
+            "mb{}x{}",
+            std::process::id(),
+            NEXT_LAB.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut lab = Lab {
+            scanner: format!("{prefix}-scan"),
+            router: format!("{prefix}-rt"),
+            hosts: (0..opts.hosts)
+                .map(|i| Host::new(i, format!("{prefix}-t{i}")))
+                .collect(),
+            prefix,
+            loss_permille: opts.loss_permille,
+            rate_kbit: opts.rate_kbit,
+            made: Vec::new(),
+            listeners: Vec::new(),
+            _lock: lock,
+        };
+        // On any error `lab` is dropped here, which deletes what was made so far.
+        lab.wire(&opts)?;
+        for h in &lab.hosts {
+            let l = Listeners::start(&h.ns, h.open.clone())?;
+            lab.listeners.push(l);
+        }
+        lab.wait_ready(Duration::from_secs(10))?;
+        Ok(lab)
+    }
+
+    fn add_ns(&mut self, name: &str) -> Result<(), LabError> {
+        cmd::ip(&["netns", "add", name])?;
+        self.made.push(name.to_owned());
+        // No duplicate-address detection anywhere: addresses are usable at once.
+        cmd::sysctl_in(
+            name,
+            &[
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_ra=0",
+                "net.ipv6.conf.default.accept_ra=0",
+            ],
+        )?;
+        cmd::ip_in(name, &["link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    fn wire(&mut self, opts: &LabBuilder) -> Result<(), LabError> {
+        let (scan, rt) = (self.scanner.clone(), self.router.clone());
+        self.add_ns(&scan)?;
+        self.add_ns(&rt)?;
+        let targets: Vec<String> = self.hosts.iter().map(|h| h.ns.clone()).collect();
+        for t in &targets {
+            self.add_ns(t)?;
+        }
+
+        // Router: forwards both families; bridge br0 towards the targets.
+        cmd::sysctl_in(
+            &rt,
+            &[
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.default.forwarding=1",
+            ],
+        )?;
+        cmd::ip_in(
+            &rt,
+            &[
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+                "stp_state",
+                "0",
+            ],
+        )?;
+        cmd::ip_in(&rt, &["addr", "add", "10.77.1.1/24", "dev", "br0"])?;
+        cmd::ip_in(&rt, &["addr", "add", "fd77:1::1/64", "dev", "br0", "nodad"])?;
+        cmd::ip_in(&rt, &["link", "set", "br0", "up"])?;
+
+        // Scanner <-> router.
+        cmd::ip_in(
+            &scan,
+            &[
+                "link", "add", "eth0", "type", "veth", "peer", "name", "s0", "netns", &rt,
+            ],
+        )?;
+        cmd::ip_in(&scan, &["addr", "add", "10.77.0.2/24", "dev", "eth0"])?;
+        cmd::ip_in(
+            &scan,
+            &["addr", "add", "fd77::2/64", "dev", "eth0", "nodad"],
+        )?;
+        cmd::ip_in(&scan, &["link", "set", "eth0", "up"])?;
+        cmd::ip_in(&rt, &["addr", "add", "10.77.0.1/24", "dev", "s0"])?;
+        cmd::ip_in(&rt, &["addr", "add", "fd77::1/64", "dev", "s0", "nodad"])?;
+        cmd::ip_in(&rt, &["link", "set", "s0", "up"])?;
+        cmd::ip_in(&scan, &["route", "add", "default", "via", "10.77.0.1"])?;
+        cmd::ip_in(&scan, &["-6", "route", "add", "default", "via", "fd77::1"])?;
+
+        // Targets.
+        let hosts = self.hosts.clone();
+        for h in &hosts {
+            let port = format!("t{}", h.index);
+            cmd::ip_in(
+                &h.ns,
+                &[
+                    "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &rt,
+                ],
+            )?;
+            cmd::ip_in(&rt, &["link", "set", &port, "master", "br0"])?;
+            cmd::ip_in(&rt, &["link", "set", &port, "up"])?;
+            let v4 = format!("{}/24", h.v4);
+            let v6 = format!("{}/64", h.v6);
+            cmd::ip_in(&h.ns, &["addr", "add", &v4, "dev", "eth0"])?;
+            cmd::ip_in(&h.ns, &["addr", "add", &v6, "dev", "eth0", "nodad"])?;
+            cmd::ip_in(&h.ns, &["link", "set", "eth0", "up"])?;
+            cmd::ip_in(&h.ns, &["route", "add", "default", "via", "10.77.1.1"])?;
+            cmd::ip_in(
+                &h.ns,
+                &["-6", "route", "add", "default", "via", "fd77:1::1"],
+            )?;
+            if opts.unlimited_icmp {
+                cmd::sysctl_in(
+                    &h.ns,
+                    &[
+                        "net.ipv4.icmp_ratelimit=0",
+                        "net.ipv4.icmp_msgs_per_sec=100000",
+                        "net.ipv4.icmp_msgs_burst=100000",
+                        "net.ipv6.icmp.ratelimit=0",
+                    ],
+                )?;
+            }
+            cmd::nft_in(&h.ns, &target_ruleset())?;
+        }
+
+        if opts.loss_permille > 0 {
+            cmd::nft_in(&rt, &loss_ruleset(opts.loss_permille))?;
+        }
+        if let Some(kbit) = opts.rate_kbit {
+            let rate = format!("{kbit}kbit");
+            // Burst: at least 10 ms worth of traffic, and never below one full frame.
+            let burst = format!("{}", (u64::from(kbit) * 1000 / 8 / 100).max(4096));
+            cmd::tc_in(
+                &rt,
+                &[
+                    "qdisc", "add", "dev", "br0", "root", "tbf", "rate", &rate, "burst", &burst,
+                    "latency", "50ms",
+                ],
+            )?;
+        }
+
+        // Wait until every link carries traffic.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut links: Vec<(String, String)> = vec![
+            (scan.clone(), "eth0".into()),
+            (rt.clone(), "s0".into()),
+            (rt.clone(), "br0".into()),
+        ];
+        for h in &hosts {
+            links.push((h.ns.clone(), "eth0".into()));
+            links.push((rt.clone(), format!("t{}", h.index)));
+        }
+        for (ns, dev) in links {
+            loop {
+                let out = cmd::ip_in(&ns, &["-o", "link", "show", "dev", &dev])?;
+                if out.contains("LOWER_UP") && out.contains("state UP") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(LabError::NotReady {
+                        what: format!("link {dev} in {ns} is not up: {}", out.trim()),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects from the scanner to every host's first open port, over IPv4 and IPv6,
+    /// until it works (this also fills the neighbour caches).
+    fn wait_ready(&self, within: Duration) -> Result<(), LabError> {
+        let targets: Vec<SocketAddr> = self
+            .hosts
+            .iter()
+            .flat_map(|h| {
+                let port = h.open.first().copied().unwrap_or(22);
+                [
+                    SocketAddr::from((h.v4, port)),
+                    SocketAddr::from((h.v6, port)),
+                ]
+            })
+            .collect();
+        let failed = in_namespace(&self.scanner, move || {
+            let deadline = Instant::now() + within;
+            let mut waiting = targets;
+            while !waiting.is_empty() && Instant::now() < deadline {
+                waiting
+                    .retain(|a| TcpStream::connect_timeout(a, Duration::from_millis(500)).is_err());
+                if !waiting.is_empty() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            waiting
+        })?;
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            let list: Vec<String> = failed.iter().map(ToString::to_string).collect();
+            Err(LabError::NotReady {
+                what: format!(
+                    "no TCP connection from the scanner to {} within {within:?}",
+                    list.join(", ")
+                ),
+            })
+        }
+    }
+
+    /// The target hosts.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// The scanner's namespace: run scanners here ([`Lab::scanner_cmd`]).
+    pub fn scanner_ns(&self) -> &str {
+        &self.scanner
+    }
+
+    /// The router's namespace.
+    pub fn router_ns(&self) -> &str {
+        &self.router
+    }
+
+    /// The common prefix of this lab's namespace names (`mb<pid>x<n>`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Random loss on the router, per thousand packets.
+    pub fn loss_permille(&self) -> u16 {
+        self.loss_permille
+    }
+
+    /// The SYN-scan ground truth of host `index`, or `None` if there is no such host.
+    pub fn truth(&self, index: usize) -> Option<impl Fn(u16) -> Truth + '_> {
+        let host = self.hosts.get(index)?;
+        Some(move |port| host.truth(port))
+    }
+
+    /// A command that runs `program args...` inside the scanner namespace
+    /// (`ip netns exec`, which execs the program: the child's pid is the program's pid).
+    pub fn scanner_cmd<I, S>(&self, program: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.scanner, program]).args(args);
+        c
+    }
+
+    /// The lab as one line of JSON: namespaces, addresses and the ground truth.
+    pub fn to_json(&self) -> String {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                let open: Vec<String> = h.open.iter().map(ToString::to_string).collect();
+                format!(
+                    "{{\"index\":{},\"ns\":\"{}\",\"v4\":\"{}\",\"v6\":\"{}\",\
+                     \"open\":[{}],\"dropped\":\"{}-{}\",\"rejected\":\"{}-{}\",\
+                     \"closed\":\"every other port\"}}",
+                    h.index,
+                    h.ns,
+                    h.v4,
+                    h.v6,
+                    open.join(","),
+                    DROPPED.start(),
+                    DROPPED.end(),
+                    REJECTED.start(),
+                    REJECTED.end()
+                )
+            })
+            .collect();
+        let rate = self
+            .rate_kbit
+            .map_or_else(|| "null".to_owned(), |k| k.to_string());
+        format!(
+            "{{\"pid\":{},\"prefix\":\"{}\",\
+             \"scanner\":{{\"ns\":\"{}\",\"v4\":\"{SCANNER_V4}\",\"v6\":\"{SCANNER_V6}\"}},\
+             \"router\":{{\"ns\":\"{}\",\"v4\":[\"{ROUTER_V4}\",\"{ROUTER_BRIDGE_V4}\"],\
+             \"v6\":[\"{ROUTER_V6}\",\"{ROUTER_BRIDGE_V6}\"]}},\
+             \"loss_permille\":{},\"rate_kbit\":{rate},\"hosts\":[{}]}}",
+            std::process::id(),
+            self.prefix,
+            self.scanner,
+            self.router,
+            self.loss_permille,
+            hosts.join(",")
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for l in &mut self.listeners {
+            l.stop();
+        }
+        self.listeners.clear();
+        for ns in self.made.iter().rev() {
+            let _ = cmd::ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// The targets' firewall: drop one range, reject another with admin-prohibited.
+fn target_ruleset() -> String {
+    format!(
+        "table inet monban_lab {{\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority 0; policy accept;\n\
+         \t\ttcp dport {}-{} drop\n\
+         \t\ttcp dport {}-{} reject with icmpx type admin-prohibited\n\
+         \t}}\n\
+         }}\n",
+        DROPPED.start(),
+        DROPPED.end(),
+        REJECTED.start(),
+        REJECTED.end()
+    )
+}
+
+/// The router's random loss on forwarded packets.
+fn loss_ruleset(permille: u16) -> String {
+    format!(
+        "table inet monban_lab {{\n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority 0; policy accept;\n\
+         \t\tnumgen random mod 1000 < {permille} drop\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(i: usize) -> Host {
+        Host::new(i, format!("t{i}"))
+    }
+
+    #[test]
+    fn addresses_follow_the_plan() {
+        assert_eq!(host(0).v4, Ipv4Addr::new(10, 77, 1, 10));
+        assert_eq!(host(0).v6.to_string(), "fd77:1::10");
+        assert_eq!(host(2).v4, Ipv4Addr::new(10, 77, 1, 12));
+        assert_eq!(host(2).v6.to_string(), "fd77:1::12");
+        assert_eq!(host(199).v4, Ipv4Addr::new(10, 77, 1, 209));
+        assert_eq!(host(199).v6.to_string(), "fd77:1::209");
+    }
+
+    #[test]
+    fn truth_by_construction() {
+        let h = host(0);
+        assert_eq!(h.truth(22), ("open", "syn-ack"));
+        assert_eq!(h.truth(1), ("open", "syn-ack"));
+        assert_eq!(h.truth(2), ("closed", "reset"));
+        assert_eq!(h.truth(19999), ("closed", "reset"));
+        assert_eq!(h.truth(20000), ("filtered", "no-response"));
+        assert_eq!(h.truth(20999), ("filtered", "no-response"));
+        assert_eq!(h.truth(21000), ("filtered", "admin-prohibited"));
+        assert_eq!(h.truth(21499), ("filtered", "admin-prohibited"));
+        assert_eq!(h.truth(21500), ("closed", "reset"));
+        assert_eq!(h.truth(65535), ("closed", "reset"));
+        assert_eq!(h.truth_for(Probe::Connect, 3), ("closed", "conn-refused"));
+        assert_eq!(h.truth_for(Probe::Connect, 443), ("open", "syn-ack"));
+        assert_eq!(host(1).truth(65535), ("open", "syn-ack"));
+    }
+
+    #[test]
+    fn open_ports_differ_per_host_and_avoid_filtered_ranges() {
+        let all: Vec<Vec<u16>> = (0..MAX_HOSTS).map(open_ports_for).collect();
+        for (i, ports) in all.iter().enumerate() {
+            assert!(ports.windows(2).all(|w| w[0] < w[1]), "host {i} sorted");
+            assert!(ports
+                .iter()
+                .all(|p| !DROPPED.contains(p) && !REJECTED.contains(p)));
+            assert!(
+                ports.iter().any(|&p| p > 49152),
+                "host {i} has a dynamic port"
+            );
+            for (j, other) in all.iter().enumerate().skip(i + 1) {
+                assert_ne!(ports, other, "hosts {i} and {j}");
+            }
+        }
+        assert!(all.iter().any(|p| p.contains(&65535)));
+        assert!(all.iter().any(|p| p.contains(&1)));
+    }
+
+    #[test]
+    fn rulesets_name_the_ranges() {
+        let r = target_ruleset();
+        assert!(r.contains("tcp dport 20000-20999 drop\n"));
+        assert!(r.contains("tcp dport 21000-21499 reject with icmpx type admin-prohibited\n"));
+        assert!(loss_ruleset(30).contains("numgen random mod 1000 < 30 drop"));
+    }
+}
