@@ -11,8 +11,8 @@
 use crate::{DriveOptions, Handler, NetError, PROGRESS_EVERY};
 use monban_engine::{ConnectOutcome, Reason, Scan, Transmit};
 use socket2::{Domain, SockAddr, Socket, Type};
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
@@ -107,7 +107,9 @@ fn queued_icmp_reason(fd: RawFd) -> Option<Reason> {
         let is_v6 = level == libc::SOL_IPV6 && ty == libc::IPV6_RECVERR;
         if is_v4 || is_v6 {
             // SAFETY: an IP(V6)_RECVERR control message carries a sock_extended_err.
-            let ee = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>()) };
+            let ee = unsafe {
+                std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
+            };
             return Some(icmp_reason(ee.ee_origin, ee.ee_type, ee.ee_code));
         }
         // SAFETY: advancing within the same control buffer.
@@ -128,7 +130,9 @@ fn icmp_reason(origin: u8, ty: u8, code: u8) -> Reason {
         (ORIGIN_ICMP, 3, 10) => Reason::HostProhibited,
         (ORIGIN_ICMP, 3, 13) => Reason::AdminProhibited,
         (ORIGIN_ICMP6, 1, 0) => Reason::NetUnreach,
-        (ORIGIN_ICMP6, 1, 1) | (ORIGIN_ICMP6, 1, 5) | (ORIGIN_ICMP6, 1, 6) => Reason::AdminProhibited,
+        (ORIGIN_ICMP6, 1, 1) | (ORIGIN_ICMP6, 1, 5) | (ORIGIN_ICMP6, 1, 6) => {
+            Reason::AdminProhibited
+        }
         (ORIGIN_ICMP6, 1, 3) => Reason::HostUnreach,
         (ORIGIN_ICMP6, 1, 4) => Reason::PortUnreach,
         _ => Reason::HostUnreach,
@@ -141,7 +145,10 @@ fn outcome(fd: RawFd, err: Option<io::Error>) -> ConnectOutcome {
     };
     match err.raw_os_error() {
         Some(libc::ECONNREFUSED) => ConnectOutcome::Refused,
-        Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::EACCES) | Some(libc::EPERM) => {
+        Some(libc::EHOSTUNREACH)
+        | Some(libc::ENETUNREACH)
+        | Some(libc::EACCES)
+        | Some(libc::EPERM) => {
             let fallback = match err.raw_os_error() {
                 Some(libc::ENETUNREACH) => Reason::NetUnreach,
                 Some(libc::EHOSTUNREACH) => Reason::HostUnreach,
@@ -154,11 +161,18 @@ fn outcome(fd: RawFd, err: Option<io::Error>) -> ConnectOutcome {
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
 }
 
 /// Runs a connect scan to the end (or until `opts.stop` is set).
-pub fn run(scan: &mut Scan, opts: &DriveOptions, handler: &mut dyn Handler) -> Result<(), NetError> {
+pub fn run(
+    scan: &mut Scan,
+    opts: &DriveOptions,
+    handler: &mut dyn Handler,
+) -> Result<(), NetError> {
     let nofile = raise_nofile_limit();
     let fd_budget = nofile.saturating_sub(RESERVED_FDS).max(8) as usize;
     scan.limit_in_flight(fd_budget);
@@ -240,9 +254,20 @@ pub fn run(scan: &mut Scan, opts: &DriveOptions, handler: &mut dyn Handler) -> R
         if let Some(Reverse((t, _, _))) = deadlines.peek() {
             wait = wait.min(t.saturating_duration_since(Instant::now()));
         }
-        let wait_ms = if wait.is_zero() { 0 } else { wait.min(MAX_SLEEP).as_millis().max(1) as i32 };
+        let wait_ms = if wait.is_zero() {
+            0
+        } else {
+            wait.min(MAX_SLEEP).as_millis().max(1) as i32
+        };
         // SAFETY: events is a live buffer of the stated length.
-        let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, wait_ms) };
+        let n = unsafe {
+            libc::epoll_wait(
+                ep.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                wait_ms,
+            )
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
@@ -277,7 +302,11 @@ enum Started {
 }
 
 fn start(t: &Transmit, opts: &DriveOptions) -> io::Result<Started> {
-    let domain = if t.dst.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if t.dst.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let sock = Socket::new(domain, Type::STREAM.nonblocking().cloexec(), None)?;
     sock.set_linger(Some(Duration::ZERO))?;
     let fd = sock.as_raw_fd();

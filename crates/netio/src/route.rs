@@ -9,7 +9,11 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The source address for packets to `dst` (optionally bound to an interface).
 pub fn source_for(dst: IpAddr, interface: Option<&str>) -> Result<IpAddr, NetError> {
-    let domain = if dst.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if dst.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let sock = Socket::new(domain, Type::DGRAM, None).map_err(NetError::io("udp socket"))?;
     if let Some(ifname) = interface {
         sock.bind_device(Some(ifname.as_bytes()))

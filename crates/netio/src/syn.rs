@@ -89,7 +89,11 @@ pub fn filter(sport: u16) -> Vec<libc::sock_filter> {
             Jump(code, k, t, f) => {
                 let here = out.len();
                 let rel = |l: &str| -> u8 {
-                    let target = if l == "next" { here + 1 } else { find(l).unwrap_or(here + 1) };
+                    let target = if l == "next" {
+                        here + 1
+                    } else {
+                        find(l).unwrap_or(here + 1)
+                    };
                     (target - here - 1) as u8
                 };
                 out.push(libc::sock_filter {
@@ -125,7 +129,9 @@ fn open(opts: &DriveOptions, sport: u16) -> Result<Sockets, NetError> {
     // IPv6 may be disabled on this host; only an IPv6 target needs it.
     let v6 = sys::raw_socket(libc::AF_INET6).ok();
     let ifindex = match &opts.interface {
-        Some(name) => Some(sys::if_index(name).ok_or_else(|| NetError::NoSuchInterface(name.clone()))?),
+        Some(name) => {
+            Some(sys::if_index(name).ok_or_else(|| NetError::NoSuchInterface(name.clone()))?)
+        }
         None => None,
     };
     let recv = sys::packet_socket(ifindex, &filter(sport)).map_err(perm)?;
@@ -134,11 +140,19 @@ fn open(opts: &DriveOptions, sport: u16) -> Result<Sockets, NetError> {
     if let Some(v6) = &v6 {
         sys::grow_buffer(v6.as_raw_fd(), false, 8 << 20);
     }
-    Ok(Sockets { v4: Some(v4), v6, recv })
+    Ok(Sockets {
+        v4: Some(v4),
+        v6,
+        recv,
+    })
 }
 
 /// Runs a SYN scan to the end (or until `opts.stop` is set).
-pub fn run(scan: &mut Scan, opts: &DriveOptions, handler: &mut dyn Handler) -> Result<(), NetError> {
+pub fn run(
+    scan: &mut Scan,
+    opts: &DriveOptions,
+    handler: &mut dyn Handler,
+) -> Result<(), NetError> {
     let socks = open(opts, scan.config().source_port)?;
     let recv_fd = socks.recv.as_raw_fd();
     let mut rx = RecvBatch::new(BATCH);
@@ -236,14 +250,18 @@ fn send(
         let mut sent = 0;
         let mut stalls = 0;
         while sent < pkts.len() {
-            let n = sys::send_batch(sock.as_raw_fd(), &pkts[sent..]).map_err(NetError::io("sendmmsg"))?;
+            let n = sys::send_batch(sock.as_raw_fd(), &pkts[sent..])
+                .map_err(NetError::io("sendmmsg"))?;
             if n == 0 {
                 // The kernel's queue is full: give the rest back and slow down.
                 stalls += 1;
                 if stalls > 3 {
                     scan.on_backpressure(now);
-                    let unsent: Vec<&Transmit> =
-                        txs.iter().filter(|t| t.dst.is_ipv4() == family_v4).skip(sent).collect();
+                    let unsent: Vec<&Transmit> = txs
+                        .iter()
+                        .filter(|t| t.dst.is_ipv4() == family_v4)
+                        .skip(sent)
+                        .collect();
                     for t in unsent {
                         scan.unsend(t);
                     }

@@ -32,7 +32,12 @@ pub fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
 }
 
 /// Sets an integer socket option.
-pub fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+pub fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its size.
     cvt(unsafe {
         libc::setsockopt(
@@ -68,7 +73,10 @@ pub fn if_index(name: &str) -> Option<libc::c_int> {
 
 /// A packet socket that sees IP packets (link header stripped) on every interface, or
 /// on `ifindex` only, with `filter` attached in the kernel.
-pub fn packet_socket(ifindex: Option<libc::c_int>, filter: &[libc::sock_filter]) -> io::Result<OwnedFd> {
+pub fn packet_socket(
+    ifindex: Option<libc::c_int>,
+    filter: &[libc::sock_filter],
+) -> io::Result<OwnedFd> {
     let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
     // SAFETY: plain syscall.
     let fd = cvt(unsafe {
