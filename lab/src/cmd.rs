@@ -94,6 +94,13 @@ pub(crate) fn sysctl_in(ns: &str, settings: &[&str]) -> Result<(), LabError> {
     run("ip", &all, None).map(drop)
 }
 
+/// Like [`sysctl_in`], but keys this kernel does not have in a namespace are ignored.
+pub(crate) fn sysctl_optional_in(ns: &str, settings: &[&str]) -> Result<(), LabError> {
+    let mut all = vec!["netns", "exec", ns, "sysctl", "-q", "-e", "-w"];
+    all.extend_from_slice(settings);
+    run("ip", &all, None).map(drop)
+}
+
 /// `ip netns exec NS nft -f -` with `ruleset` on stdin.
 pub(crate) fn nft_in(ns: &str, ruleset: &str) -> Result<(), LabError> {
     run(

@@ -54,6 +54,19 @@ pub enum LabError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// Another lab held the lock for longer than we were willing to wait.
+    #[error(
+        "another monban lab has held {path} for {waited:?} ({holder}); wait for it, stop it, \
+         or raise MONBAN_LAB_LOCK_WAIT (seconds)"
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: &'static str,
+        /// Who holds it (`held by pid N`, from the lock file, or `holder unknown`).
+        holder: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
     /// A thread could not enter a network namespace.
     #[error("could not enter network namespace {namespace}: {source}")]
     Netns {

@@ -396,11 +396,15 @@ impl Lab {
             if opts.unlimited_icmp {
                 cmd::sysctl_in(
                     &h.ns,
+                    &["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"],
+                )?;
+                // The global ICMP budget is per namespace only on recent kernels (6.x); where
+                // it is not, the key is absent here and the host-wide budget applies.
+                cmd::sysctl_optional_in(
+                    &h.ns,
                     &[
-                        "net.ipv4.icmp_ratelimit=0",
                         "net.ipv4.icmp_msgs_per_sec=100000",
                         "net.ipv4.icmp_msgs_burst=100000",
-                        "net.ipv6.icmp.ratelimit=0",
                     ],
                 )?;
             }

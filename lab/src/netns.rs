@@ -1,8 +1,9 @@
 //! Network namespaces: entering one from a thread, the lab lock, sweeping stale labs.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use crate::{cmd, LabError};
 
@@ -54,30 +55,60 @@ pub(crate) struct LabLock {
     _file: File,
 }
 
+/// How long a lab waits for another one to finish, unless `MONBAN_LAB_LOCK_WAIT` (seconds)
+/// says otherwise.
+const LOCK_WAIT: Duration = Duration::from_secs(1800);
+
 impl LabLock {
-    /// Blocks until no other lab (in any process) exists.
+    /// Waits until no other lab (in any thread or process) exists, then takes the lock and
+    /// writes our pid into the lock file so that a waiter can say who holds it.
     pub(crate) fn acquire() -> Result<LabLock, LabError> {
         let err = |source| LabError::Lock {
             path: LOCK_PATH,
             source,
         };
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(LOCK_PATH)
             .map_err(err)?;
+        let wait = std::env::var("MONBAN_LAB_LOCK_WAIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(LOCK_WAIT, Duration::from_secs);
+        let start = Instant::now();
         loop {
             // SAFETY: flock on an open descriptor we own; the lock lives as long as `file`.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
-                return Ok(LabLock { _file: file });
+                break;
             }
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) && e.kind() != io::ErrorKind::Interrupted
+            {
                 return Err(err(e));
             }
+            if start.elapsed() >= wait {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(LabError::LockTimeout {
+                    path: LOCK_PATH,
+                    holder: match holder.trim() {
+                        "" => "holder unknown".to_owned(),
+                        h => format!("held by {h}"),
+                    },
+                    waited: wait,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        // Record the holder; failures here only make a waiter's message less precise.
+        let _ = file.set_len(0);
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = writeln!(file, "pid {}", std::process::id());
+        Ok(LabLock { _file: file })
     }
 }
 
