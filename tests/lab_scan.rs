@@ -216,3 +216,42 @@ fn check_interrupted_outputs(xml: &Path, jsonl: &Path) {
         "the end event must say interrupted: {end}"
     );
 }
+
+/// When every SYN/ACK of one open port is lost on the way back, the port is unreachable from
+/// the scanner: filtered, no-response (nmap says the same). A retransmitted SYN that reuses
+/// the first one's ports with a different, in-window sequence number makes the target's
+/// half-open connection answer with a RST, which would read "closed" — wrong.
+#[test]
+fn lost_syn_acks_read_filtered_never_closed() {
+    let lab = lab(Lab::builder()
+        .hosts(1)
+        .router_rule("ip saddr 10.77.1.10 tcp sport 80 tcp flags & (syn|ack) == syn|ack drop"));
+    let dir = scratch("lost-syn-ack");
+    let out = Outputs {
+        xml: dir.join("scan.xml"),
+        jsonl: dir.join("scan.jsonl"),
+    };
+    let mut args = scan_args("-sS", false, "-T4", &out);
+    args.extend(targets(&lab, false));
+    let ran = run(&mut lab.scanner_cmd(common::MONBAN, &args), SCAN_LIMIT);
+    assert!(
+        ran.status.success(),
+        "monban failed ({}): {}",
+        ran.status,
+        ran.stderr
+    );
+    let json = parse_jsonl(&read(&out.jsonl), "lost SYN/ACK -oJ");
+    assert_matches_truth(
+        "monban -sS, SYN/ACKs of :80 lost",
+        &lab,
+        false,
+        &json.hosts,
+        |h, p| {
+            if p == 80 {
+                ("filtered", "no-response")
+            } else {
+                h.truth(p)
+            }
+        },
+    );
+}

@@ -160,6 +160,7 @@ pub struct LabBuilder {
     loss_permille: u16,
     rate_kbit: Option<u32>,
     unlimited_icmp: bool,
+    router_rules: Vec<String>,
 }
 
 impl Default for LabBuilder {
@@ -169,6 +170,7 @@ impl Default for LabBuilder {
             loss_permille: 0,
             rate_kbit: None,
             unlimited_icmp: true,
+            router_rules: Vec::new(),
         }
     }
 }
@@ -196,6 +198,15 @@ impl LabBuilder {
     /// Lift the targets' ICMP rate limits so every rejected probe is answered (default on).
     pub fn unlimited_icmp(mut self, on: bool) -> Self {
         self.unlimited_icmp = on;
+        self
+    }
+
+    /// Adds one nft rule to the router's forward chain (after the random loss), e.g.
+    /// `ip saddr 10.77.1.10 tcp sport 80 tcp flags & (syn|ack) == syn|ack drop` to lose
+    /// every SYN/ACK of one port. The ground truth of [`Host::truth`] does not know about
+    /// such rules; a test that adds one states its own expectation for the ports it touches.
+    pub fn router_rule(mut self, rule: &str) -> Self {
+        self.router_rules.push(rule.to_owned());
         self
     }
 
@@ -411,8 +422,8 @@ impl Lab {
             cmd::nft_in(&h.ns, &target_ruleset())?;
         }
 
-        if opts.loss_permille > 0 {
-            cmd::nft_in(&rt, &loss_ruleset(opts.loss_permille))?;
+        if opts.loss_permille > 0 || !opts.router_rules.is_empty() {
+            cmd::nft_in(&rt, &router_ruleset(opts.loss_permille, &opts.router_rules))?;
         }
         if let Some(kbit) = opts.rate_kbit {
             let rate = format!("{kbit}kbit");
@@ -608,13 +619,20 @@ fn target_ruleset() -> String {
     )
 }
 
-/// The router's random loss on forwarded packets.
-fn loss_ruleset(permille: u16) -> String {
+/// The router's forward chain: random loss, then any extra rules.
+fn router_ruleset(permille: u16, extra: &[String]) -> String {
+    let mut rules = String::new();
+    if permille > 0 {
+        rules.push_str(&format!("\t\tnumgen random mod 1000 < {permille} drop\n"));
+    }
+    for r in extra {
+        rules.push_str(&format!("\t\t{r}\n"));
+    }
     format!(
         "table inet monban_lab {{\n\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority 0; policy accept;\n\
-         \t\tnumgen random mod 1000 < {permille} drop\n\
+         {rules}\
          \t}}\n\
          }}\n"
     )
@@ -681,6 +699,8 @@ mod tests {
         let r = target_ruleset();
         assert!(r.contains("tcp dport 20000-20999 drop\n"));
         assert!(r.contains("tcp dport 21000-21499 reject with icmpx type admin-prohibited\n"));
-        assert!(loss_ruleset(30).contains("numgen random mod 1000 < 30 drop"));
+        let rt = router_ruleset(30, &["tcp sport 80 drop".to_owned()]);
+        assert!(rt.contains("\t\tnumgen random mod 1000 < 30 drop\n\t\ttcp sport 80 drop\n"));
+        assert!(!router_ruleset(0, &[]).contains("numgen"));
     }
 }
