@@ -27,7 +27,8 @@ for tool in ip nft tc nmap ndiff sysctl unshare; do
     command -v "$tool" >/dev/null || fail "$tool is still missing after apt-get install"
 done
 
-echo "== cargo test --workspace --all-targets"
-cargo test --workspace --all-targets || fail "cargo test --workspace --all-targets (see the failing tests above)"
+echo "== cargo test --workspace --all-targets --no-fail-fast"
+cargo test --workspace --all-targets --no-fail-fast ||
+    fail "cargo test --workspace --all-targets (every failing test is listed above)"
 
 echo "scripts/test.sh: all tests passed"
