@@ -225,9 +225,11 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         );
     }
     let seed = plan.seed.unwrap_or_else(random_u64);
+    // Without -g: a random base; try k of a probe leaves from base + k.
     let source_port = plan
         .source_port
         .unwrap_or(40_000 + (monban_engine::perm::splitmix64(seed) % 20_000) as u16);
+    let fixed_source_port = plan.source_port.is_some();
     let mut source_v4 = None;
     let mut source_v6 = None;
     match plan.source_addr {
@@ -246,6 +248,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         source_v4,
         source_v6,
         source_port,
+        fixed_source_port,
         assume_up: plan.skip_discovery,
         wall_start,
         max_group_slots: monban_engine::scan::DEFAULT_GROUP_SLOTS,

@@ -1,17 +1,17 @@
 //! Keyed probe cookies: replies are validated without per-probe state.
 //!
-//! A SYN probe's sequence number is a keyed hash of (target, port, source port) with its
-//! low four bits replaced by the try number. A SYN/ACK or RST must acknowledge that
-//! sequence number plus one, and an ICMP error must quote it, so stray and forged replies
-//! — which cannot know the key — are rejected, and the answered try is known exactly
-//! (a clean RTT sample even for retransmissions).
+//! A SYN probe's sequence number is a keyed hash of (target, port, source port). A
+//! SYN/ACK or RST must acknowledge that sequence number plus one, and an ICMP error must
+//! quote it, so stray and forged replies — which cannot know the key — are rejected.
+//!
+//! The try number is carried by the source port, not the sequence number: try *k* leaves
+//! from `base + k` (see [`crate::scan`]). A retransmission must not reuse the first try's
+//! 4-tuple with another sequence number: if the first SYN/ACK was lost, the target still
+//! holds a half-open connection, and a new SYN inside its window is answered with RST —
+//! an open port would read "closed".
 
 use crate::perm::splitmix64;
 use std::net::IpAddr;
-
-/// Bits of the sequence number that carry the try number.
-pub const TRY_BITS: u32 = 4;
-const TRY_MASK: u32 = (1 << TRY_BITS) - 1;
 
 /// Computes and checks cookies under one secret key.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +25,8 @@ impl CookieJar {
         CookieJar { key }
     }
 
-    fn hash(&self, dst: IpAddr, dport: u16, sport: u16) -> u32 {
+    /// The sequence number of a probe to `dst:dport` from source port `sport`.
+    pub fn seq(&self, dst: IpAddr, dport: u16, sport: u16) -> u32 {
         let mut h = splitmix64(self.key ^ (u64::from(dport) << 16 | u64::from(sport)));
         match dst {
             IpAddr::V4(a) => h = splitmix64(h ^ u64::from(u32::from(a))),
@@ -38,18 +39,9 @@ impl CookieJar {
         (h >> 32) as u32
     }
 
-    /// Sequence number for try `attempt` (0-based; values above 15 are stored as 15).
-    pub fn seq(&self, dst: IpAddr, dport: u16, sport: u16, attempt: u8) -> u32 {
-        (self.hash(dst, dport, sport) & !TRY_MASK) | u32::from(attempt.min(TRY_MASK as u8))
-    }
-
-    /// If `seq` is one of ours for this flow, the try it carries.
-    pub fn check(&self, dst: IpAddr, dport: u16, sport: u16, seq: u32) -> Option<u8> {
-        if (self.hash(dst, dport, sport) & !TRY_MASK) == (seq & !TRY_MASK) {
-            Some((seq & TRY_MASK) as u8)
-        } else {
-            None
-        }
+    /// Whether `seq` is the sequence number we sent for this flow.
+    pub fn check(&self, dst: IpAddr, dport: u16, sport: u16, seq: u32) -> bool {
+        self.seq(dst, dport, sport) == seq
     }
 }
 
@@ -61,16 +53,15 @@ mod tests {
     fn round_trip_and_rejects_others() {
         let jar = CookieJar::new(99);
         let dst: IpAddr = "10.0.0.1".parse().unwrap();
-        for attempt in 0..16 {
-            let s = jar.seq(dst, 80, 40000, attempt);
-            assert_eq!(jar.check(dst, 80, 40000, s), Some(attempt));
-        }
-        let s = jar.seq(dst, 80, 40000, 0);
-        assert_eq!(jar.check(dst, 81, 40000, s), None);
-        assert_eq!(jar.check("10.0.0.2".parse().unwrap(), 80, 40000, s), None);
-        assert_eq!(CookieJar::new(100).check(dst, 80, 40000, s), None);
+        let s = jar.seq(dst, 80, 40000);
+        assert!(jar.check(dst, 80, 40000, s));
+        assert!(!jar.check(dst, 80, 40000, s.wrapping_add(1)));
+        assert!(!jar.check(dst, 81, 40000, s));
+        assert!(!jar.check(dst, 80, 40001, s));
+        assert!(!jar.check("10.0.0.2".parse().unwrap(), 80, 40000, s));
+        assert!(!CookieJar::new(100).check(dst, 80, 40000, s));
         let v6: IpAddr = "fd00::1".parse().unwrap();
-        let s6 = jar.seq(v6, 443, 40000, 3);
-        assert_eq!(jar.check(v6, 443, 40000, s6), Some(3));
+        let s6 = jar.seq(v6, 443, 40000);
+        assert!(jar.check(v6, 443, 40000, s6));
     }
 }

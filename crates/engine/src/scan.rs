@@ -38,6 +38,10 @@ pub const DEFAULT_GROUP_SLOTS: usize = 1 << 20;
 pub const MAX_GROUP_HOSTS: usize = 4096;
 /// Active groups at once: one finishing its retransmissions while the next starts.
 const MAX_ACTIVE_GROUPS: usize = 2;
+/// Source ports a SYN scan uses: try *k* of a probe leaves from `source_port + k`
+/// (the last port for every later try), so no retransmission shares a 4-tuple with an
+/// earlier try whose SYN/ACK may have been lost (see [`crate::cookie`]).
+pub const SOURCE_PORTS: u16 = 16;
 /// How often host timeouts are checked.
 const HOST_TIMEOUT_CHECK: Duration = Duration::from_millis(100);
 
@@ -58,8 +62,11 @@ pub struct ScanConfig {
     pub source_v4: Option<Ipv4Addr>,
     /// Source address for IPv6 probes (SYN scan).
     pub source_v6: Option<Ipv6Addr>,
-    /// TCP source port of SYN probes.
+    /// TCP source port of a SYN probe's first try. Try *k* leaves from
+    /// `source_port + k` (up to [`SOURCE_PORTS`] ports), unless `fixed_source_port`.
     pub source_port: u16,
+    /// `-g`: every try leaves from `source_port`, retransmissions are identical SYNs.
+    pub fixed_source_port: bool,
     /// `-Pn`: report every host up, even if nothing answered.
     pub assume_up: bool,
     /// Wall-clock time corresponding to `mono_start`, for report timestamps.
@@ -566,13 +573,14 @@ impl Scan {
                     return None;
                 };
                 self.rng = splitmix64(self.rng);
-                let seq = self.jar.seq(dst, port, self.cfg.source_port, attempt);
+                let sport = self.sport_for(attempt);
+                let seq = self.jar.seq(dst, port, sport);
                 let probe = wire::TcpProbe {
                     src,
                     dst,
                     ttl: 64,
                     ip_id: self.rng as u16,
-                    src_port: self.cfg.source_port,
+                    src_port: sport,
                     dst_port: port,
                     seq,
                     ack: 0,
@@ -759,6 +767,36 @@ impl Scan {
         matched
     }
 
+    /// Source port of try `attempt`.
+    fn sport_for(&self, attempt: u8) -> u16 {
+        if self.cfg.fixed_source_port {
+            self.cfg.source_port
+        } else {
+            self.cfg
+                .source_port
+                .saturating_add(u16::from(attempt).min(SOURCE_PORTS - 1))
+        }
+    }
+
+    /// Which try a reply to our port `port` answers: `Some(u8::MAX)` when the port is
+    /// ours but the try cannot be told (fixed source port, or the last port shared by
+    /// the later tries); None when the port is not ours.
+    fn attempt_of(&self, port: u16) -> Option<u8> {
+        let base = self.cfg.source_port;
+        if self.cfg.fixed_source_port {
+            return (port == base).then_some(u8::MAX);
+        }
+        let k = port.checked_sub(base)?;
+        if k >= SOURCE_PORTS {
+            return None;
+        }
+        Some(if k == SOURCE_PORTS - 1 {
+            u8::MAX
+        } else {
+            k as u8
+        })
+    }
+
     fn our_source(&self, family_of: IpAddr) -> Option<IpAddr> {
         match family_of {
             IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
@@ -773,7 +811,6 @@ impl Scan {
         let Ok(p) = wire::parse(packet) else {
             return false;
         };
-        let sport = self.cfg.source_port;
         match p.l4 {
             wire::L4::Tcp {
                 src_port,
@@ -782,7 +819,10 @@ impl Scan {
                 flags,
                 ..
             } => {
-                if dst_port != sport || self.our_source(p.src) != Some(p.dst) {
+                let Some(attempt) = self.attempt_of(dst_port) else {
+                    return false;
+                };
+                if self.our_source(p.src) != Some(p.dst) {
                     return false;
                 }
                 let is_synack = flags.contains(wire::TcpFlags::SYN | wire::TcpFlags::ACK);
@@ -790,10 +830,12 @@ impl Scan {
                 if !(is_synack || is_rst) || !flags.contains(wire::TcpFlags::ACK) {
                     return false;
                 }
-                let Some(attempt) = self.jar.check(p.src, src_port, sport, ack.wrapping_sub(1))
-                else {
+                if !self
+                    .jar
+                    .check(p.src, src_port, dst_port, ack.wrapping_sub(1))
+                {
                     return false;
-                };
+                }
                 let (state, reason) = if is_rst {
                     (PortState::Closed, Reason::Reset)
                 } else {
@@ -811,22 +853,25 @@ impl Scan {
                 )
             }
             wire::L4::IcmpError { kind, quoted } => {
-                if quoted.protocol != 6
-                    || quoted.src_port != Some(sport)
-                    || self.our_source(quoted.dst) != Some(quoted.src)
-                {
+                let Some(sport) = quoted.src_port else {
+                    return false;
+                };
+                let Some(attempt) = self.attempt_of(sport) else {
+                    return false;
+                };
+                if quoted.protocol != 6 || self.our_source(quoted.dst) != Some(quoted.src) {
                     return false;
                 }
                 let Some(port) = quoted.dst_port else {
                     return false;
                 };
-                let attempt = match quoted.seq {
-                    Some(seq) => match self.jar.check(quoted.dst, port, sport, seq) {
-                        Some(a) => a,
-                        None => return false,
-                    },
-                    None => u8::MAX,
-                };
+                // ICMP errors quote at least 8 bytes of the TCP header; without the
+                // sequence number (a non-conforming router) we accept on the ports.
+                if let Some(seq) = quoted.seq {
+                    if !self.jar.check(quoted.dst, port, sport, seq) {
+                        return false;
+                    }
+                }
                 let reason = match kind {
                     wire::IcmpError::NetUnreachable => Reason::NetUnreach,
                     wire::IcmpError::HostUnreachable => Reason::HostUnreach,
@@ -908,6 +953,12 @@ impl Scan {
         if attempt != u8::MAX && attempt >= slot.tries {
             return false;
         }
+        // With only one try sent, an answer of unknown try answers that one.
+        let attempt = if attempt == u8::MAX && slot.tries == 1 {
+            0
+        } else {
+            attempt
+        };
         if slot.status == ST_FINAL && slot.answered {
             // Duplicate or second opinion: the first answer stands.
             return true;

@@ -64,6 +64,10 @@ impl Bucket {
 }
 
 struct SimHost {
+    /// Half-open connections (peer, peer port, our port) -> the peer's ISN, as a Linux
+    /// listener keeps them until the peer's kernel answers our SYN/ACK with RST.
+    /// The value is (ISN, when the last SYN/ACK was sent).
+    half_open: HashMap<(IpAddr, u16, u16), (u32, Instant)>,
     ports: HashMap<u16, Behaviour>,
     default: Behaviour,
     rst_limit: Bucket,
@@ -206,6 +210,29 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
     };
     match b {
         Behaviour::Listen => {
+            let key = (p.src, src_port, dst_port);
+            if let Some(&(isn, last)) = host.half_open.get(&key) {
+                if isn == seq {
+                    // A retransmitted SYN: Linux re-sends the SYN/ACK, at most once per
+                    // 500 ms (net.ipv4.tcp_invalid_ratelimit).
+                    if now.duration_since(last) < Duration::from_millis(500) {
+                        return None;
+                    }
+                    host.half_open.insert(key, (seq, now));
+                    let n = tcp(
+                        monban_wire::TcpFlags::SYN | monban_wire::TcpFlags::ACK,
+                        &mut buf,
+                    )?;
+                    return Some(buf[..n].to_vec());
+                }
+                // A new SYN inside the window of a half-open connection: Linux answers
+                // with RST. A scanner that retransmitted this way would read an open
+                // port as closed.
+                let flags = monban_wire::TcpFlags::RST | monban_wire::TcpFlags::ACK;
+                let n = tcp(flags, &mut buf)?;
+                return Some(buf[..n].to_vec());
+            }
+            host.half_open.insert(key, (seq, now));
             let n = tcp(
                 monban_wire::TcpFlags::SYN | monban_wire::TcpFlags::ACK,
                 &mut buf,
@@ -267,6 +294,7 @@ fn run(
     net: Net,
     timing: Timing,
     seed: u64,
+    fixed_port: bool,
 ) -> Outcome {
     let t0 = Instant::now();
     let mut hosts = HashMap::new();
@@ -278,6 +306,7 @@ fn run(
         hosts.insert(
             t,
             SimHost {
+                half_open: HashMap::new(),
                 ports: m,
                 default: Behaviour::Refuse,
                 rst_limit: Bucket {
@@ -304,6 +333,7 @@ fn run(
         source_v4: Some(SCANNER4),
         source_v6: Some(SCANNER6),
         source_port: 47001,
+        fixed_source_port: fixed_port,
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 14,
@@ -343,6 +373,20 @@ fn run(
             let Some(answer) = answer else { continue };
             if rng.chance(net.loss) {
                 continue;
+            }
+            if let (ScanType::Syn, InFlight::Packet(reply)) = (scan_type, &answer) {
+                // The SYN/ACK reached the scanner, whose kernel answers it with RST: the
+                // target forgets the half-open connection.
+                if let Ok(r) = monban_wire::parse(reply) {
+                    if let monban_wire::L4::Tcp {
+                        src_port, dst_port, ..
+                    } = r.l4
+                    {
+                        if let Some(h) = hosts.get_mut(&r.src) {
+                            h.half_open.remove(&(r.dst, dst_port, src_port));
+                        }
+                    }
+                }
             }
             let copies = if rng.chance(net.dup) { 2 } else { 1 };
             for c in 0..copies {
@@ -449,6 +493,29 @@ fn check_exact(
     seed: u64,
     rate_limited_icmp_ok: bool,
 ) -> Outcome {
+    check_exact_port(
+        scan_type,
+        targets,
+        ports,
+        net,
+        timing,
+        seed,
+        rate_limited_icmp_ok,
+        false,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_exact_port(
+    scan_type: ScanType,
+    targets: Vec<IpAddr>,
+    ports: Vec<u16>,
+    net: Net,
+    timing: Timing,
+    seed: u64,
+    rate_limited_icmp_ok: bool,
+    fixed_port: bool,
+) -> Outcome {
     let out = run(
         scan_type,
         targets.clone(),
@@ -457,6 +524,7 @@ fn check_exact(
         net,
         timing,
         seed,
+        fixed_port,
     );
     assert_eq!(out.reports.len(), targets.len(), "every host reported once");
     let mut seen = BTreeMap::new();
@@ -683,6 +751,7 @@ fn same_seed_same_run_and_serial_templates_work() {
         },
         Timing::template(4),
         7,
+        false,
     );
     let b = run(
         ScanType::Syn,
@@ -695,6 +764,7 @@ fn same_seed_same_run_and_serial_templates_work() {
         },
         Timing::template(4),
         7,
+        false,
     );
     assert_eq!(a.sent, b.sent);
     assert_eq!(a.elapsed, b.elapsed);
@@ -765,6 +835,7 @@ fn stop_reports_partial_hosts() {
         source_v4: Some(SCANNER4),
         source_v6: None,
         source_port: 40000,
+        fixed_source_port: false,
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
@@ -805,6 +876,7 @@ fn forged_and_stray_replies_are_ignored() {
         source_v4: Some(SCANNER4),
         source_v6: None,
         source_port: 40000,
+        fixed_source_port: false,
         assume_up: false,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
@@ -869,4 +941,28 @@ fn forged_and_stray_replies_are_ignored() {
     let r = report.expect("a host report");
     assert_eq!(r.status, monban_engine::HostStatus::Down);
     assert_eq!(scan.progress().probes_sent, 7);
+}
+
+#[test]
+fn lost_syn_acks_never_turn_open_into_closed() {
+    // Heavy loss both ways: many SYN/ACKs are lost while the target keeps the half-open
+    // connection. Every retransmission must still read the open port as open.
+    for (seed, fixed) in [(61, false), (62, true)] {
+        let net = Net {
+            loss: 0.15,
+            ..Net::default()
+        };
+        let mut t = Timing::template(4);
+        t.max_retries = 14;
+        check_exact_port(
+            ScanType::Syn,
+            targets4(2),
+            ports_0_2000(),
+            net,
+            t,
+            seed,
+            false,
+            fixed,
+        );
+    }
 }

@@ -23,6 +23,8 @@ const LD_H_IND: u16 = 0x48;
 const LDX_B_MSH: u16 = 0xb1;
 const ALU_AND_K: u16 = 0x54;
 const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const JGT_K: u16 = 0x25;
 const JSET_K: u16 = 0x45;
 const RET_K: u16 = 0x06;
 const SKF_AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
@@ -35,10 +37,10 @@ enum Op {
 }
 
 /// The kernel filter: incoming (not outgoing) IPv4/IPv6 packets that are ICMP/ICMPv6,
-/// or TCP to `sport` (IPv4 first fragments only). Truncated to [`SNAP`] bytes.
-pub fn filter(sport: u16) -> Vec<libc::sock_filter> {
+/// or TCP to a port in `lo..=hi` (IPv4 first fragments only). Truncated to [`SNAP`] bytes.
+pub fn filter(lo: u16, hi: u16) -> Vec<libc::sock_filter> {
     use Op::*;
-    let sport = u32::from(sport);
+    let (lo, hi) = (u32::from(lo), u32::from(hi));
     let prog = [
         Stmt(LD_W_ABS, SKF_AD_PKTTYPE),
         Jump(JEQ_K, PACKET_OUTGOING, "drop", "next"),
@@ -54,13 +56,15 @@ pub fn filter(sport: u16) -> Vec<libc::sock_filter> {
         Jump(JSET_K, 0x1fff, "drop", "next"),
         Stmt(LDX_B_MSH, 0),
         Stmt(LD_H_IND, 2),
-        Jump(JEQ_K, sport, "accept", "drop"),
+        Jump(JGE_K, lo, "next", "drop"),
+        Jump(JGT_K, hi, "drop", "accept"),
         Label("v6"),
         Stmt(LD_B_ABS, 6),
         Jump(JEQ_K, 58, "accept", "next"),
         Jump(JEQ_K, 6, "next", "drop"),
         Stmt(LD_H_ABS, 42),
-        Jump(JEQ_K, sport, "accept", "drop"),
+        Jump(JGE_K, lo, "next", "drop"),
+        Jump(JGT_K, hi, "drop", "accept"),
         Label("accept"),
         Stmt(RET_K, SNAP as u32),
         Label("drop"),
@@ -114,7 +118,7 @@ struct Sockets {
     recv: OwnedFd,
 }
 
-fn open(opts: &DriveOptions, sport: u16) -> Result<Sockets, NetError> {
+fn open(opts: &DriveOptions, ports: (u16, u16)) -> Result<Sockets, NetError> {
     let perm = |e: std::io::Error| {
         if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
             NetError::NeedRawPrivilege
@@ -134,7 +138,7 @@ fn open(opts: &DriveOptions, sport: u16) -> Result<Sockets, NetError> {
         }
         None => None,
     };
-    let recv = sys::packet_socket(ifindex, &filter(sport)).map_err(perm)?;
+    let recv = sys::packet_socket(ifindex, &filter(ports.0, ports.1)).map_err(perm)?;
     sys::grow_buffer(recv.as_raw_fd(), true, 64 << 20);
     sys::grow_buffer(v4.as_raw_fd(), false, 8 << 20);
     if let Some(v6) = &v6 {
@@ -153,7 +157,14 @@ pub fn run(
     opts: &DriveOptions,
     handler: &mut dyn Handler,
 ) -> Result<(), NetError> {
-    let socks = open(opts, scan.config().source_port)?;
+    let cfg = scan.config();
+    let last = if cfg.fixed_source_port {
+        cfg.source_port
+    } else {
+        cfg.source_port
+            .saturating_add(monban_engine::scan::SOURCE_PORTS - 1)
+    };
+    let socks = open(opts, (cfg.source_port, last))?;
     let recv_fd = socks.recv.as_raw_fd();
     let mut rx = RecvBatch::new(BATCH);
     let mut bufs = vec![[0u8; 128]; BATCH];
@@ -282,9 +293,9 @@ mod tests {
 
     #[test]
     fn filter_jumps_stay_inside_the_program() {
-        let f = filter(40000);
+        let f = filter(40000, 40015);
         for (i, ins) in f.iter().enumerate() {
-            if ins.code == JEQ_K || ins.code == JSET_K {
+            if matches!(ins.code, JEQ_K | JSET_K | JGE_K | JGT_K) {
                 assert!(i + 1 + (ins.jt as usize) < f.len());
                 assert!(i + 1 + (ins.jf as usize) < f.len());
             }
