@@ -161,6 +161,26 @@ const ST_INFLIGHT: u8 = 1;
 const ST_QUEUED: u8 = 2;
 const ST_FINAL: u8 = 3;
 
+/// What one answer (or the lack of one) says about a port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Verdict {
+    state: PortState,
+    reason: Reason,
+    ttl: Option<u8>,
+}
+
+/// A reply matched to a probe: which port it speaks for and what it says.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    addr: IpAddr,
+    port: u16,
+    /// The try it answers; `u8::MAX` when that cannot be told.
+    attempt: u8,
+    verdict: Verdict,
+    /// Sent by the target itself (so the host is up), not by a router on the way.
+    from_target: bool,
+}
+
 /// Per (host, port) state; 12 bytes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -174,6 +194,17 @@ struct Slot {
     answered: bool,
     /// Send time of the latest try, in ticks since the scan started.
     sent: u32,
+}
+
+impl Slot {
+    fn set_verdict(&mut self, v: Verdict, answered: bool) {
+        self.status = ST_FINAL;
+        self.state = state_code(v.state);
+        self.reason = reason_code(v.reason);
+        self.ttl = v.ttl.unwrap_or(0);
+        self.has_ttl = v.ttl.is_some();
+        self.answered = answered;
+    }
 }
 
 /// Tick length for send times stored in slots.
@@ -190,7 +221,7 @@ fn code_state(c: u8) -> PortState {
         .unwrap_or(PortState::Filtered)
 }
 
-const REASONS: [Reason; 16] = [
+const REASONS: [Reason; 15] = [
     Reason::SynAck,
     Reason::Reset,
     Reason::ConnRefused,
@@ -206,7 +237,6 @@ const REASONS: [Reason; 16] = [
     Reason::EchoReply,
     Reason::UserSet,
     Reason::LocalhostResponse,
-    Reason::NoReply,
 ];
 
 fn reason_code(r: Reason) -> u8 {
@@ -494,15 +524,12 @@ impl Scan {
                 self.groups[gi].slots[f.slot as usize].status = ST_QUEUED;
                 self.retx.push_back((f.group, f.slot));
             } else {
-                self.resolve_slot(
-                    gi,
-                    f.slot,
-                    PortState::Filtered,
-                    Reason::NoResponse,
-                    None,
-                    false,
-                    now,
-                );
+                let silence = Verdict {
+                    state: PortState::Filtered,
+                    reason: Reason::NoResponse,
+                    ttl: None,
+                };
+                self.resolve_slot(gi, f.slot, silence, false, now);
             }
         }
         if let Some(limit) = self.cfg.timing.host_timeout {
@@ -841,16 +868,18 @@ impl Scan {
                 } else {
                     (PortState::Open, Reason::SynAck)
                 };
-                self.on_answer(
-                    now,
-                    p.src,
-                    src_port,
+                let answer = Answer {
+                    addr: p.src,
+                    port: src_port,
                     attempt,
-                    state,
-                    reason,
-                    Some(p.ttl),
-                    true,
-                )
+                    verdict: Verdict {
+                        state,
+                        reason,
+                        ttl: Some(p.ttl),
+                    },
+                    from_target: true,
+                };
+                self.on_answer(now, answer)
             }
             wire::L4::IcmpError { kind, quoted } => {
                 let Some(sport) = quoted.src_port else {
@@ -883,16 +912,18 @@ impl Scan {
                     _ => return false,
                 };
                 let from_target = p.src == quoted.dst;
-                self.on_answer(
-                    now,
-                    quoted.dst,
+                let answer = Answer {
+                    addr: quoted.dst,
                     port,
                     attempt,
-                    PortState::Filtered,
-                    reason,
-                    Some(p.ttl),
+                    verdict: Verdict {
+                        state: PortState::Filtered,
+                        reason,
+                        ttl: Some(p.ttl),
+                    },
                     from_target,
-                )
+                };
+                self.on_answer(now, answer)
             }
             _ => false,
         }
@@ -917,25 +948,32 @@ impl Scan {
             ConnectOutcome::Unreachable(r) => (PortState::Filtered, r, false),
             ConnectOutcome::NoAnswer => return false,
         };
-        let matched = self.on_answer(now, dst, port, attempt, state, reason, None, from_target);
+        let answer = Answer {
+            addr: dst,
+            port,
+            attempt,
+            verdict: Verdict {
+                state,
+                reason,
+                ttl: None,
+            },
+            from_target,
+        };
+        let matched = self.on_answer(now, answer);
         if matched {
             self.progress.replies += 1;
         }
         matched
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_answer(
-        &mut self,
-        now: Instant,
-        addr: IpAddr,
-        port: u16,
-        attempt: u8,
-        state: PortState,
-        reason: Reason,
-        ttl: Option<u8>,
-        from_target: bool,
-    ) -> bool {
+    fn on_answer(&mut self, now: Instant, a: Answer) -> bool {
+        let Answer {
+            addr,
+            port,
+            attempt,
+            verdict,
+            from_target,
+        } = a;
         let Some(&(gid, h)) = self.addr_index.get(&addr) else {
             return false;
         };
@@ -979,57 +1017,35 @@ impl Scan {
         if from_target {
             let host = &mut self.groups[gi].hosts[h as usize];
             if host.responded.is_none() {
-                host.responded = Some((reason, ttl));
+                host.responded = Some((verdict.reason, verdict.ttl));
             }
         }
         if slot.status == ST_FINAL {
             // We had given up on it (no-response); the truth arrived late.
-            let s = &mut self.groups[gi].slots[slot_idx];
-            s.state = state_code(state);
-            s.reason = reason_code(reason);
-            s.ttl = ttl.unwrap_or(0);
-            s.has_ttl = ttl.is_some();
-            s.answered = true;
-            if state == PortState::Open {
-                self.push_open(addr, port, state, reason, ttl);
+            self.groups[gi].slots[slot_idx].set_verdict(verdict, true);
+            if verdict.state == PortState::Open {
+                self.push_open(addr, port, verdict);
             }
             return true;
         }
-        self.resolve_slot(gi, slot_idx as u32, state, reason, ttl, true, now);
+        self.resolve_slot(gi, slot_idx as u32, verdict, true, now);
         true
     }
 
-    fn push_open(
-        &mut self,
-        addr: IpAddr,
-        port: u16,
-        state: PortState,
-        reason: Reason,
-        ttl: Option<u8>,
-    ) {
+    fn push_open(&mut self, addr: IpAddr, port: u16, v: Verdict) {
         self.events.push_back(Event::OpenPort {
             addr,
             result: PortResult {
                 port,
                 proto: Protocol::Tcp,
-                state,
-                reason,
-                ttl,
+                state: v.state,
+                reason: v.reason,
+                ttl: v.ttl,
             },
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn resolve_slot(
-        &mut self,
-        gi: usize,
-        slot_idx: u32,
-        state: PortState,
-        reason: Reason,
-        ttl: Option<u8>,
-        answered: bool,
-        now: Instant,
-    ) {
+    fn resolve_slot(&mut self, gi: usize, slot_idx: u32, v: Verdict, answered: bool, now: Instant) {
         let p = self.ports_len;
         let h = slot_idx as usize / p;
         let port = self.cfg.ports[slot_idx as usize % p];
@@ -1041,18 +1057,13 @@ impl Scan {
         if s.status == ST_INFLIGHT {
             self.in_flight -= 1;
         }
-        s.status = ST_FINAL;
-        s.state = state_code(state);
-        s.reason = reason_code(reason);
-        s.ttl = ttl.unwrap_or(0);
-        s.has_ttl = ttl.is_some();
-        s.answered = answered;
+        s.set_verdict(v, answered);
         self.progress.ports_done += 1;
         let addr = g.hosts[h].target.addr;
         g.hosts[h].unresolved -= 1;
         let host_done = g.hosts[h].unresolved == 0;
-        if state == PortState::Open {
-            self.push_open(addr, port, state, reason, ttl);
+        if v.state == PortState::Open {
+            self.push_open(addr, port, v);
         }
         if host_done {
             let mut g = std::mem::replace(&mut self.groups[gi], empty_group());

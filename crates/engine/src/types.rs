@@ -144,8 +144,6 @@ pub enum Reason {
     UserSet,
     /// The target is this machine.
     LocalhostResponse,
-    /// The host did not answer any probe.
-    NoReply,
 }
 
 impl Reason {
@@ -167,7 +165,6 @@ impl Reason {
             Reason::EchoReply => "echo-reply",
             Reason::UserSet => "user-set",
             Reason::LocalhostResponse => "localhost-response",
-            Reason::NoReply => "no-response",
         }
     }
 }

@@ -286,16 +286,31 @@ enum InFlight {
     Connect(IpAddr, u16, u8, ConnectOutcome),
 }
 
-fn run(
+/// One simulated scan: what is scanned, how, and through which network.
+struct Case {
     scan_type: ScanType,
     targets: Vec<IpAddr>,
     ports: Vec<u16>,
-    behaviours: &dyn Fn(IpAddr, u16) -> Behaviour,
     net: Net,
     timing: Timing,
     seed: u64,
+    /// `-g`: every try from the same source port.
     fixed_port: bool,
-) -> Outcome {
+}
+
+fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
+    let Case {
+        scan_type,
+        targets,
+        ports,
+        net,
+        timing,
+        seed,
+        fixed_port,
+    } = case;
+    let (scan_type, seed, fixed_port) = (*scan_type, *seed, *fixed_port);
+    let (targets, ports, net, timing) =
+        (targets.clone(), ports.clone(), net.clone(), timing.clone());
     let t0 = Instant::now();
     let mut hosts = HashMap::new();
     for &t in &targets {
@@ -493,39 +508,22 @@ fn check_exact(
     seed: u64,
     rate_limited_icmp_ok: bool,
 ) -> Outcome {
-    check_exact_port(
+    let case = Case {
         scan_type,
         targets,
         ports,
         net,
         timing,
         seed,
-        rate_limited_icmp_ok,
-        false,
-    )
+        fixed_port: false,
+    };
+    check_case(&case, rate_limited_icmp_ok)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_exact_port(
-    scan_type: ScanType,
-    targets: Vec<IpAddr>,
-    ports: Vec<u16>,
-    net: Net,
-    timing: Timing,
-    seed: u64,
-    rate_limited_icmp_ok: bool,
-    fixed_port: bool,
-) -> Outcome {
-    let out = run(
-        scan_type,
-        targets.clone(),
-        ports.clone(),
-        &truth_default,
-        net,
-        timing,
-        seed,
-        fixed_port,
-    );
+/// [`check_exact`] for a whole [`Case`].
+fn check_case(case: &Case, rate_limited_icmp_ok: bool) -> Outcome {
+    let (scan_type, targets, ports) = (case.scan_type, &case.targets, &case.ports);
+    let out = run(case, &truth_default);
     assert_eq!(out.reports.len(), targets.len(), "every host reported once");
     let mut seen = BTreeMap::new();
     for r in &out.reports {
@@ -740,32 +738,20 @@ fn icmp_rate_limit_still_filtered() {
 
 #[test]
 fn same_seed_same_run_and_serial_templates_work() {
-    let a = run(
-        ScanType::Syn,
-        targets4(1),
-        (1..=200).collect(),
-        &truth_default,
-        Net {
+    let case = Case {
+        scan_type: ScanType::Syn,
+        targets: targets4(1),
+        ports: (1..=200).collect(),
+        net: Net {
             loss: 0.05,
             ..Net::default()
         },
-        Timing::template(4),
-        7,
-        false,
-    );
-    let b = run(
-        ScanType::Syn,
-        targets4(1),
-        (1..=200).collect(),
-        &truth_default,
-        Net {
-            loss: 0.05,
-            ..Net::default()
-        },
-        Timing::template(4),
-        7,
-        false,
-    );
+        timing: Timing::template(4),
+        seed: 7,
+        fixed_port: false,
+    };
+    let a = run(&case, &truth_default);
+    let b = run(&case, &truth_default);
     assert_eq!(a.sent, b.sent);
     assert_eq!(a.elapsed, b.elapsed);
     assert_eq!(a.reports[0].ports, b.reports[0].ports);
@@ -954,15 +940,15 @@ fn lost_syn_acks_never_turn_open_into_closed() {
         };
         let mut t = Timing::template(4);
         t.max_retries = 14;
-        check_exact_port(
-            ScanType::Syn,
-            targets4(2),
-            ports_0_2000(),
+        let case = Case {
+            scan_type: ScanType::Syn,
+            targets: targets4(2),
+            ports: ports_0_2000(),
             net,
-            t,
+            timing: t,
             seed,
-            false,
-            fixed,
-        );
+            fixed_port: fixed,
+        };
+        check_case(&case, false);
     }
 }

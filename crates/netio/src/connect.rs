@@ -8,7 +8,7 @@
 //! port reads `admin-prohibited`, not just "host unreachable". Sockets are closed with
 //! linger 0 (RST), so finished connections leave no TIME_WAIT behind.
 
-use crate::{DriveOptions, Handler, NetError, PROGRESS_EVERY};
+use crate::{deliver, DriveOptions, Handler, NetError};
 use monban_engine::{ConnectOutcome, Reason, Scan, Transmit};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::cmp::Reverse;
@@ -236,15 +236,7 @@ pub fn run(
                 }
             }
         }
-        while let Some(ev) = scan.poll_event() {
-            handler.event(ev);
-        }
-        if now.duration_since(last_progress) >= PROGRESS_EVERY {
-            last_progress = now;
-            handler.progress(&scan.progress());
-        }
-        if scan.is_done() {
-            handler.progress(&scan.progress());
+        if deliver(scan, handler, now, &mut last_progress) {
             return Ok(());
         }
         let mut wait = match scan.next_timeout() {

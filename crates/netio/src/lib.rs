@@ -35,6 +35,25 @@ pub trait Handler {
 /// How often [`Handler::progress`] is called.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// Hands the engine's pending events to the handler, and progress when it is due.
+/// Returns true when the scan is done (final progress already delivered).
+pub(crate) fn deliver(
+    scan: &mut monban_engine::Scan,
+    handler: &mut dyn Handler,
+    now: std::time::Instant,
+    last_progress: &mut std::time::Instant,
+) -> bool {
+    while let Some(ev) = scan.poll_event() {
+        handler.event(ev);
+    }
+    let done = scan.is_done();
+    if done || now.duration_since(*last_progress) >= PROGRESS_EVERY {
+        *last_progress = now;
+        handler.progress(&scan.progress());
+    }
+    done
+}
+
 /// Options shared by the drivers.
 #[derive(Debug, Clone, Default)]
 pub struct DriveOptions {

@@ -1,7 +1,7 @@
 //! The SYN-scan driver: raw sockets out, one filtered packet socket in.
 
 use crate::sys::{self, RecvBatch, SNAP};
-use crate::{route, DriveOptions, Handler, NetError, PROGRESS_EVERY};
+use crate::{deliver, route, DriveOptions, Handler, NetError};
 use monban_engine::{Scan, Transmit};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -204,9 +204,6 @@ pub fn run(
         if !txs.is_empty() {
             send(&socks, scan, &txs, &bufs, now)?;
         }
-        while let Some(ev) = scan.poll_event() {
-            handler.event(ev);
-        }
         if now.duration_since(last_drop_check) >= DROP_CHECK {
             last_drop_check = now;
             if let Ok((_, drops)) = sys::packet_drops(recv_fd) {
@@ -215,12 +212,7 @@ pub fn run(
                 }
             }
         }
-        if now.duration_since(last_progress) >= PROGRESS_EVERY {
-            last_progress = now;
-            handler.progress(&scan.progress());
-        }
-        if scan.is_done() {
-            handler.progress(&scan.progress());
+        if deliver(scan, handler, now, &mut last_progress) {
             return Ok(());
         }
         if full_batch {

@@ -104,8 +104,7 @@ fn reasons_are_counted_most_frequent_first() {
         };
         ports.push(tcp(p, PortState::Filtered, reason, None));
     }
-    // NoReply is spelt "no-response" too: it joins the same group.
-    ports.push(tcp(40, PortState::Filtered, Reason::NoReply, None));
+    ports.push(tcp(40, PortState::Filtered, Reason::NoResponse, None));
     let c = collapse(&ports, &opts(false, 0));
     assert_eq!(c.extra.len(), 1);
     let e = &c.extra[0];
