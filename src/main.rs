@@ -3,6 +3,7 @@
 //! `monban-netio` runs the engine, and events go to the output sinks.
 
 mod cli;
+mod rdns;
 
 use anyhow::{Context, Result};
 use cli::{Command, OutputFormat, ScanPlan};
@@ -49,11 +50,23 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => {
+            // The reader went away (`monban ... | head`): files were still completed;
+            // end quietly, as other command-line tools do.
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("monban: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -163,6 +176,8 @@ fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
 
 struct Out {
     sinks: MultiSink,
+    /// Reverse DNS for up hosts (None with -n).
+    rdns: Option<rdns::Resolver>,
     bar: Option<ProgressBar>,
     up: u64,
     down: u64,
@@ -180,18 +195,23 @@ impl Handler for Out {
                     HostStatus::Up => self.up += 1,
                     HostStatus::Down => self.down += 1,
                 }
-                match &self.bar {
-                    Some(bar) => bar.suspend(|| self.sinks.host(&report)),
-                    None => self.sinks.host(&report),
+                match &mut self.rdns {
+                    Some(r) if report.status == HostStatus::Up && report.name.is_none() => {
+                        r.submit(report);
+                        Ok(())
+                    }
+                    _ => self.write_host(&report),
                 }
             }
         };
         if let Err(e) = r {
             self.error.get_or_insert(e);
         }
+        self.flush_named(Instant::now());
     }
 
     fn progress(&mut self, p: &Progress) {
+        self.flush_named(Instant::now());
         if let Some(bar) = &self.bar {
             bar.set_length(
                 u64::try_from(p.ports_total)
@@ -210,6 +230,44 @@ impl Handler for Out {
     }
 }
 
+impl Out {
+    fn write_host(
+        &mut self,
+        report: &monban_engine::HostReport,
+    ) -> Result<(), monban_output::OutputError> {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.sinks.host(report)),
+            None => self.sinks.host(report),
+        }
+    }
+
+    /// Writes the reports whose reverse lookup has finished (or timed out).
+    fn flush_named(&mut self, now: Instant) {
+        let ready = match &mut self.rdns {
+            Some(r) => r.ready(now),
+            None => return,
+        };
+        for report in ready {
+            if let Err(e) = self.write_host(&report) {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Waits (bounded) for the last reverse lookups and writes their reports.
+    fn finish_names(&mut self) {
+        let rest = match &mut self.rdns {
+            Some(r) => r.finish(),
+            None => return,
+        };
+        for report in rest {
+            if let Err(e) = self.write_host(&report) {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
 fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let raw_ok = monban_netio::can_use_raw_sockets();
     let scan_type = match plan.scan_type {
@@ -219,11 +277,6 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         None => ScanType::Connect,
     };
     let timing = timing_for(&plan)?;
-    if !plan.no_dns && plan.verbose > 0 {
-        eprintln!(
-            "monban: reverse DNS is not implemented yet; hosts are shown by address (as with -n)"
-        );
-    }
     let seed = plan.seed.unwrap_or_else(random_u64);
     // Without -g: a random base; try k of a probe leaves from base + k.
     let source_port = plan
@@ -278,6 +331,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     });
     let mut out = Out {
         sinks,
+        rdns: (!plan.no_dns).then(rdns::Resolver::new),
         bar,
         up: 0,
         down: 0,
@@ -316,6 +370,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
             out.event(ev);
         }
     }
+    out.finish_names();
     if let Some(bar) = out.bar.take() {
         bar.finish_and_clear();
     }

@@ -8,7 +8,7 @@ pub enum NetError {
     #[error("SYN scan needs raw sockets (CAP_NET_RAW): run as root, or grant the capability with `setcap cap_net_raw+ep $(which monban)`, or use a connect scan (-sT)")]
     NeedRawPrivilege,
     /// No route to a target, so no source address for it.
-    #[error("no route to {addr}: {source}")]
+    #[error("no route to {addr}")]
     NoRoute {
         /// The target.
         addr: IpAddr,
@@ -19,7 +19,7 @@ pub enum NetError {
     #[error("interface {0:?} not found")]
     NoSuchInterface(String),
     /// A socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what} failed")]
     Io {
         /// Which operation.
         what: &'static str,

@@ -83,7 +83,7 @@ pub struct RunStats {
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Writing to the destination (file, terminal, pipe) failed.
-    #[error("cannot write output: {0}")]
+    #[error("cannot write output")]
     Io(#[from] std::io::Error),
     /// Sink methods were called out of order (`begin` must come first, once; `end` last,
     /// once). This is a bug in the caller.
