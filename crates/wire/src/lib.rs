@@ -23,6 +23,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod payloads;
 pub mod tcp;
 pub mod udp;
 
