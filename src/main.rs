@@ -271,7 +271,9 @@ impl Out {
 fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let raw_ok = monban_netio::can_use_raw_sockets();
     let scan_type = match plan.scan_type {
-        Some(ScanType::Syn) if !raw_ok => return Err(NetError::NeedRawPrivilege.into()),
+        Some(t) if t.needs_raw_sockets() && !raw_ok => {
+            return Err(NetError::NeedRawPrivilege.into())
+        }
         Some(t) => t,
         None if raw_ok => ScanType::Syn,
         None => ScanType::Connect,
@@ -302,6 +304,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         source_v6,
         source_port,
         fixed_source_port,
+        tcp_flags: plan.scan_flags,
         assume_up: plan.skip_discovery,
         wall_start,
         max_group_slots: monban_engine::scan::DEFAULT_GROUP_SLOTS,
@@ -357,8 +360,8 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         }
     });
     let result = match scan_type {
-        ScanType::Syn => monban_netio::syn::run(&mut scan, &opts, &mut out),
         ScanType::Connect => monban_netio::connect::run(&mut scan, &opts, &mut out),
+        _ => monban_netio::syn::run(&mut scan, &opts, &mut out),
     };
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();

@@ -1,5 +1,5 @@
-//! monban against the lab: every port of every host, both scan types, both address families,
-//! and under random loss, must read exactly as the lab was built.
+//! monban against the lab: every port of every host, every TCP scan type, both address
+//! families, and under random loss, must read exactly as the lab was built.
 //!
 //! Under `-sT` the lab's rejected ports still read `admin-prohibited`: the kernel turns
 //! ICMP admin-prohibited into EHOSTUNREACH (IPv4) or, after one SYN retransmission, EACCES
@@ -50,10 +50,12 @@ fn scan_args(scan: &str, v6: bool, timing: &str, out: &Outputs) -> Vec<String> {
 
 /// Runs a full-range scan of every lab host and checks both outputs port by port.
 fn full_range_matches_truth(name: &str, lab: &Lab, scan: &str, v6: bool) {
-    let probe = if scan == "-sT" {
-        Probe::Connect
-    } else {
-        Probe::Syn
+    let probe = match scan {
+        "-sT" => Probe::Connect,
+        "-sF" | "-sN" | "-sX" => Probe::FinNullXmas,
+        "-sA" => Probe::Ack,
+        "-sW" => Probe::Window,
+        _ => Probe::Syn,
     };
     let dir = scratch(name);
     let out = Outputs {
@@ -81,7 +83,8 @@ fn full_range_matches_truth(name: &str, lab: &Lab, scan: &str, v6: bool) {
         h.truth_for(probe, p)
     });
 
-    // Open ports are streamed as `port` events before their host completes.
+    // Ports whose true state is open are streamed as `port` events before their host
+    // completes, and no others (FIN, NULL, Xmas, ACK and window scans stream none).
     let streamed = json.streamed_open(&what);
     for h in lab.hosts() {
         let addr = if v6 {
@@ -89,9 +92,13 @@ fn full_range_matches_truth(name: &str, lab: &Lab, scan: &str, v6: bool) {
         } else {
             h.v4.to_string()
         };
+        let open: Vec<u16> = (1..=65535u16)
+            .filter(|&p| h.truth_for(probe, p).0 == "open")
+            .collect();
+        let expected = (!open.is_empty()).then_some(open);
         assert_eq!(
-            streamed.get(&addr).map(Vec::as_slice),
-            Some(h.open_ports()),
+            streamed.get(&addr).cloned(),
+            expected,
             "{what}: streamed open ports of {addr}"
         );
     }
@@ -136,6 +143,37 @@ fn connect_v4_full_range_matches_truth() {
 fn connect_v6_full_range_matches_truth() {
     let lab = lab(Lab::builder());
     full_range_matches_truth("connect-v6", &lab, "-sT", true);
+}
+
+#[test]
+fn fin_v4_full_range_matches_truth() {
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("fin-v4", &lab, "-sF", false);
+}
+
+#[test]
+fn null_v6_full_range_matches_truth() {
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("null-v6", &lab, "-sN", true);
+}
+
+#[test]
+fn xmas_v4_full_range_matches_truth() {
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("xmas-v4", &lab, "-sX", false);
+}
+
+#[test]
+fn ack_v4_and_v6_full_range_map_the_firewall() {
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("ack-v4", &lab, "-sA", false);
+    full_range_matches_truth("ack-v6", &lab, "-sA", true);
+}
+
+#[test]
+fn window_v4_full_range_matches_truth() {
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("window-v4", &lab, "-sW", false);
 }
 
 #[test]

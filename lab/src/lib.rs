@@ -66,6 +66,14 @@ pub enum Probe {
     Syn,
     /// A kernel `connect()` (`-sT`): closed ports give ECONNREFUSED (`conn-refused`).
     Connect,
+    /// FIN, NULL or Xmas probes (`-sF`, `-sN`, `-sX`): a Linux listener drops them
+    /// silently (open|filtered), a closed port answers RST.
+    FinNullXmas,
+    /// ACK probes (`-sA`): open and closed ports both answer RST (unfiltered).
+    Ack,
+    /// ACK probes read by the RST's window (`-sW`): Linux RSTs carry window 0, so open
+    /// and closed ports both read closed.
+    Window,
 }
 
 /// Open ports of target `index`; every host gets its own mix, spread over the whole range.
@@ -138,17 +146,24 @@ impl Host {
     /// Under [`Probe::Connect`] closed ports are `conn-refused`; rejected ports stay
     /// `admin-prohibited` because the ICMP code is read from the socket's error queue.
     pub fn truth_for(&self, probe: Probe, port: u16) -> Truth {
-        if self.open.binary_search(&port).is_ok() {
-            ("open", "syn-ack")
-        } else if DROPPED.contains(&port) {
-            ("filtered", "no-response")
-        } else if REJECTED.contains(&port) {
-            ("filtered", "admin-prohibited")
-        } else {
-            match probe {
-                Probe::Syn => ("closed", "reset"),
-                Probe::Connect => ("closed", "conn-refused"),
-            }
+        let open = self.open.binary_search(&port).is_ok();
+        if DROPPED.contains(&port) {
+            return match probe {
+                Probe::FinNullXmas => ("open|filtered", "no-response"),
+                _ => ("filtered", "no-response"),
+            };
+        }
+        if REJECTED.contains(&port) {
+            return ("filtered", "admin-prohibited");
+        }
+        match (probe, open) {
+            (Probe::Syn | Probe::Connect, true) => ("open", "syn-ack"),
+            (Probe::Syn, false) => ("closed", "reset"),
+            (Probe::Connect, false) => ("closed", "conn-refused"),
+            (Probe::FinNullXmas, true) => ("open|filtered", "no-response"),
+            (Probe::FinNullXmas, false) => ("closed", "reset"),
+            (Probe::Ack, _) => ("unfiltered", "reset"),
+            (Probe::Window, _) => ("closed", "reset"),
         }
     }
 }

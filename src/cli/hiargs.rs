@@ -78,6 +78,7 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         reason: low.reason,
         verbose: low.verbose,
         seed: low.seed,
+        scan_flags: low.scan_flags,
         source_port: low.source_port,
         source_addr: low.source_addr,
         interface: low.interface,
@@ -89,9 +90,31 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
 fn scan_type(given: &[ScanType]) -> Result<Option<ScanType>, ArgError> {
     let first = given.first().copied();
     if given.iter().any(|t| Some(*t) != first) {
-        return Err(ArgError("-sS and -sT cannot be combined".into()));
+        let mut letters: Vec<String> = Vec::new();
+        for t in given {
+            let l = format!("-s{}", letter(*t));
+            if !letters.contains(&l) {
+                letters.push(l);
+            }
+        }
+        return Err(ArgError(format!(
+            "{} cannot be combined: choose one scan type",
+            letters.join(" and ")
+        )));
     }
     Ok(first)
+}
+
+fn letter(t: ScanType) -> char {
+    match t {
+        ScanType::Syn => 'S',
+        ScanType::Connect => 'T',
+        ScanType::Fin => 'F',
+        ScanType::Null => 'N',
+        ScanType::Xmas => 'X',
+        ScanType::Ack => 'A',
+        ScanType::Window => 'W',
+    }
 }
 
 fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {

@@ -107,6 +107,8 @@ pub(crate) struct LowArgs {
     pub reason: bool,
     pub verbose: u8,
     pub seed: Option<u64>,
+    /// `--scanflags`: TCP flags for the probes.
+    pub scan_flags: Option<u8>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
     /// `-S`.
@@ -148,6 +150,7 @@ impl Default for LowArgs {
             reason: false,
             verbose: 0,
             seed: None,
+            scan_flags: None,
             source_port: None,
             source_addr: None,
             interface: None,
@@ -185,13 +188,8 @@ const LONG_OPTIONS: [&str; 20] = [
 ];
 
 /// nmap `-s` letters we know but do not implement yet, with their names.
-const UNSUPPORTED_SCANS: [(char, &str); 16] = [
+const UNSUPPORTED_SCANS: [(char, &str); 11] = [
     ('U', "UDP scan"),
-    ('F', "FIN scan"),
-    ('N', "NULL scan"),
-    ('X', "Xmas scan"),
-    ('A', "ACK scan"),
-    ('W', "window scan"),
     ('M', "Maimon scan"),
     ('Y', "SCTP INIT scan"),
     ('Z', "SCTP COOKIE-ECHO scan"),
@@ -362,6 +360,16 @@ impl LowArgs {
                 let v = args.value(flag, inline)?;
                 self.seed = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
             }
+            "--scanflags" => {
+                let v = args.value(flag, inline)?;
+                self.scan_flags = Some(scan_flags(&v).ok_or_else(|| {
+                    needs(
+                        flag,
+                        "a number (0-255) or flag names like SYNFIN or URGPSHFIN",
+                        &v,
+                    )
+                })?);
+            }
             "--source-port" => self.source_port = Some(port(flag, &args.value(flag, inline)?)?),
             _ => return Err(unknown(flag)),
         }
@@ -460,10 +468,15 @@ impl LowArgs {
             match c {
                 'S' => self.scan_types.push(ScanType::Syn),
                 'T' => self.scan_types.push(ScanType::Connect),
+                'F' => self.scan_types.push(ScanType::Fin),
+                'N' => self.scan_types.push(ScanType::Null),
+                'X' => self.scan_types.push(ScanType::Xmas),
+                'A' => self.scan_types.push(ScanType::Ack),
+                'W' => self.scan_types.push(ScanType::Window),
                 _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
                     Some((_, name)) => {
                         return Err(ArgError(format!(
-                            "-s{c} ({name}) is not supported yet (use -sS or -sT)"
+                            "-s{c} ({name}) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
                         )))
                     }
                     None => return Err(unknown(arg)),
@@ -472,6 +485,39 @@ impl LowArgs {
         }
         Ok(())
     }
+}
+
+/// `--scanflags` value: a number (`9`, `0x29`) or flag names run together in any order
+/// and case (`URGACKPSHRSTSYNFIN`, `synfin`), as nmap takes them.
+pub(crate) fn scan_flags(v: &str) -> Option<u8> {
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        return u8::from_str_radix(hex, 16).ok();
+    }
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse().ok();
+    }
+    const NAMES: [(&str, u8); 8] = [
+        ("FIN", 0x01),
+        ("SYN", 0x02),
+        ("RST", 0x04),
+        ("PSH", 0x08),
+        ("ACK", 0x10),
+        ("URG", 0x20),
+        ("ECE", 0x40),
+        ("CWR", 0x80),
+    ];
+    let upper = v.to_ascii_uppercase();
+    let mut rest = upper.as_str();
+    let mut bits = 0u8;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let (name, bit) = NAMES.iter().find(|(n, _)| rest.starts_with(n))?;
+        bits |= bit;
+        rest = &rest[name.len()..];
+    }
+    Some(bits)
 }
 
 /// `-T` value: `0`..`5` or a template name.
@@ -713,11 +759,11 @@ mod tests {
         );
         assert_eq!(
             err(&["-sU"]),
-            "monban: -sU (UDP scan) is not supported yet (use -sS or -sT)"
+            "monban: -sU (UDP scan) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
         );
         assert_eq!(
             err(&["-sSV"]),
-            "monban: -sV (version detection) is not supported yet (use -sS or -sT)"
+            "monban: -sV (version detection) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
         );
         assert_eq!(
             err(&["-sQ"]),

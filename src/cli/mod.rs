@@ -139,6 +139,8 @@ pub struct ScanPlan {
     pub verbose: u8,
     /// `--seed`: seed for random choices.
     pub seed: Option<u64>,
+    /// `--scanflags`: TCP flags for the probes (read as the scan type says).
+    pub scan_flags: Option<u8>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
     /// `-S`: source address.
@@ -254,6 +256,14 @@ SCAN TECHNIQUES
                            (needs root or CAP_NET_RAW)
   -sT                      connect scan: full handshake through the kernel
                            (default: -sS when privileged, -sT otherwise)
+  -sF / -sN / -sX          FIN / no flags / FIN+PSH+URG probes: RST means closed,
+                           silence open|filtered (RFC 793 stacks; not Windows)
+  -sA                      ACK scan: RST means unfiltered, silence filtered
+                           (maps firewall rules)
+  -sW                      window scan: ACK probes, the RST's window tells open
+                           (non-zero) from closed (zero)
+  --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
+                           number); replies are read as the scan type says
 
 PORT SPECIFICATION
   -p <ports>               ports to scan: -p22  -p 1-1024,8080  -p-  (all, 1-65535)
@@ -466,19 +476,49 @@ mod tests {
         );
         assert_eq!(
             err(&["-sS", "-sT", "10.0.0.1"]),
-            "monban: -sS and -sT cannot be combined"
+            "monban: -sS and -sT cannot be combined: choose one scan type"
         );
         assert_eq!(
-            err(&["-sST", "10.0.0.1"]),
-            "monban: -sS and -sT cannot be combined"
+            err(&["-sST", "-sS", "10.0.0.1"]),
+            "monban: -sS and -sT cannot be combined: choose one scan type"
         );
         assert_eq!(
             err(&["-sU", "10.0.0.1"]),
-            "monban: -sU (UDP scan) is not supported yet (use -sS or -sT)"
+            "monban: -sU (UDP scan) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
+        );
+        for (flag, t) in [
+            ("-sF", ScanType::Fin),
+            ("-sN", ScanType::Null),
+            ("-sX", ScanType::Xmas),
+            ("-sA", ScanType::Ack),
+            ("-sW", ScanType::Window),
+        ] {
+            assert_eq!(plan(&[flag, "10.0.0.1"]).scan_type, Some(t));
+        }
+        assert_eq!(
+            err(&["-sFA", "10.0.0.1"]),
+            "monban: -sF and -sA cannot be combined: choose one scan type"
+        );
+    }
+
+    #[test]
+    fn scan_flags_by_name_or_number() {
+        use super::lowargs::scan_flags;
+        assert_eq!(scan_flags("SYNFIN"), Some(0x03));
+        assert_eq!(scan_flags("urgpshfin"), Some(0x29));
+        assert_eq!(scan_flags("URGACKPSHRSTSYNFIN"), Some(0x3f));
+        assert_eq!(scan_flags("9"), Some(9));
+        assert_eq!(scan_flags("0x29"), Some(0x29));
+        assert_eq!(scan_flags("256"), None);
+        assert_eq!(scan_flags("SYNFOO"), None);
+        assert_eq!(scan_flags(""), None);
+        assert_eq!(
+            plan(&["--scanflags", "SYNFIN", "10.0.0.1"]).scan_flags,
+            Some(3)
         );
         assert_eq!(
-            err(&["-sF", "10.0.0.1"]),
-            "monban: -sF (FIN scan) is not supported yet (use -sS or -sT)"
+            err(&["--scanflags", "SYNX", "10.0.0.1"]),
+            "monban: --scanflags needs a number (0-255) or flag names like SYNFIN or URGPSHFIN, got \"SYNX\""
         );
     }
 

@@ -67,6 +67,9 @@ pub struct ScanConfig {
     pub source_port: u16,
     /// `-g`: every try leaves from `source_port`, retransmissions are identical SYNs.
     pub fixed_source_port: bool,
+    /// `--scanflags`: TCP flags to send instead of the scan type's own; replies are
+    /// still read as the scan type says.
+    pub tcp_flags: Option<u8>,
     /// `-Pn`: report every host up, even if nothing answered.
     pub assume_up: bool,
     /// Wall-clock time corresponding to `mono_start`, for report timestamps.
@@ -525,7 +528,7 @@ impl Scan {
                 self.retx.push_back((f.group, f.slot));
             } else {
                 let silence = Verdict {
-                    state: PortState::Filtered,
+                    state: self.cfg.scan_type.silent_state(),
                     reason: Reason::NoResponse,
                     ttl: None,
                 };
@@ -588,7 +591,7 @@ impl Scan {
         let attempt = self.groups[gi].slots[slot_idx as usize].tries;
         let len = match self.cfg.scan_type {
             ScanType::Connect => 0,
-            ScanType::Syn => {
+            _ => {
                 let src = match dst {
                     IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
                     IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
@@ -601,7 +604,12 @@ impl Scan {
                 };
                 self.rng = splitmix64(self.rng);
                 let sport = self.sport_for(attempt);
-                let seq = self.jar.seq(dst, port, sport);
+                // The cookie goes into the sequence number, and into the
+                // acknowledgement number too when the probe carries ACK: a RST to an
+                // ACK probe echoes that number as its own sequence number.
+                let cookie = self.jar.seq(dst, port, sport);
+                let flags = self.probe_flags();
+                let with_ack = flags.contains(wire::TcpFlags::ACK);
                 let probe = wire::TcpProbe {
                     src,
                     dst,
@@ -609,11 +617,15 @@ impl Scan {
                     ip_id: self.rng as u16,
                     src_port: sport,
                     dst_port: port,
-                    seq,
-                    ack: 0,
-                    flags: wire::TcpFlags::SYN,
+                    seq: cookie,
+                    ack: if with_ack { cookie } else { 0 },
+                    flags,
                     window: 1024,
-                    options: &wire::TCP_OPT_MSS_1460,
+                    options: if flags.contains(wire::TcpFlags::SYN) {
+                        &wire::TCP_OPT_MSS_1460
+                    } else {
+                        &[]
+                    },
                     payload: &[],
                 };
                 match wire::build_tcp(buf, &probe) {
@@ -794,6 +806,51 @@ impl Scan {
         matched
     }
 
+    /// Flags of our probes.
+    fn probe_flags(&self) -> wire::TcpFlags {
+        wire::TcpFlags(
+            self.cfg
+                .tcp_flags
+                .unwrap_or_else(|| self.cfg.scan_type.probe_flags()),
+        )
+    }
+
+    /// Whether a SYN/ACK or RST with these numbers answers our probe with `cookie`.
+    ///
+    /// With ACK set it must acknowledge our sequence number plus what the probe
+    /// occupied in sequence space (SYN and FIN count one each). A RST without ACK
+    /// answers a probe that carried ACK, and takes our acknowledgement number (the
+    /// cookie) as its sequence number (RFC 9293, 3.10.7.1).
+    fn acknowledges(&self, cookie: u32, flags: wire::TcpFlags, seq: u32, ack: u32) -> bool {
+        let probe = self.probe_flags();
+        if flags.contains(wire::TcpFlags::ACK) {
+            let used = u32::from(probe.contains(wire::TcpFlags::SYN))
+                + u32::from(probe.contains(wire::TcpFlags::FIN));
+            ack == cookie.wrapping_add(used)
+        } else {
+            flags.contains(wire::TcpFlags::RST)
+                && probe.contains(wire::TcpFlags::ACK)
+                && seq == cookie
+        }
+    }
+
+    /// What a valid SYN/ACK (`is_rst` false) or RST means for this scan type.
+    fn read_tcp_reply(&self, is_rst: bool, window: u16) -> Option<(PortState, Reason)> {
+        if !is_rst {
+            // A SYN/ACK: something listens (SYN scans, or custom flags with SYN).
+            return Some((PortState::Open, Reason::SynAck));
+        }
+        Some(match self.cfg.scan_type {
+            ScanType::Syn | ScanType::Fin | ScanType::Null | ScanType::Xmas => {
+                (PortState::Closed, Reason::Reset)
+            }
+            ScanType::Ack => (PortState::Unfiltered, Reason::Reset),
+            ScanType::Window if window > 0 => (PortState::Open, Reason::Reset),
+            ScanType::Window => (PortState::Closed, Reason::Reset),
+            ScanType::Connect => return None,
+        })
+    }
+
     /// Source port of try `attempt`.
     fn sport_for(&self, attempt: u8) -> u16 {
         if self.cfg.fixed_source_port {
@@ -832,7 +889,7 @@ impl Scan {
     }
 
     fn match_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
-        if self.stopped || self.cfg.scan_type != ScanType::Syn {
+        if self.stopped || self.cfg.scan_type == ScanType::Connect {
             return false;
         }
         let Ok(p) = wire::parse(packet) else {
@@ -842,8 +899,10 @@ impl Scan {
             wire::L4::Tcp {
                 src_port,
                 dst_port,
+                seq,
                 ack,
                 flags,
+                window,
                 ..
             } => {
                 let Some(attempt) = self.attempt_of(dst_port) else {
@@ -854,19 +913,15 @@ impl Scan {
                 }
                 let is_synack = flags.contains(wire::TcpFlags::SYN | wire::TcpFlags::ACK);
                 let is_rst = flags.contains(wire::TcpFlags::RST);
-                if !(is_synack || is_rst) || !flags.contains(wire::TcpFlags::ACK) {
+                if !(is_synack || is_rst) {
                     return false;
                 }
-                if !self
-                    .jar
-                    .check(p.src, src_port, dst_port, ack.wrapping_sub(1))
-                {
+                let cookie = self.jar.seq(p.src, src_port, dst_port);
+                if !self.acknowledges(cookie, flags, seq, ack) {
                     return false;
                 }
-                let (state, reason) = if is_rst {
-                    (PortState::Closed, Reason::Reset)
-                } else {
-                    (PortState::Open, Reason::SynAck)
+                let Some((state, reason)) = self.read_tcp_reply(is_rst, window) else {
+                    return false;
                 };
                 let answer = Answer {
                     addr: p.src,

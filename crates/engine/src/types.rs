@@ -39,22 +39,68 @@ pub enum ScanType {
     Syn,
     /// Full three-way handshake through the kernel (`-sT`).
     Connect,
+    /// FIN probes (`-sF`): RST → closed, silence → open|filtered.
+    Fin,
+    /// Probes without flags (`-sN`).
+    Null,
+    /// FIN+PSH+URG probes (`-sX`).
+    Xmas,
+    /// ACK probes (`-sA`): RST → unfiltered, silence → filtered. Maps firewall rules.
+    Ack,
+    /// ACK probes read by the RST's window (`-sW`): non-zero → open, zero → closed.
+    Window,
 }
 
 impl ScanType {
-    /// nmap's XML `scaninfo type` value (`syn`, `connect`).
+    /// nmap's XML `scaninfo type` value (`syn`, `connect`, `fin`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             ScanType::Syn => "syn",
             ScanType::Connect => "connect",
+            ScanType::Fin => "fin",
+            ScanType::Null => "null",
+            ScanType::Xmas => "xmas",
+            ScanType::Ack => "ack",
+            ScanType::Window => "window",
         }
     }
 
-    /// Human name used in normal output ("SYN Stealth Scan", "Connect Scan").
+    /// Human name used in normal output ("SYN Stealth Scan", "Connect Scan", ...).
     pub fn long_name(self) -> &'static str {
         match self {
             ScanType::Syn => "SYN Stealth Scan",
             ScanType::Connect => "Connect Scan",
+            ScanType::Fin => "FIN Scan",
+            ScanType::Null => "NULL Scan",
+            ScanType::Xmas => "XMAS Scan",
+            ScanType::Ack => "ACK Scan",
+            ScanType::Window => "Window Scan",
+        }
+    }
+
+    /// Whether the scan sends its own packets over raw sockets (needs CAP_NET_RAW).
+    pub fn needs_raw_sockets(self) -> bool {
+        self != ScanType::Connect
+    }
+
+    /// TCP flag bits (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20) of the
+    /// probes this scan sends; 0 for a connect scan, which the kernel builds.
+    pub fn probe_flags(self) -> u8 {
+        match self {
+            ScanType::Syn => 0x02,
+            ScanType::Connect => 0,
+            ScanType::Fin => 0x01,
+            ScanType::Null => 0,
+            ScanType::Xmas => 0x01 | 0x08 | 0x20,
+            ScanType::Ack | ScanType::Window => 0x10,
+        }
+    }
+
+    /// The state of a port that never answered any try.
+    pub fn silent_state(self) -> PortState {
+        match self {
+            ScanType::Fin | ScanType::Null | ScanType::Xmas => PortState::OpenFiltered,
+            _ => PortState::Filtered,
         }
     }
 }

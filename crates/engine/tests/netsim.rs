@@ -183,6 +183,8 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
         src_port,
         dst_port,
         seq,
+        ack: probe_ack,
+        flags: probe_flags,
         ..
     } = p.l4
     else {
@@ -191,6 +193,38 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
     let host = hosts.get_mut(&p.dst)?;
     let b = *host.ports.get(&dst_port).unwrap_or(&host.default);
     let mut buf = [0u8; 128];
+    let has = |f: monban_wire::TcpFlags| probe_flags.contains(f);
+    // How RFC 9293 (3.10.7) answers a segment that does not belong to a connection:
+    // a probe with ACK gets <SEQ=SEG.ACK><CTL=RST>; one without gets
+    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (SYN and FIN count one each).
+    let reset = |buf: &mut [u8]| {
+        let (rseq, rack, rflags) = if has(monban_wire::TcpFlags::ACK) {
+            (probe_ack, 0, monban_wire::TcpFlags::RST)
+        } else {
+            let used = u32::from(has(monban_wire::TcpFlags::SYN))
+                + u32::from(has(monban_wire::TcpFlags::FIN));
+            (
+                0,
+                seq.wrapping_add(used),
+                monban_wire::TcpFlags::RST | monban_wire::TcpFlags::ACK,
+            )
+        };
+        let r = monban_wire::TcpProbe {
+            src: p.dst,
+            dst: p.src,
+            ttl: 61,
+            ip_id: 0,
+            src_port: dst_port,
+            dst_port: src_port,
+            seq: rseq,
+            ack: rack,
+            flags: rflags,
+            window: 0,
+            options: &[],
+            payload: &[],
+        };
+        monban_wire::build_tcp(buf, &r).ok()
+    };
     let tcp = |flags: monban_wire::TcpFlags, buf: &mut [u8]| {
         let probe = monban_wire::TcpProbe {
             src: p.dst,
@@ -209,6 +243,15 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
         monban_wire::build_tcp(buf, &probe).ok()
     };
     match b {
+        // A Linux listener answers ACK with RST and drops FIN, NULL and Xmas.
+        Behaviour::Listen if !has(monban_wire::TcpFlags::SYN) => {
+            if has(monban_wire::TcpFlags::ACK) {
+                let n = reset(&mut buf)?;
+                Some(buf[..n].to_vec())
+            } else {
+                None
+            }
+        }
         Behaviour::Listen => {
             let key = (p.src, src_port, dst_port);
             if let Some(&(isn, last)) = host.half_open.get(&key) {
@@ -243,10 +286,7 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
             if !host.rst_limit.take(now) {
                 return None;
             }
-            let n = tcp(
-                monban_wire::TcpFlags::RST | monban_wire::TcpFlags::ACK,
-                &mut buf,
-            )?;
+            let n = reset(&mut buf)?;
             Some(buf[..n].to_vec())
         }
         Behaviour::Drop => None,
@@ -349,6 +389,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         source_v6: Some(SCANNER6),
         source_port: 47001,
         fixed_source_port: fixed_port,
+        tcp_flags: None,
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 14,
@@ -381,15 +422,15 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
             }
             let at_target = now + half + jitter(&mut rng);
             let answer = match scan_type {
-                ScanType::Syn => reply(&mut hosts, &buf[..t.len], at_target).map(InFlight::Packet),
                 ScanType::Connect => connect_outcome(&mut hosts, t.dst, t.port, at_target)
                     .map(|o| InFlight::Connect(t.dst, t.port, t.attempt, o)),
+                _ => reply(&mut hosts, &buf[..t.len], at_target).map(InFlight::Packet),
             };
             let Some(answer) = answer else { continue };
             if rng.chance(net.loss) {
                 continue;
             }
-            if let (ScanType::Syn, InFlight::Packet(reply)) = (scan_type, &answer) {
+            if let InFlight::Packet(reply) = &answer {
                 // The SYN/ACK reached the scanner, whose kernel answers it with RST: the
                 // target forgets the half-open connection.
                 if let Ok(r) = monban_wire::parse(reply) {
@@ -475,10 +516,21 @@ fn truth_default(addr: IpAddr, port: u16) -> Behaviour {
 }
 
 fn expected(b: Behaviour, scan: ScanType) -> (PortState, Reason) {
+    let fin_like = matches!(scan, ScanType::Fin | ScanType::Null | ScanType::Xmas);
     match (b, scan) {
+        (Behaviour::Listen | Behaviour::Drop, _) if fin_like => {
+            (PortState::OpenFiltered, Reason::NoResponse)
+        }
+        (Behaviour::Listen | Behaviour::Refuse, ScanType::Ack) => {
+            (PortState::Unfiltered, Reason::Reset)
+        }
+        // RSTs from this target carry window 0.
+        (Behaviour::Listen | Behaviour::Refuse, ScanType::Window) => {
+            (PortState::Closed, Reason::Reset)
+        }
         (Behaviour::Listen, _) => (PortState::Open, Reason::SynAck),
-        (Behaviour::Refuse, ScanType::Syn) => (PortState::Closed, Reason::Reset),
         (Behaviour::Refuse, ScanType::Connect) => (PortState::Closed, Reason::ConnRefused),
+        (Behaviour::Refuse, _) => (PortState::Closed, Reason::Reset),
         (Behaviour::Drop, _) => (PortState::Filtered, Reason::NoResponse),
         (Behaviour::Reject(13), _) => (PortState::Filtered, Reason::AdminProhibited),
         (Behaviour::Reject(_), _) => (PortState::Filtered, Reason::HostUnreach),
@@ -822,6 +874,7 @@ fn stop_reports_partial_hosts() {
         source_v6: None,
         source_port: 40000,
         fixed_source_port: false,
+        tcp_flags: None,
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
@@ -863,6 +916,7 @@ fn forged_and_stray_replies_are_ignored() {
         source_v6: None,
         source_port: 40000,
         fixed_source_port: false,
+        tcp_flags: None,
         assume_up: false,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
@@ -950,5 +1004,44 @@ fn lost_syn_acks_never_turn_open_into_closed() {
             fixed_port: fixed,
         };
         check_case(&case, false);
+    }
+}
+
+#[test]
+fn fin_null_xmas_ack_window_read_like_a_linux_target() {
+    for (i, scan) in [
+        ScanType::Fin,
+        ScanType::Null,
+        ScanType::Xmas,
+        ScanType::Ack,
+        ScanType::Window,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let net = Net {
+            loss: 0.03,
+            ..Net::default()
+        };
+        let mut t = Timing::template(4);
+        t.max_retries = 8;
+        check_exact(
+            scan,
+            targets4(2),
+            ports_0_2000(),
+            net.clone(),
+            t.clone(),
+            70 + i as u64,
+            false,
+        );
+        check_exact(
+            scan,
+            targets6(1),
+            ports_0_2000(),
+            net,
+            t,
+            80 + i as u64,
+            false,
+        );
     }
 }
