@@ -5,7 +5,7 @@ use std::net::IpAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// Raw sockets need privileges this process does not have.
-    #[error("SYN scan needs raw sockets (CAP_NET_RAW): run as root, or grant the capability with `setcap cap_net_raw+ep $(which monban)`, or use a connect scan (-sT)")]
+    #[error("this scan sends its own packets (-sS, -sF, -sN, -sX, -sA, -sW) and needs raw sockets (CAP_NET_RAW): run as root, or grant the capability with `setcap cap_net_raw+ep $(which monban)`, or use a connect scan (-sT)")]
     NeedRawPrivilege,
     /// No route to a target, so no source address for it.
     #[error("no route to {addr}")]

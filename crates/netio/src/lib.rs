@@ -1,7 +1,8 @@
 //! monban-netio: the platform under the engine.
 //!
 //! Drivers own the sockets and the clock and feed the sans-IO [`monban_engine::Scan`]:
-//! - [`syn::run`]: raw IPv4/IPv6 sockets send the engine's SYN packets in batches
+//! - [`syn::run`]: raw IPv4/IPv6 sockets send the engine's TCP probes (SYN, FIN, NULL,
+//!   Xmas, ACK, window) in batches
 //!   (`sendmmsg`); one `AF_PACKET` socket with a kernel BPF filter receives only TCP to
 //!   our source port and ICMP errors, in batches (`recvmmsg`).
 //! - [`connect::run`]: many non-blocking `connect()`s under `epoll`, bounded by the
