@@ -308,6 +308,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         assume_up: plan.skip_discovery,
         wall_start,
         max_group_slots: monban_engine::scan::DEFAULT_GROUP_SLOTS,
+        shard: plan.shard,
     };
     let mut sinks = sinks_for(&plan)?;
     let run = RunInfo {

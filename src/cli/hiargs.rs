@@ -79,6 +79,7 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         verbose: low.verbose,
         seed: low.seed,
         scan_flags: low.scan_flags,
+        shard: shard(&low)?,
         source_port: low.source_port,
         source_addr: low.source_addr,
         interface: low.interface,
@@ -103,6 +104,24 @@ fn scan_type(given: &[ScanType]) -> Result<Option<ScanType>, ArgError> {
         )));
     }
     Ok(first)
+}
+
+/// `--shard I/N` (1-based) as (index, count) with a 0-based index.
+fn shard(low: &LowArgs) -> Result<Option<(u32, u32)>, ArgError> {
+    let Some((i, n)) = low.shard else {
+        return Ok(None);
+    };
+    if n == 0 || i == 0 || i > n {
+        return Err(ArgError(format!(
+            "--shard {i}/{n}: the shard number must be between 1 and the number of shards"
+        )));
+    }
+    if n > 1 && low.seed.is_none() {
+        return Err(ArgError(
+            "--shard needs --seed: every shard must cut the space with the same seed".into(),
+        ));
+    }
+    Ok(Some((i - 1, n)))
 }
 
 fn letter(t: ScanType) -> char {

@@ -109,6 +109,8 @@ pub(crate) struct LowArgs {
     pub seed: Option<u64>,
     /// `--scanflags`: TCP flags for the probes.
     pub scan_flags: Option<u8>,
+    /// `--shard I/N` as written (1-based).
+    pub shard: Option<(u32, u32)>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
     /// `-S`.
@@ -151,6 +153,7 @@ impl Default for LowArgs {
             verbose: 0,
             seed: None,
             scan_flags: None,
+            shard: None,
             source_port: None,
             source_addr: None,
             interface: None,
@@ -359,6 +362,13 @@ impl LowArgs {
             "--seed" => {
                 let v = args.value(flag, inline)?;
                 self.seed = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
+            }
+            "--shard" => {
+                let v = args.value(flag, inline)?;
+                let parsed = v
+                    .split_once('/')
+                    .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+                self.shard = Some(parsed.ok_or_else(|| needs(flag, "I/N, e.g. 1/4", &v))?);
             }
             "--scanflags" => {
                 let v = args.value(flag, inline)?;

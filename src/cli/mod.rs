@@ -141,6 +141,8 @@ pub struct ScanPlan {
     pub seed: Option<u64>,
     /// `--scanflags`: TCP flags for the probes (read as the scan type says).
     pub scan_flags: Option<u8>,
+    /// `--shard I/N`: (0-based index, count).
+    pub shard: Option<(u32, u32)>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
     /// `-S`: source address.
@@ -262,6 +264,8 @@ SCAN TECHNIQUES
                            (maps firewall rules)
   -sW                      window scan: ACK probes, the RST's window tells open
                            (non-zero) from closed (zero)
+  --shard I/N              scan only the I-th of N disjoint slices of targets x
+                           ports (1-based; every machine needs the same --seed)
   --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
                            number); replies are read as the scan type says
 
@@ -498,6 +502,25 @@ mod tests {
         assert_eq!(
             err(&["-sFA", "10.0.0.1"]),
             "monban: -sF and -sA cannot be combined: choose one scan type"
+        );
+    }
+
+    #[test]
+    fn shards() {
+        let p = plan(&["--shard", "2/3", "--seed", "7", "10.0.0.1"]);
+        assert_eq!(p.shard, Some((1, 3)));
+        assert_eq!(plan(&["--shard=1/1", "10.0.0.1"]).shard, Some((0, 1)));
+        assert_eq!(
+            err(&["--shard", "2/3", "10.0.0.1"]),
+            "monban: --shard needs --seed: every shard must cut the space with the same seed"
+        );
+        assert_eq!(
+            err(&["--shard", "4/3", "--seed", "1", "10.0.0.1"]),
+            "monban: --shard 4/3: the shard number must be between 1 and the number of shards"
+        );
+        assert_eq!(
+            err(&["--shard", "x", "10.0.0.1"]),
+            "monban: --shard needs I/N, e.g. 1/4, got \"x\""
         );
     }
 

@@ -76,6 +76,11 @@ pub struct ScanConfig {
     pub wall_start: SystemTime,
     /// Most port slots held at once.
     pub max_group_slots: usize,
+    /// `--shard`: scan only the (host, port) pairs of this shard, as (index, count) with
+    /// index in `0..count`. Every pair belongs to exactly one shard, chosen by a keyed
+    /// hash of the pair under `seed`: machines with the same seed and targets cover the
+    /// space exactly once between them.
+    pub shard: Option<(u32, u32)>,
 }
 
 /// Why a scan could not be set up.
@@ -84,6 +89,14 @@ pub enum ScanError {
     /// No ports were given.
     #[error("no ports to scan")]
     NoPorts,
+    /// A shard index outside `0..count`, or zero shards.
+    #[error("shard {index} of {count} does not exist")]
+    BadShard {
+        /// The 0-based index given.
+        index: u32,
+        /// The number of shards given.
+        count: u32,
+    },
     /// The port list is not sorted or has duplicates.
     #[error("the port list must be sorted and without duplicates")]
     UnsortedPorts,
@@ -163,6 +176,8 @@ const ST_PENDING: u8 = 0;
 const ST_INFLIGHT: u8 = 1;
 const ST_QUEUED: u8 = 2;
 const ST_FINAL: u8 = 3;
+/// Belongs to another shard: never probed, never reported.
+const ST_FOREIGN: u8 = 4;
 
 /// What one answer (or the lack of one) says about a port.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -339,9 +354,15 @@ impl Scan {
             return Err(ScanError::UnsortedPorts);
         }
         cfg.timing.validate()?;
+        if let Some((index, count)) = cfg.shard {
+            if count == 0 || index >= count {
+                return Err(ScanError::BadShard { index, count });
+            }
+        }
         let ports_len = cfg.ports.len();
+        let shards = cfg.shard.map_or(1, |(_, n)| u128::from(n.max(1)));
         let progress = Progress {
-            ports_total: targets_total.saturating_mul(ports_len as u128),
+            ports_total: targets_total.saturating_mul(ports_len as u128) / shards,
             ..Progress::default()
         };
         Ok(Scan {
@@ -781,15 +802,39 @@ impl Scan {
                 splitmix64(self.cfg.seed ^ id.wrapping_mul(0x9e37)),
             )
         });
+        let mut slots = vec![Slot::default(); n];
+        if let Some((index, count)) = self.cfg.shard {
+            for (h, host) in hosts.iter_mut().enumerate() {
+                let range = h * self.ports_len..(h + 1) * self.ports_len;
+                for (slot, &port) in slots[range].iter_mut().zip(&self.cfg.ports) {
+                    if shard_of(self.cfg.seed, host.target.addr, port, count) != index {
+                        slot.status = ST_FOREIGN;
+                        host.unresolved -= 1;
+                    }
+                }
+            }
+        }
         let hosts_left = hosts.len();
-        self.groups.push_back(Group {
+        let mut group = Group {
             id,
             hosts,
-            slots: vec![Slot::default(); n],
+            slots,
             order,
             cursor: 0,
             hosts_left,
-        });
+        };
+        // A host with no pair in this shard is not ours to report.
+        for host in group.hosts.iter_mut().filter(|h| h.unresolved == 0) {
+            host.done = true;
+            group.hosts_left -= 1;
+        }
+        if group.hosts_left == 0 {
+            for h in &group.hosts {
+                self.addr_index.remove(&h.target.addr);
+            }
+            return true;
+        }
+        self.groups.push_back(group);
         true
     }
 
@@ -1197,6 +1242,18 @@ impl Scan {
         self.progress.hosts_done += 1;
         self.events.push_back(Event::Host(Box::new(report)));
     }
+}
+
+/// The shard (in `0..count`) that owns the pair (`addr`, `port`) under `seed`.
+pub fn shard_of(seed: u64, addr: IpAddr, port: u16, count: u32) -> u32 {
+    let a = match addr {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    let mut h = splitmix64(seed ^ 0x7368_6172_64 ^ u64::from(port));
+    h = splitmix64(h ^ (a as u64));
+    h = splitmix64(h ^ ((a >> 64) as u64));
+    (h % u64::from(count.max(1))) as u32
 }
 
 fn empty_group() -> Group {

@@ -98,6 +98,8 @@ impl Default for Net {
 }
 
 struct Outcome {
+    /// When each probe left, from the start of the scan.
+    send_times: Vec<Duration>,
     reports: Vec<HostReport>,
     open_events: usize,
     sent: u64,
@@ -336,6 +338,8 @@ struct Case {
     seed: u64,
     /// `-g`: every try from the same source port.
     fixed_port: bool,
+    /// `--shard`: (index, count).
+    shard: Option<(u32, u32)>,
 }
 
 fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
@@ -347,6 +351,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         timing,
         seed,
         fixed_port,
+        shard,
     } = case;
     let (scan_type, seed, fixed_port) = (*scan_type, *seed, *fixed_port);
     let (targets, ports, net, timing) =
@@ -393,6 +398,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 14,
+        shard: *shard,
     };
     let n = targets.len() as u128;
     let iter = targets.into_iter().map(|addr| Target { addr, name: None });
@@ -406,6 +412,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
     let mut buf = [0u8; 256];
     let mut reports = Vec::new();
     let mut open_events = 0;
+    let mut send_times = Vec::new();
     let half = net.rtt / 2;
     let jitter = |rng: &mut Rng| {
         if net.jitter.is_zero() {
@@ -416,6 +423,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
     };
     for _round in 0..50_000_000u64 {
         while let Some(t) = scan.poll_transmit(now, &mut buf) {
+            send_times.push(now - t0);
             // Forward path: loss, then the target answers at now + rtt/2.
             if rng.chance(net.loss) {
                 continue;
@@ -465,6 +473,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         if scan.is_done() {
             let p = scan.progress();
             return Outcome {
+                send_times,
                 reports,
                 open_events,
                 sent: p.probes_sent,
@@ -568,6 +577,7 @@ fn check_exact(
         timing,
         seed,
         fixed_port: false,
+        shard: None,
     };
     check_case(&case, rate_limited_icmp_ok)
 }
@@ -801,6 +811,7 @@ fn same_seed_same_run_and_serial_templates_work() {
         timing: Timing::template(4),
         seed: 7,
         fixed_port: false,
+        shard: None,
     };
     let a = run(&case, &truth_default);
     let b = run(&case, &truth_default);
@@ -878,6 +889,7 @@ fn stop_reports_partial_hosts() {
         assume_up: true,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
+        shard: None,
     };
     let targets = targets4(2)
         .into_iter()
@@ -920,6 +932,7 @@ fn forged_and_stray_replies_are_ignored() {
         assume_up: false,
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
+        shard: None,
     };
     let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
     let mut scan = Scan::new(
@@ -1002,6 +1015,7 @@ fn lost_syn_acks_never_turn_open_into_closed() {
             timing: t,
             seed,
             fixed_port: fixed,
+            shard: None,
         };
         check_case(&case, false);
     }
@@ -1044,4 +1058,86 @@ fn fin_null_xmas_ack_window_read_like_a_linux_target() {
             false,
         );
     }
+}
+
+#[test]
+fn shards_cover_the_space_exactly_once() {
+    let targets: Vec<IpAddr> = targets4(2).into_iter().chain(targets6(1)).collect();
+    let ports = ports_0_2000();
+    let mut seen: HashMap<(IpAddr, u16), (PortState, Reason)> = HashMap::new();
+    let count = 3;
+    for index in 0..count {
+        let mut timing = Timing::template(4);
+        timing.max_retries = 8;
+        let case = Case {
+            scan_type: ScanType::Syn,
+            targets: targets.clone(),
+            ports: ports.clone(),
+            net: Net {
+                loss: 0.03,
+                ..Net::default()
+            },
+            timing,
+            // The same seed on every machine; each run differs only in its shard.
+            seed: 99,
+            fixed_port: false,
+            shard: Some((index, count)),
+        };
+        let out = run(&case, &truth_default);
+        let mut mine = 0;
+        for r in &out.reports {
+            for p in &r.ports {
+                let before = seen.insert((r.addr, p.port), (p.state, p.reason));
+                assert!(before.is_none(), "{} port {} in two shards", r.addr, p.port);
+                assert_eq!(
+                    (p.state, p.reason),
+                    expected(truth_default(r.addr, p.port), ScanType::Syn)
+                );
+                mine += 1;
+            }
+        }
+        // A keyed hash splits 6,000 pairs about evenly.
+        assert!((1700..=2300).contains(&mine), "shard {index}: {mine} pairs");
+    }
+    assert_eq!(
+        seen.len(),
+        targets.len() * ports.len(),
+        "every pair in some shard"
+    );
+}
+
+#[test]
+fn max_rate_holds_within_five_percent_over_every_second() {
+    let mut timing = Timing::template(4);
+    timing.max_rate = Some(2_000.0);
+    timing.initial_rate = Some(2_000.0);
+    let case = Case {
+        scan_type: ScanType::Syn,
+        targets: targets4(1),
+        ports: (1..=10_000).collect(),
+        net: Net::default(),
+        timing,
+        seed: 5,
+        fixed_port: false,
+        shard: None,
+    };
+    let out = run(&case, &truth_default);
+    let times = &out.send_times;
+    assert!(times.len() >= 10_000);
+    let mut busiest = 0;
+    let mut j = 0;
+    for i in 0..times.len() {
+        while j < times.len() && times[j] < times[i] + Duration::from_secs(1) {
+            j += 1;
+        }
+        busiest = busiest.max(j - i);
+    }
+    assert!(
+        busiest <= 2_100,
+        "{busiest} probes in one second at --max-rate 2000"
+    );
+    // And the rate is used, not wasted: on average at least 90% of it.
+    let span = times[times.len() - 1] - times[0];
+    let average = times.len() as f64 / span.as_secs_f64();
+    assert!(average >= 1_800.0, "{average:.0} probes/s over {span:?}");
 }
