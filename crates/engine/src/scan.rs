@@ -1250,7 +1250,7 @@ pub fn shard_of(seed: u64, addr: IpAddr, port: u16, count: u32) -> u32 {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
     };
-    let mut h = splitmix64(seed ^ 0x7368_6172_64 ^ u64::from(port));
+    let mut h = splitmix64(seed ^ 0x0073_6861_7264 ^ u64::from(port));
     h = splitmix64(h ^ (a as u64));
     h = splitmix64(h ^ ((a >> 64) as u64));
     (h % u64::from(count.max(1))) as u32
