@@ -8,12 +8,16 @@ mod rdns;
 use anyhow::{Context, Result};
 use cli::{Command, OutputFormat, ScanPlan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use monban_engine::{Event, HostStatus, Progress, Scan, ScanConfig, ScanType, Timing};
+use monban_engine::targets::Target;
+use monban_engine::{
+    Event, HostStatus, PingProbe, Progress, Reason, Scan, ScanConfig, ScanType, Timing,
+};
 use monban_netio::{DriveOptions, Handler, NetError};
 use monban_output::{
     GrepSink, JsonSink, MultiSink, NormalSink, RunInfo, RunStats, Sink, SinkOptions, XmlSink,
 };
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, IsTerminal, Write};
@@ -178,6 +182,8 @@ struct Out {
     sinks: MultiSink,
     /// Reverse DNS for up hosts (None with -n).
     rdns: Option<rdns::Resolver>,
+    /// Why each live host was found up in discovery, for its port-scan report.
+    discovered: HashMap<IpAddr, (Reason, Option<u8>, Option<Duration>)>,
     bar: Option<ProgressBar>,
     up: u64,
     down: u64,
@@ -189,7 +195,12 @@ impl Handler for Out {
     fn event(&mut self, event: Event) {
         let r = match event {
             Event::OpenPort { addr, result } => self.sinks.port(addr, &result),
-            Event::Host(report) => {
+            Event::Host(mut report) => {
+                if let Some((reason, ttl, srtt)) = self.discovered.get(&report.addr) {
+                    report.status_reason = *reason;
+                    report.status_ttl = *ttl;
+                    report.srtt = report.srtt.or(*srtt);
+                }
                 self.hosts += 1;
                 match report.status {
                     HostStatus::Up => self.up += 1,
@@ -278,6 +289,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         None if raw_ok => ScanType::Syn,
         None => ScanType::Connect,
     };
+    let pings = discovery_probes(&plan, raw_ok)?;
     let timing = timing_for(&plan)?;
     let seed = plan.seed.unwrap_or_else(random_u64);
     // Without -g: a random base; try k of a probe leaves from base + k.
@@ -305,23 +317,26 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         source_port,
         fixed_source_port,
         tcp_flags: plan.scan_flags,
-        assume_up: plan.skip_discovery,
+        assume_up: true,
         wall_start,
         max_group_slots: monban_engine::scan::DEFAULT_GROUP_SLOTS,
         shard: plan.shard,
+        pings: None,
     };
     let mut sinks = sinks_for(&plan)?;
     let run = RunInfo {
         args: plan.args_line.clone(),
         start: wall_start,
         scan_type,
-        tcp_ports: plan.tcp_ports.clone(),
+        tcp_ports: if plan.ping_only {
+            Vec::new()
+        } else {
+            plan.tcp_ports.clone()
+        },
         version: env!("CARGO_PKG_VERSION"),
         num_hosts_hint: Some(plan.target_count),
     };
     sinks.begin(&run)?;
-    let total = plan.target_count;
-    let mut scan = Scan::new(cfg, Box::new(plan.targets.into_iter()), total, mono_start)?;
     install_signal_handlers();
     let bar = (plan.progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -336,6 +351,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let mut out = Out {
         sinks,
         rdns: (!plan.no_dns).then(rdns::Resolver::new),
+        discovered: HashMap::new(),
         bar,
         up: 0,
         down: 0,
@@ -360,20 +376,65 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let result = match scan_type {
-        ScanType::Connect => monban_netio::connect::run(&mut scan, &opts, &mut out),
-        _ => monban_netio::syn::run(&mut scan, &opts, &mut out),
+    let total = plan.target_count;
+    let targets: Box<dyn Iterator<Item = Target> + Send> = Box::new(plan.targets.into_iter());
+    // Phase 1: host discovery (unless -Pn). Down hosts are reported now; live ones go on.
+    let (result, live) = match pings {
+        None => (Ok(()), Some((targets, total))),
+        Some(pings) => {
+            let connect = pings.iter().all(|p| p.is_connect());
+            let dcfg = ScanConfig {
+                scan_type: if connect {
+                    ScanType::Connect
+                } else {
+                    ScanType::Syn
+                },
+                pings: Some(pings),
+                assume_up: false,
+                shard: None,
+                tcp_flags: None,
+                ..cfg.clone()
+            };
+            let mut disc = Scan::new(dcfg, targets, total, mono_start)?;
+            let mut phase = Discovery {
+                out: &mut out,
+                ping_only: plan.ping_only,
+                live: Vec::new(),
+            };
+            let r = drive(&mut disc, &opts, &mut phase);
+            let live = phase.live;
+            if r.is_err() {
+                disc.stop(Instant::now());
+                while let Some(ev) = disc.poll_event() {
+                    out.event(ev);
+                }
+            }
+            let n = live.len() as u128;
+            let next = (!plan.ping_only).then(|| {
+                (
+                    Box::new(live.into_iter()) as Box<dyn Iterator<Item = Target> + Send>,
+                    n,
+                )
+            });
+            (r, next)
+        }
     };
+    // Phase 2: the port scan of the live hosts.
+    let mut result = result;
+    if let (Ok(()), Some((targets, n)), false) = (&result, live, stop.load(Ordering::Relaxed)) {
+        let mut scan = Scan::new(cfg, targets, n, Instant::now())?;
+        result = drive(&mut scan, &opts, &mut out);
+        if result.is_err() {
+            // Close the documents with what was found before reporting the failure.
+            scan.stop(Instant::now());
+            while let Some(ev) = scan.poll_event() {
+                out.event(ev);
+            }
+        }
+    }
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let interrupted = stop.load(Ordering::Relaxed) || result.is_err();
-    if result.is_err() {
-        // Close the documents with what was found before reporting the failure.
-        scan.stop(Instant::now());
-        while let Some(ev) = scan.poll_event() {
-            out.event(ev);
-        }
-    }
     out.finish_names();
     if let Some(bar) = out.bar.take() {
         bar.finish_and_clear();
@@ -397,4 +458,59 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The discovery probes to use, or None with -Pn.
+fn discovery_probes(plan: &ScanPlan, raw_ok: bool) -> Result<Option<Vec<PingProbe>>> {
+    if plan.skip_discovery {
+        return Ok(None);
+    }
+    if plan.pings.is_empty() {
+        return Ok(Some(if raw_ok {
+            PingProbe::DEFAULT_RAW.to_vec()
+        } else {
+            PingProbe::DEFAULT_CONNECT.to_vec()
+        }));
+    }
+    if !raw_ok {
+        return Err(NetError::NeedRawPrivilege.into());
+    }
+    Ok(Some(plan.pings.clone()))
+}
+
+/// Runs a scan with the driver its probes need.
+fn drive(scan: &mut Scan, opts: &DriveOptions, handler: &mut dyn Handler) -> Result<(), NetError> {
+    match scan.config().scan_type {
+        ScanType::Connect => monban_netio::connect::run(scan, opts, handler),
+        _ => monban_netio::syn::run(scan, opts, handler),
+    }
+}
+
+/// The discovery phase's handler: down hosts (and, with -sn, every host) go to the
+/// outputs; live hosts are kept for the port scan with the reason they were found up.
+struct Discovery<'a> {
+    out: &'a mut Out,
+    ping_only: bool,
+    live: Vec<Target>,
+}
+
+impl Handler for Discovery<'_> {
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Host(r) if !self.ping_only && r.status == HostStatus::Up && !r.incomplete => {
+                self.out
+                    .discovered
+                    .insert(r.addr, (r.status_reason, r.status_ttl, r.srtt));
+                self.live.push(Target {
+                    addr: r.addr,
+                    name: r.name.as_deref().map(Arc::from),
+                });
+            }
+            other => self.out.event(other),
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        self.out.progress(p);
+    }
 }

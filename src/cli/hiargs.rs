@@ -48,6 +48,21 @@ impl Env for SystemEnv {
 /// Validates `low` into a plan. `args_line` is the command line for output headers.
 pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<ScanPlan, ArgError> {
     let scan_type = scan_type(&low.scan_types)?;
+    if low.ping_only && low.skip_discovery {
+        return Err(ArgError(
+            "-sn and -Pn cannot be combined: -sn only finds live hosts, -Pn skips that".into(),
+        ));
+    }
+    if low.ping_only && !low.scan_types.is_empty() {
+        return Err(ArgError(
+            "-sn finds live hosts without a port scan: leave out -sS/-sT/-sF/... or -sn".into(),
+        ));
+    }
+    if low.skip_discovery && !low.pings.is_empty() {
+        return Err(ArgError(
+            "-Pn skips discovery: it cannot be combined with -PE/-PS/-PA".into(),
+        ));
+    }
     let tcp_ports = ports(&low)?;
     let timing = timing(&low)?;
     let outputs = outputs(&low.outputs)?;
@@ -71,6 +86,8 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         targets,
         timing,
         skip_discovery: low.skip_discovery,
+        ping_only: low.ping_only,
+        pings: low.pings.clone(),
         no_dns: low.no_dns,
         ipv6: low.ipv6,
         outputs,

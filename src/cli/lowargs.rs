@@ -13,6 +13,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use monban_engine::PingProbe;
 use monban_engine::ScanType;
 
 use super::ArgError;
@@ -89,6 +90,10 @@ pub(crate) struct LowArgs {
     pub scan_delay: Option<Duration>,
     /// `-Pn`.
     pub skip_discovery: bool,
+    /// `-sn`: host discovery only.
+    pub ping_only: bool,
+    /// `-PE`, `-PS[ports]`, `-PA[ports]` in the order given.
+    pub pings: Vec<PingProbe>,
     /// `-n`.
     pub no_dns: bool,
     /// `-R` (accepted, no effect yet).
@@ -141,6 +146,8 @@ impl Default for LowArgs {
             initial_rtt_timeout: None,
             scan_delay: None,
             skip_discovery: false,
+            ping_only: false,
+            pings: Vec::new(),
             no_dns: false,
             always_dns: false,
             ipv6: false,
@@ -191,7 +198,7 @@ const LONG_OPTIONS: [&str; 20] = [
 ];
 
 /// nmap `-s` letters we know but do not implement yet, with their names.
-const UNSUPPORTED_SCANS: [(char, &str); 11] = [
+const UNSUPPORTED_SCANS: [(char, &str); 10] = [
     ('U', "UDP scan"),
     ('M', "Maimon scan"),
     ('Y', "SCTP INIT scan"),
@@ -200,13 +207,12 @@ const UNSUPPORTED_SCANS: [(char, &str); 11] = [
     ('I', "idle scan"),
     ('V', "version detection"),
     ('C', "script scan"),
-    ('n', "ping scan"),
     ('L', "list scan"),
     ('R', "RPC scan"),
 ];
 
 /// nmap `-P` discovery letters we know but do not implement yet.
-const UNSUPPORTED_PINGS: &str = "SAUYEPMOR";
+const UNSUPPORTED_PINGS: &str = "UYPMOR";
 
 fn unknown(opt: &str) -> ArgError {
     ArgError(format!("unknown option {opt:?} (see monban scan --help)"))
@@ -405,6 +411,18 @@ impl LowArgs {
             "-6" => self.ipv6 = true,
             "-Pn" | "-PN" => self.skip_discovery = true,
             _ if arg.starts_with("-s") => self.scan_letters(arg)?,
+            "-PE" => self.pings.push(PingProbe::Echo),
+            _ if arg.starts_with("-PS") || arg.starts_with("-PA") => {
+                let syn = arg.starts_with("-PS");
+                let list = ping_ports(arg, &arg[3..])?;
+                self.pings.extend(list.into_iter().map(|p| {
+                    if syn {
+                        PingProbe::Syn(p)
+                    } else {
+                        PingProbe::Ack(p)
+                    }
+                }));
+            }
             _ if arg.starts_with("-P") => {
                 let letter = arg.chars().nth(2).unwrap_or(' ');
                 if UNSUPPORTED_PINGS.contains(letter) {
@@ -483,6 +501,7 @@ impl LowArgs {
                 'X' => self.scan_types.push(ScanType::Xmas),
                 'A' => self.scan_types.push(ScanType::Ack),
                 'W' => self.scan_types.push(ScanType::Window),
+                'n' => self.ping_only = true,
                 _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
                     Some((_, name)) => {
                         return Err(ArgError(format!(
@@ -528,6 +547,19 @@ pub(crate) fn scan_flags(v: &str) -> Option<u8> {
         rest = &rest[name.len()..];
     }
     Some(bits)
+}
+
+/// Ports of `-PS`/`-PA` (attached, as nmap takes them: `-PS22,443`); port 80 when none.
+fn ping_ports(flag: &str, spec: &str) -> Result<Vec<u16>, ArgError> {
+    if spec.is_empty() {
+        return Ok(vec![80]);
+    }
+    let list = monban_engine::ports::parse_ports(spec)
+        .map_err(|e| ArgError(format!("bad port list in {flag}: {e}")))?;
+    if list.tcp.is_empty() {
+        return Err(ArgError(format!("{flag} names no TCP port")));
+    }
+    Ok(list.tcp)
 }
 
 /// `-T` value: `0`..`5` or a template name.
@@ -784,8 +816,8 @@ mod tests {
             "monban: unknown option \"-s\" (see monban scan --help)"
         );
         assert_eq!(
-            err(&["-PS80"]),
-            "monban: discovery probe -PS is not supported yet (-Pn skips discovery)"
+            err(&["-PU"]),
+            "monban: discovery probe -PU is not supported yet (-Pn skips discovery)"
         );
         assert_eq!(
             err(&["-Pz"]),

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use monban_engine::targets::TargetSet;
-use monban_engine::ScanType;
+use monban_engine::{PingProbe, ScanType};
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -123,6 +123,10 @@ pub struct ScanPlan {
     pub timing: TimingArgs,
     /// `-Pn`: assume every host is up.
     pub skip_discovery: bool,
+    /// `-sn`: find live hosts, scan no ports.
+    pub ping_only: bool,
+    /// Discovery probes asked for (`-PE`, `-PS`, `-PA`); empty: the defaults.
+    pub pings: Vec<PingProbe>,
     /// `-n`: no reverse DNS.
     pub no_dns: bool,
     /// `-6`: IPv6 was asked for (names resolve to IPv6 addresses). Applied while
@@ -249,6 +253,11 @@ TARGET SPECIFICATION
   --allow-broadcast        allow multicast and broadcast targets (refused by default)
 
 HOST DISCOVERY
+  -sn                      find live hosts only; scan no ports
+  -PE                      discovery by ICMP / ICMPv6 echo request
+  -PS[ports] / -PA[ports]  discovery by TCP SYN / ACK to these ports (default 80)
+                           (without -P: echo, SYN to 443 and ACK to 80 when
+                           privileged; connects to 80 and 443 otherwise)
   -Pn                      skip discovery: treat every host as up
   -n                       never look up names for addresses
   -R                       accepted for nmap compatibility

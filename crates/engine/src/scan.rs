@@ -26,7 +26,9 @@ use crate::cookie::CookieJar;
 use crate::perm::{splitmix64, Permutation};
 use crate::targets::Target;
 use crate::timing::{RateControl, RttEstimator, Timing};
-use crate::types::{HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType};
+use crate::types::{
+    HostReport, HostStatus, PingProbe, PortResult, PortState, Protocol, Reason, ScanType,
+};
 use monban_wire as wire;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -81,6 +83,10 @@ pub struct ScanConfig {
     /// hash of the pair under `seed`: machines with the same seed and targets cover the
     /// space exactly once between them.
     pub shard: Option<(u32, u32)>,
+    /// Host discovery instead of a port scan: each host gets these probes (with the
+    /// usual retransmissions) and is reported up on the first answer from it, down
+    /// when none came; reports carry no ports. `ports` is ignored.
+    pub pings: Option<Vec<PingProbe>>,
 }
 
 /// Why a scan could not be set up.
@@ -347,6 +353,11 @@ impl Scan {
         targets_total: u128,
         now: Instant,
     ) -> Result<Scan, ScanError> {
+        let mut cfg = cfg;
+        if let Some(pings) = &cfg.pings {
+            // A slot's "port" is the index of its ping probe.
+            cfg.ports = (0..pings.len().min(usize::from(u16::MAX)) as u16).collect();
+        }
         if cfg.ports.is_empty() {
             return Err(ScanError::NoPorts);
         }
@@ -607,12 +618,22 @@ impl Scan {
         let gi = self.group_pos(gid)?;
         let p = self.ports_len;
         let host_idx = slot_idx as usize / p;
-        let port = self.cfg.ports[slot_idx as usize % p];
+        let slot_port = self.cfg.ports[slot_idx as usize % p];
         let dst = self.groups[gi].hosts[host_idx].target.addr;
         let attempt = self.groups[gi].slots[slot_idx as usize].tries;
-        let len = match self.cfg.scan_type {
-            ScanType::Connect => 0,
-            _ => {
+        let ping = self.ping(slot_port);
+        let port = match ping {
+            Some(PingProbe::Syn(p) | PingProbe::Ack(p) | PingProbe::Connect(p)) => p,
+            Some(PingProbe::Echo) => 0,
+            None => slot_port,
+        };
+        let connect = match ping {
+            Some(k) => k.is_connect(),
+            None => self.cfg.scan_type == ScanType::Connect,
+        };
+        let len = match connect {
+            true => 0,
+            false => {
                 let src = match dst {
                     IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
                     IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
@@ -629,31 +650,54 @@ impl Scan {
                 // acknowledgement number too when the probe carries ACK: a RST to an
                 // ACK probe echoes that number as its own sequence number.
                 let cookie = self.jar.seq(dst, port, sport);
-                let flags = self.probe_flags();
-                let with_ack = flags.contains(wire::TcpFlags::ACK);
-                let probe = wire::TcpProbe {
-                    src,
-                    dst,
-                    ttl: 64,
-                    ip_id: self.rng as u16,
-                    src_port: sport,
-                    dst_port: port,
-                    seq: cookie,
-                    ack: if with_ack { cookie } else { 0 },
-                    flags,
-                    window: 1024,
-                    options: if flags.contains(wire::TcpFlags::SYN) {
-                        &wire::TCP_OPT_MSS_1460
-                    } else {
-                        &[]
-                    },
-                    payload: &[],
-                };
-                match wire::build_tcp(buf, &probe) {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.requeue_front(gid, slot_idx);
-                        return None;
+                if ping == Some(PingProbe::Echo) {
+                    let echo = wire::EchoProbe {
+                        src,
+                        dst,
+                        ttl: 64,
+                        ip_id: self.rng as u16,
+                        ident: sport,
+                        seq: cookie as u16,
+                        payload: &[],
+                    };
+                    match wire::build_echo(buf, &echo) {
+                        Ok(n) => n,
+                        Err(_) => {
+                            self.requeue_front(gid, slot_idx);
+                            return None;
+                        }
+                    }
+                } else {
+                    let flags = match ping {
+                        Some(PingProbe::Syn(_)) => wire::TcpFlags::SYN,
+                        Some(_) => wire::TcpFlags::ACK,
+                        None => self.probe_flags(),
+                    };
+                    let with_ack = flags.contains(wire::TcpFlags::ACK);
+                    let probe = wire::TcpProbe {
+                        src,
+                        dst,
+                        ttl: 64,
+                        ip_id: self.rng as u16,
+                        src_port: sport,
+                        dst_port: port,
+                        seq: cookie,
+                        ack: if with_ack { cookie } else { 0 },
+                        flags,
+                        window: 1024,
+                        options: if flags.contains(wire::TcpFlags::SYN) {
+                            &wire::TCP_OPT_MSS_1460
+                        } else {
+                            &[]
+                        },
+                        payload: &[],
+                    };
+                    match wire::build_tcp(buf, &probe) {
+                        Ok(n) => n,
+                        Err(_) => {
+                            self.requeue_front(gid, slot_idx);
+                            return None;
+                        }
                     }
                 }
             }
@@ -700,7 +744,7 @@ impl Scan {
         let Some(&(gid, h)) = self.addr_index.get(&t.dst) else {
             return;
         };
-        let Ok(pi) = self.cfg.ports.binary_search(&t.port) else {
+        let Some(pi) = self.slot_port_index(t.port, true) else {
             return;
         };
         let Some(gi) = self.group_pos(gid) else {
@@ -851,6 +895,28 @@ impl Scan {
         matched
     }
 
+    /// The ping probe behind a slot's port value, in a discovery scan.
+    fn ping(&self, slot_port: u16) -> Option<PingProbe> {
+        self.cfg
+            .pings
+            .as_ref()?
+            .get(usize::from(slot_port))
+            .copied()
+    }
+
+    /// Index into `cfg.ports` of the slot a real port belongs to; in a discovery scan,
+    /// of the connect ping (`connect` true) or SYN/ACK ping to that port.
+    fn slot_port_index(&self, port: u16, connect: bool) -> Option<usize> {
+        match &self.cfg.pings {
+            None => self.cfg.ports.binary_search(&port).ok(),
+            Some(pings) => pings.iter().position(|k| match k {
+                PingProbe::Connect(p) => connect && *p == port,
+                PingProbe::Syn(p) | PingProbe::Ack(p) => !connect && *p == port,
+                PingProbe::Echo => false,
+            }),
+        }
+    }
+
     /// Flags of our probes.
     fn probe_flags(&self) -> wire::TcpFlags {
         wire::TcpFlags(
@@ -866,8 +932,13 @@ impl Scan {
     /// occupied in sequence space (SYN and FIN count one each). A RST without ACK
     /// answers a probe that carried ACK, and takes our acknowledgement number (the
     /// cookie) as its sequence number (RFC 9293, 3.10.7.1).
-    fn acknowledges(&self, cookie: u32, flags: wire::TcpFlags, seq: u32, ack: u32) -> bool {
-        let probe = self.probe_flags();
+    fn acknowledges(
+        probe: wire::TcpFlags,
+        cookie: u32,
+        flags: wire::TcpFlags,
+        seq: u32,
+        ack: u32,
+    ) -> bool {
         if flags.contains(wire::TcpFlags::ACK) {
             let used = u32::from(probe.contains(wire::TcpFlags::SYN))
                 + u32::from(probe.contains(wire::TcpFlags::FIN));
@@ -962,7 +1033,18 @@ impl Scan {
                     return false;
                 }
                 let cookie = self.jar.seq(p.src, src_port, dst_port);
-                if !self.acknowledges(cookie, flags, seq, ack) {
+                if self.cfg.pings.is_some() {
+                    let reply = TcpReply {
+                        from: p.src,
+                        port: src_port,
+                        flags,
+                        seq,
+                        ack,
+                        ttl: p.ttl,
+                    };
+                    return self.match_tcp_ping(now, reply, attempt, cookie);
+                }
+                if !Self::acknowledges(self.probe_flags(), cookie, flags, seq, ack) {
                     return false;
                 }
                 let Some((state, reason)) = self.read_tcp_reply(is_rst, window) else {
@@ -981,6 +1063,30 @@ impl Scan {
                 };
                 self.on_answer(now, answer)
             }
+            wire::L4::EchoReply { ident, seq, .. } => {
+                let Some(idx) = self
+                    .cfg
+                    .pings
+                    .as_ref()
+                    .and_then(|k| k.iter().position(|k| *k == PingProbe::Echo))
+                else {
+                    return false;
+                };
+                let Some(attempt) = self.attempt_of(ident) else {
+                    return false;
+                };
+                if self.our_source(p.src) != Some(p.dst)
+                    || seq != self.jar.seq(p.src, 0, ident) as u16
+                {
+                    return false;
+                }
+                self.on_answer(
+                    now,
+                    ping_answer(p.src, idx, attempt, Reason::EchoReply, Some(p.ttl)),
+                )
+            }
+            // In a discovery scan only answers from the host itself count.
+            wire::L4::IcmpError { .. } if self.cfg.pings.is_some() => false,
             wire::L4::IcmpError { kind, quoted } => {
                 let Some(sport) = quoted.src_port else {
                     return false;
@@ -1029,6 +1135,30 @@ impl Scan {
         }
     }
 
+    /// A SYN/ACK or RST to one of our TCP pings.
+    fn match_tcp_ping(&mut self, now: Instant, r: TcpReply, attempt: u8, cookie: u32) -> bool {
+        let Some(pings) = &self.cfg.pings else {
+            return false;
+        };
+        let found = pings.iter().enumerate().find_map(|(i, k)| {
+            let probe = match *k {
+                PingProbe::Syn(p) if p == r.port => wire::TcpFlags::SYN,
+                PingProbe::Ack(p) if p == r.port => wire::TcpFlags::ACK,
+                _ => return None,
+            };
+            Self::acknowledges(probe, cookie, r.flags, r.seq, r.ack).then_some(i)
+        });
+        let Some(idx) = found else {
+            return false;
+        };
+        let reason = if r.flags.contains(wire::TcpFlags::RST) {
+            Reason::Reset
+        } else {
+            Reason::SynAck
+        };
+        self.on_answer(now, ping_answer(r.from, idx, attempt, reason, Some(r.ttl)))
+    }
+
     /// Feeds the end of one `connect()` attempt (connect scan).
     pub fn on_connect_result(
         &mut self,
@@ -1041,6 +1171,21 @@ impl Scan {
         self.handle_timeout(now);
         if self.cfg.scan_type != ScanType::Connect {
             return false;
+        }
+        if self.cfg.pings.is_some() {
+            let reason = match outcome {
+                ConnectOutcome::Connected => Reason::SynAck,
+                ConnectOutcome::Refused => Reason::ConnRefused,
+                _ => return false,
+            };
+            let Some(idx) = self.slot_port_index(port, true) else {
+                return false;
+            };
+            let matched = self.on_answer(now, ping_answer(dst, idx, attempt, reason, None));
+            if matched {
+                self.progress.replies += 1;
+            }
+            return matched;
         }
         let (state, reason, from_target) = match outcome {
             ConnectOutcome::Connected => (PortState::Open, Reason::SynAck, true),
@@ -1161,6 +1306,19 @@ impl Scan {
         self.progress.ports_done += 1;
         let addr = g.hosts[h].target.addr;
         g.hosts[h].unresolved -= 1;
+        if answered && self.cfg.pings.is_some() {
+            // Discovery: one answer is enough; the host's other probes are moot.
+            for other in &mut g.slots[h * p..(h + 1) * p] {
+                match other.status {
+                    ST_FINAL | ST_FOREIGN => continue,
+                    ST_INFLIGHT => self.in_flight -= 1,
+                    _ => {}
+                }
+                other.status = ST_FINAL;
+                self.progress.ports_done += 1;
+            }
+            g.hosts[h].unresolved = 0;
+        }
         let host_done = g.hosts[h].unresolved == 0;
         if v.state == PortState::Open {
             self.push_open(addr, port, v);
@@ -1193,7 +1351,7 @@ impl Scan {
         } else {
             (HostStatus::Down, Reason::NoResponse, None)
         };
-        let ports = if status == HostStatus::Up {
+        let ports = if status == HostStatus::Up && self.cfg.pings.is_none() {
             g.slots[h * p..(h + 1) * p]
                 .iter()
                 .zip(&self.cfg.ports)
@@ -1241,6 +1399,33 @@ impl Scan {
         g.hosts_left -= 1;
         self.progress.hosts_done += 1;
         self.events.push_back(Event::Host(Box::new(report)));
+    }
+}
+
+/// The parts of a TCP reply a ping check needs.
+#[derive(Debug, Clone, Copy)]
+struct TcpReply {
+    from: IpAddr,
+    port: u16,
+    flags: wire::TcpFlags,
+    seq: u32,
+    ack: u32,
+    ttl: u8,
+}
+
+/// An answer to ping probe `idx`: the host is up. (The verdict's state is internal: a
+/// discovery report carries no ports.)
+fn ping_answer(addr: IpAddr, idx: usize, attempt: u8, reason: Reason, ttl: Option<u8>) -> Answer {
+    Answer {
+        addr,
+        port: idx as u16,
+        attempt,
+        verdict: Verdict {
+            state: PortState::Unfiltered,
+            reason,
+            ttl,
+        },
+        from_target: true,
     }
 }
 

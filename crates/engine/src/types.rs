@@ -282,3 +282,30 @@ pub struct HostReport {
     /// Smoothed round-trip time measured to this host.
     pub srtt: Option<Duration>,
 }
+
+/// One host-discovery probe (`-PE`, `-PS`, `-PA`, or a connect when unprivileged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PingProbe {
+    /// ICMP / ICMPv6 echo request (`-PE`).
+    Echo,
+    /// TCP SYN to a port (`-PS`): SYN/ACK or RST means up.
+    Syn(u16),
+    /// TCP ACK to a port (`-PA`): RST means up (passes stateless filters that drop SYN).
+    Ack(u16),
+    /// A `connect()` to a port (unprivileged): connected or refused means up.
+    Connect(u16),
+}
+
+impl PingProbe {
+    /// nmap's default discovery probes for a privileged scan of non-local targets:
+    /// an echo request, a SYN to 443 and an ACK to 80.
+    pub const DEFAULT_RAW: [PingProbe; 3] =
+        [PingProbe::Echo, PingProbe::Syn(443), PingProbe::Ack(80)];
+    /// Without raw sockets: connects to 80 and 443.
+    pub const DEFAULT_CONNECT: [PingProbe; 2] = [PingProbe::Connect(80), PingProbe::Connect(443)];
+
+    /// Whether the probe goes through `connect()` rather than raw sockets.
+    pub fn is_connect(self) -> bool {
+        matches!(self, PingProbe::Connect(_))
+    }
+}

@@ -8,7 +8,8 @@
 
 use monban_engine::targets::Target;
 use monban_engine::{
-    ConnectOutcome, Event, HostReport, PortState, Reason, Scan, ScanConfig, ScanType, Timing,
+    ConnectOutcome, Event, HostReport, PingProbe, PortState, Reason, Scan, ScanConfig, ScanType,
+    Timing,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -181,6 +182,28 @@ fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
 
 fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Option<Vec<u8>> {
     let p = monban_wire::parse(probe).ok()?;
+    if let monban_wire::L4::EchoRequest { ident, seq, .. } = p.l4 {
+        hosts.get(&p.dst)?;
+        let mut buf = [0u8; 128];
+        let n = monban_wire::build_echo(
+            &mut buf,
+            &monban_wire::EchoProbe {
+                src: p.dst,
+                dst: p.src,
+                ttl: 61,
+                ip_id: 0,
+                ident,
+                seq,
+                payload: &[],
+            },
+        )
+        .ok()?;
+        // Turn the request into a reply (ICMP type 0, ICMPv6 type 129); the engine
+        // does not check ICMP checksums.
+        let at = if p.dst.is_ipv4() { 20 } else { 40 };
+        buf[at] = if p.dst.is_ipv4() { 0 } else { 129 };
+        return Some(buf[..n].to_vec());
+    }
     let monban_wire::L4::Tcp {
         src_port,
         dst_port,
@@ -342,7 +365,43 @@ struct Case {
     shard: Option<(u32, u32)>,
 }
 
+/// A discovery run: `live` hosts exist (and answer like `truth_default`), `absent` ones
+/// do not exist at all.
+fn discover(
+    live: Vec<IpAddr>,
+    absent: Vec<IpAddr>,
+    pings: Vec<PingProbe>,
+    loss: f64,
+    seed: u64,
+) -> Outcome {
+    let case = Case {
+        scan_type: ScanType::Syn,
+        targets: live.iter().chain(&absent).copied().collect(),
+        // The sim hosts' behaviour on the ports the pings go to.
+        ports: vec![22, 80, 81, 443],
+        net: Net {
+            loss,
+            ..Net::default()
+        },
+        timing: Timing::template(4),
+        seed,
+        fixed_port: false,
+        shard: None,
+    };
+    run_with(&case, &truth_default, Some(pings), &live)
+}
+
 fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
+    run_with(case, behaviours, None, &case.targets)
+}
+
+/// [`run`], optionally as a discovery scan, where only the hosts in `live` exist.
+fn run_with(
+    case: &Case,
+    behaviours: &dyn Fn(IpAddr, u16) -> Behaviour,
+    pings: Option<Vec<PingProbe>>,
+    live: &[IpAddr],
+) -> Outcome {
     let Case {
         scan_type,
         targets,
@@ -358,7 +417,7 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         (targets.clone(), ports.clone(), net.clone(), timing.clone());
     let t0 = Instant::now();
     let mut hosts = HashMap::new();
-    for &t in &targets {
+    for &t in targets.iter().filter(|t| live.contains(t)) {
         let mut m = HashMap::new();
         for &p in &ports {
             m.insert(p, behaviours(t, p));
@@ -395,10 +454,11 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
         source_port: 47001,
         fixed_source_port: fixed_port,
         tcp_flags: None,
-        assume_up: true,
+        assume_up: pings.is_none(),
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 14,
         shard: *shard,
+        pings,
     };
     let n = targets.len() as u128;
     let iter = targets.into_iter().map(|addr| Target { addr, name: None });
@@ -890,6 +950,7 @@ fn stop_reports_partial_hosts() {
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
         shard: None,
+        pings: None,
     };
     let targets = targets4(2)
         .into_iter()
@@ -933,6 +994,7 @@ fn forged_and_stray_replies_are_ignored() {
         wall_start: SystemTime::UNIX_EPOCH,
         max_group_slots: 1 << 20,
         shard: None,
+        pings: None,
     };
     let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
     let mut scan = Scan::new(
@@ -1140,4 +1202,68 @@ fn max_rate_holds_within_five_percent_over_every_second() {
     let span = times[times.len() - 1] - times[0];
     let average = times.len() as f64 / span.as_secs_f64();
     assert!(average >= 1_800.0, "{average:.0} probes/s over {span:?}");
+}
+
+#[test]
+fn discovery_finds_exactly_the_live_hosts() {
+    let live: Vec<IpAddr> = targets4(3).into_iter().chain(targets6(1)).collect();
+    let absent: Vec<IpAddr> = (50..60u8)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 1, 0, i)))
+        .collect();
+    for (seed, loss) in [(1, 0.0), (2, 0.05)] {
+        let out = discover(
+            live.clone(),
+            absent.clone(),
+            PingProbe::DEFAULT_RAW.to_vec(),
+            loss,
+            seed,
+        );
+        assert_eq!(out.reports.len(), live.len() + absent.len());
+        for r in &out.reports {
+            assert!(r.ports.is_empty(), "discovery reports carry no ports");
+            if live.contains(&r.addr) {
+                assert_eq!(r.status, monban_engine::HostStatus::Up, "{}", r.addr);
+                assert!(
+                    matches!(
+                        r.status_reason,
+                        Reason::EchoReply | Reason::SynAck | Reason::Reset
+                    ),
+                    "{}: {:?}",
+                    r.addr,
+                    r.status_reason
+                );
+                assert_eq!(r.status_ttl, Some(61));
+            } else {
+                assert_eq!(r.status, monban_engine::HostStatus::Down, "{}", r.addr);
+                assert_eq!(r.status_reason, Reason::NoResponse);
+            }
+        }
+        if loss == 0.0 {
+            // A live host stops being probed at its first answer; a dead one gets every
+            // probe with every retry (T4: 6 retries).
+            let bound = live.len() as u64 * 3 + absent.len() as u64 * 3 * 7;
+            assert!(out.sent <= bound, "{} probes, bound {bound}", out.sent);
+            assert!(out.sent >= absent.len() as u64 * 3 * 7);
+        }
+    }
+}
+
+#[test]
+fn tcp_pings_alone_find_hosts_that_drop_echo() {
+    let live = targets4(2);
+    let absent = vec![IpAddr::V4(Ipv4Addr::new(10, 1, 0, 99))];
+    // Port 22 listens on every sim host (SYN/ACK), port 81 is closed (RST to ACK).
+    let out = discover(live.clone(), absent, vec![PingProbe::Syn(22)], 0.0, 3);
+    for r in &out.reports {
+        let up = live.contains(&r.addr);
+        assert_eq!(r.status == monban_engine::HostStatus::Up, up, "{}", r.addr);
+        if up {
+            assert_eq!(r.status_reason, Reason::SynAck);
+        }
+    }
+    let out = discover(live.clone(), vec![], vec![PingProbe::Ack(81)], 0.0, 4);
+    assert!(out
+        .reports
+        .iter()
+        .all(|r| r.status == monban_engine::HostStatus::Up && r.status_reason == Reason::Reset));
 }
