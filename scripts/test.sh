@@ -21,7 +21,7 @@ command -v cargo >/dev/null ||
 echo "== apt-get install nftables iproute2 nmap ndiff procps util-linux"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update || fail "apt-get update"
-apt-get install -y --no-install-recommends nftables iproute2 nmap ndiff procps util-linux ||
+apt-get install -y --no-install-recommends nftables iproute2 nmap ndiff procps util-linux vsftpd openssh-server nginx redis-server memcached ||
     fail "apt-get install nftables iproute2 nmap ndiff procps util-linux"
 for tool in ip nft tc nmap ndiff sysctl unshare; do
     command -v "$tool" >/dev/null || fail "$tool is still missing after apt-get install"

@@ -17,6 +17,7 @@ mod error;
 pub mod route;
 pub mod syn;
 mod sys;
+pub mod version;
 
 pub use error::NetError;
 
