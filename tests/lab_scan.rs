@@ -55,6 +55,7 @@ fn full_range_matches_truth(name: &str, lab: &Lab, scan: &str, v6: bool) {
         "-sF" | "-sN" | "-sX" => Probe::FinNullXmas,
         "-sA" => Probe::Ack,
         "-sW" => Probe::Window,
+        "-sU" => Probe::Udp,
         _ => Probe::Syn,
     };
     let dir = scratch(name);
@@ -174,6 +175,16 @@ fn ack_v4_and_v6_full_range_map_the_firewall() {
 fn window_v4_full_range_matches_truth() {
     let lab = lab(Lab::builder());
     full_range_matches_truth("window-v4", &lab, "-sW", false);
+}
+
+#[test]
+fn udp_v4_and_v6_full_range_match_truth() {
+    // The lab lifts the targets' ICMP rate limits, so every closed port answers with
+    // port unreachable; answering UDP services read open, a bound silent socket and the
+    // dropped range open|filtered, the rejected range admin-prohibited.
+    let lab = lab(Lab::builder());
+    full_range_matches_truth("udp-v4", &lab, "-sU", false);
+    full_range_matches_truth("udp-v6", &lab, "-sU", true);
 }
 
 #[test]

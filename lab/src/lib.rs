@@ -74,7 +74,16 @@ pub enum Probe {
     /// ACK probes read by the RST's window (`-sW`): Linux RSTs carry window 0, so open
     /// and closed ports both read closed.
     Window,
+    /// UDP datagrams (`-sU`): an answer means open, ICMP port unreachable closed; a bound
+    /// socket that never answers, and the dropped range, stay open|filtered.
+    Udp,
 }
+
+/// UDP ports every target answers on (each also answers on 5000 + its index).
+pub const UDP_ANSWER: [u16; 3] = [53, 123, 161];
+/// A UDP port every target binds but never answers: open|filtered, the truth no scan
+/// can tell from a drop.
+pub const UDP_SILENT: [u16; 1] = [9999];
 
 /// Open ports of target `index`; every host gets its own mix, spread over the whole range.
 fn open_ports_for(index: usize) -> Vec<u16> {
@@ -141,22 +150,31 @@ impl Host {
         self.truth_for(Probe::Syn, port)
     }
 
+    /// UDP ports this host answers on.
+    pub fn udp_open(&self) -> Vec<u16> {
+        let mut v = UDP_ANSWER.to_vec();
+        v.push(5000 + u16::try_from(self.index).unwrap_or(0));
+        v.sort_unstable();
+        v
+    }
+
     /// What a scan probing with `probe` must report for `port`.
     ///
     /// Under [`Probe::Connect`] closed ports are `conn-refused`; rejected ports stay
     /// `admin-prohibited` because the ICMP code is read from the socket's error queue.
     pub fn truth_for(&self, probe: Probe, port: u16) -> Truth {
         let open = self.open.binary_search(&port).is_ok();
-        if DROPPED.contains(&port) {
-            return match probe {
-                Probe::FinNullXmas => ("open|filtered", "no-response"),
-                _ => ("filtered", "no-response"),
-            };
-        }
-        if REJECTED.contains(&port) {
-            return ("filtered", "admin-prohibited");
-        }
+        let dropped = DROPPED.contains(&port);
+        let rejected = REJECTED.contains(&port);
         match (probe, open) {
+            (Probe::Udp, _) if dropped || UDP_SILENT.contains(&port) => {
+                ("open|filtered", "no-response")
+            }
+            (_, _) if rejected => ("filtered", "admin-prohibited"),
+            (Probe::Udp, _) if self.udp_open().contains(&port) => ("open", "udp-response"),
+            (Probe::Udp, _) => ("closed", "port-unreach"),
+            (Probe::FinNullXmas, _) if dropped => ("open|filtered", "no-response"),
+            (_, _) if dropped => ("filtered", "no-response"),
             (Probe::Syn | Probe::Connect, true) => ("open", "syn-ack"),
             (Probe::Syn, false) => ("closed", "reset"),
             (Probe::Connect, false) => ("closed", "conn-refused"),
@@ -318,7 +336,7 @@ impl Lab {
         // On any error `lab` is dropped here, which deletes what was made so far.
         lab.wire(&opts)?;
         for h in &lab.hosts {
-            let l = Listeners::start(&h.ns, h.open.clone())?;
+            let l = Listeners::start(&h.ns, h.open.clone(), h.udp_open(), UDP_SILENT.to_vec())?;
             lab.listeners.push(l);
         }
         lab.wait_ready(Duration::from_secs(10))?;
@@ -623,8 +641,8 @@ fn target_ruleset() -> String {
         "table inet monban_lab {{\n\
          \tchain input {{\n\
          \t\ttype filter hook input priority 0; policy accept;\n\
-         \t\ttcp dport {}-{} drop\n\
-         \t\ttcp dport {}-{} reject with icmpx type admin-prohibited\n\
+         \t\tmeta l4proto {{ tcp, udp }} th dport {}-{} drop\n\
+         \t\tmeta l4proto {{ tcp, udp }} th dport {}-{} reject with icmpx type admin-prohibited\n\
          \t}}\n\
          }}\n",
         DROPPED.start(),
@@ -712,8 +730,10 @@ mod tests {
     #[test]
     fn rulesets_name_the_ranges() {
         let r = target_ruleset();
-        assert!(r.contains("tcp dport 20000-20999 drop\n"));
-        assert!(r.contains("tcp dport 21000-21499 reject with icmpx type admin-prohibited\n"));
+        assert!(r.contains("meta l4proto { tcp, udp } th dport 20000-20999 drop\n"));
+        assert!(r.contains(
+            "meta l4proto { tcp, udp } th dport 21000-21499 reject with icmpx type admin-prohibited\n"
+        ));
         let rt = router_ruleset(30, &["tcp sport 80 drop".to_owned()]);
         assert!(rt.contains("\t\tnumgen random mod 1000 < 30 drop\n\t\ttcp sport 80 drop\n"));
         assert!(!router_ruleset(0, &[]).contains("numgen"));

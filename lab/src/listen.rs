@@ -6,7 +6,7 @@
 
 use std::io;
 use std::mem;
-use std::net::TcpListener;
+use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -25,15 +25,28 @@ pub(crate) struct Listeners {
 }
 
 impl Listeners {
-    /// Starts listening on `ports` inside `ns`; returns once every socket is bound.
-    pub(crate) fn start(ns: &str, ports: Vec<u16>) -> Result<Listeners, LabError> {
+    /// Starts listening on TCP `ports` inside `ns`, answering every datagram on the UDP
+    /// ports `udp_answer` and binding (never answering) `udp_silent`; returns once every
+    /// socket is bound.
+    pub(crate) fn start(
+        ns: &str,
+        ports: Vec<u16>,
+        udp_answer: Vec<u16>,
+        udp_silent: Vec<u16>,
+    ) -> Result<Listeners, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<Result<(), LabError>>();
         let name = ns.to_owned();
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name(format!("lab-listen-{ns}"))
-            .spawn(move || serve(&name, &ports, &flag, &tx))
+            .spawn(move || {
+                let udp = UdpPorts {
+                    answer: &udp_answer,
+                    silent: &udp_silent,
+                };
+                serve(&name, &ports, udp, &flag, &tx)
+            })
             .map_err(|source| LabError::Netns {
                 namespace: ns.to_owned(),
                 source,
@@ -72,23 +85,61 @@ impl Drop for Listeners {
     }
 }
 
-fn serve(ns: &str, ports: &[u16], stop: &AtomicBool, ready: &mpsc::Sender<Result<(), LabError>>) {
-    let bound = netns::enter(ns).and_then(|()| {
-        ports
-            .iter()
-            .map(|&port| {
-                bind_dual(port).map_err(|source| LabError::Listen {
-                    namespace: ns.to_owned(),
-                    port,
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-    });
-    let listeners = match bound {
-        Ok(l) => {
+/// UDP ports a host serves.
+#[derive(Clone, Copy)]
+struct UdpPorts<'a> {
+    /// Every datagram gets an answer.
+    answer: &'a [u16],
+    /// Bound, so the kernel sends no port unreachable, but never answered.
+    silent: &'a [u16],
+}
+
+/// What one host's thread holds open.
+type Bound = (Vec<TcpListener>, Vec<UdpSocket>, Vec<UdpSocket>);
+
+fn bind_all(ns: &str, ports: &[u16], udp: UdpPorts<'_>) -> Result<Bound, LabError> {
+    netns::enter(ns)?;
+    let err = |port: u16| {
+        move |source| LabError::Listen {
+            namespace: ns.to_owned(),
+            port,
+            source,
+        }
+    };
+    let tcp = ports
+        .iter()
+        .map(|&port| bind_dual(port).map_err(err(port)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bind_udp = |port: u16| {
+        // `[::]` takes IPv4 too (net.ipv6.bindv6only is 0 in a fresh namespace).
+        let s = UdpSocket::bind(("::", port)).map_err(err(port))?;
+        s.set_nonblocking(true).map_err(err(port))?;
+        Ok::<_, LabError>(s)
+    };
+    let answer = udp
+        .answer
+        .iter()
+        .map(|&p| bind_udp(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let silent = udp
+        .silent
+        .iter()
+        .map(|&p| bind_udp(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tcp, answer, silent))
+}
+
+fn serve(
+    ns: &str,
+    ports: &[u16],
+    udp: UdpPorts<'_>,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), LabError>>,
+) {
+    let (listeners, answering, _silent) = match bind_all(ns, ports, udp) {
+        Ok(b) => {
             let _ = ready.send(Ok(()));
-            l
+            b
         }
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -102,7 +153,13 @@ fn serve(ns: &str, ports: &[u16], stop: &AtomicBool, ready: &mpsc::Sender<Result
             events: libc::POLLIN,
             revents: 0,
         })
+        .chain(answering.iter().map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }))
         .collect();
+    let mut buf = [0u8; 2048];
     while !stop.load(Ordering::SeqCst) {
         let Ok(n) = libc::nfds_t::try_from(fds.len()) else {
             return;
@@ -111,6 +168,15 @@ fn serve(ns: &str, ports: &[u16], stop: &AtomicBool, ready: &mpsc::Sender<Result
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), n, POLL_MS) };
         if rc <= 0 {
             continue;
+        }
+        for (pfd, sock) in fds.iter_mut().skip(listeners.len()).zip(&answering) {
+            if pfd.revents != 0 {
+                pfd.revents = 0;
+                // Answer every datagram queued with a short reply of our own.
+                while let Ok((_, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(b"monban-lab udp\n", from);
+                }
+            }
         }
         for (pfd, listener) in fds.iter_mut().zip(&listeners) {
             if pfd.revents != 0 {

@@ -104,9 +104,14 @@ fn firewall_rules_and_options_are_installed() {
     };
     let t0 = &lab.hosts()[0].ns;
     let rules = run(t0, &["nft", "list", "ruleset"]);
-    assert!(rules.contains("tcp dport 20000-20999 drop"), "{rules}");
     assert!(
-        rules.contains("tcp dport 21000-21499 reject with icmpx admin-prohibited"),
+        rules.contains("meta l4proto { tcp, udp } th dport 20000-20999 drop"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(
+            "meta l4proto { tcp, udp } th dport 21000-21499 reject with icmpx admin-prohibited"
+        ),
         "{rules}"
     );
     let rt = run(lab.router_ns(), &["nft", "list", "ruleset"]);

@@ -63,7 +63,11 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
             "-Pn skips discovery: it cannot be combined with -PE/-PS/-PA".into(),
         ));
     }
-    let tcp_ports = ports(&low)?;
+    let proto = match scan_type {
+        Some(ScanType::Udp) => Protocol::Udp,
+        _ => Protocol::Tcp,
+    };
+    let tcp_ports = ports(&low, proto)?;
     let timing = timing(&low)?;
     let outputs = outputs(&low.outputs)?;
     if let (Some(addr @ IpAddr::V4(_)), true) = (low.source_addr, low.ipv6) {
@@ -150,10 +154,12 @@ fn letter(t: ScanType) -> char {
         ScanType::Xmas => 'X',
         ScanType::Ack => 'A',
         ScanType::Window => 'W',
+        ScanType::Udp => 'U',
     }
 }
 
-fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
+/// The ports of `proto` to scan (the plan's `tcp_ports` holds UDP ports for -sU).
+fn ports(low: &LowArgs, proto: Protocol) -> Result<Vec<u16>, ArgError> {
     let conflict = |a: &str, b: &str| Err(ArgError(format!("{a} and {b} cannot be combined")));
     match (&low.ports, low.fast, low.top_ports) {
         (Some(_), true, _) => return conflict("-p", "-F"),
@@ -163,16 +169,17 @@ fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
     }
     let mut list = match &low.ports {
         Some(spec) => {
-            // Bare items go to both protocols; we scan TCP only, so UDP ports are ignored
-            // unless they are all there is.
+            // Bare items go to both protocols; a scan uses the list of its own protocol.
             let pl =
                 parse_ports(spec).map_err(|e| ArgError(format!("bad port spec {spec:?}: {e}")))?;
-            if pl.tcp.is_empty() {
+            let list = pl.ports(proto).to_vec();
+            if list.is_empty() {
                 return Err(ArgError(format!(
-                    "-p {spec:?} names no TCP port (UDP scans are not supported yet)"
+                    "-p {spec:?} names no {} port for this scan",
+                    proto.as_str().to_uppercase()
                 )));
             }
-            pl.tcp
+            list
         }
         None => {
             let n = if low.fast {
@@ -180,7 +187,7 @@ fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
             } else {
                 low.top_ports.unwrap_or(1000)
             };
-            let mut ranked = top_ports(Protocol::Tcp, n);
+            let mut ranked = top_ports(proto, n);
             ranked.sort_unstable();
             ranked.dedup();
             ranked
@@ -189,7 +196,7 @@ fn ports(low: &LowArgs) -> Result<Vec<u16>, ArgError> {
     if let Some(spec) = &low.exclude_ports {
         let ex = parse_exclude_ports(spec)
             .map_err(|e| ArgError(format!("bad port spec {spec:?} for --exclude-ports: {e}")))?;
-        list.retain(|p| ex.tcp.binary_search(p).is_err());
+        list.retain(|p| ex.ports(proto).binary_search(p).is_err());
         if list.is_empty() {
             return Err(ArgError("--exclude-ports leaves no port to scan".into()));
         }

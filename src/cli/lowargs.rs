@@ -198,8 +198,7 @@ const LONG_OPTIONS: [&str; 20] = [
 ];
 
 /// nmap `-s` letters we know but do not implement yet, with their names.
-const UNSUPPORTED_SCANS: [(char, &str); 10] = [
-    ('U', "UDP scan"),
+const UNSUPPORTED_SCANS: [(char, &str); 9] = [
     ('M', "Maimon scan"),
     ('Y', "SCTP INIT scan"),
     ('Z', "SCTP COOKIE-ECHO scan"),
@@ -501,11 +500,12 @@ impl LowArgs {
                 'X' => self.scan_types.push(ScanType::Xmas),
                 'A' => self.scan_types.push(ScanType::Ack),
                 'W' => self.scan_types.push(ScanType::Window),
+                'U' => self.scan_types.push(ScanType::Udp),
                 'n' => self.ping_only = true,
                 _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
                     Some((_, name)) => {
                         return Err(ArgError(format!(
-                            "-s{c} ({name}) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
+                            "-s{c} ({name}) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
                         )))
                     }
                     None => return Err(unknown(arg)),
@@ -799,13 +799,10 @@ mod tests {
             low(&["-sST"]).unwrap().scan_types,
             vec![ScanType::Syn, ScanType::Connect]
         );
-        assert_eq!(
-            err(&["-sU"]),
-            "monban: -sU (UDP scan) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
-        );
+        assert_eq!(low(&["-sU"]).unwrap().scan_types, vec![ScanType::Udp]);
         assert_eq!(
             err(&["-sSV"]),
-            "monban: -sV (version detection) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
+            "monban: -sV (version detection) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
         );
         assert_eq!(
             err(&["-sQ"]),

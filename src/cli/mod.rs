@@ -267,6 +267,9 @@ SCAN TECHNIQUES
                            (needs root or CAP_NET_RAW)
   -sT                      connect scan: full handshake through the kernel
                            (default: -sS when privileged, -sT otherwise)
+  -sU                      UDP scan: our protocol payloads where we have one; an
+                           answer means open, ICMP port unreachable closed,
+                           silence open|filtered
   -sF / -sN / -sX          FIN / no flags / FIN+PSH+URG probes: RST means closed,
                            silence open|filtered (RFC 793 stacks; not Windows)
   -sA                      ACK scan: RST means unfiltered, silence filtered
@@ -495,10 +498,10 @@ mod tests {
             err(&["-sST", "-sS", "10.0.0.1"]),
             "monban: -sS and -sT cannot be combined: choose one scan type"
         );
-        assert_eq!(
-            err(&["-sU", "10.0.0.1"]),
-            "monban: -sU (UDP scan) is not supported yet (use -sS, -sT, -sF, -sN, -sX, -sA or -sW)"
-        );
+        let udp = plan(&["-sU", "-p", "53,T:80,U:161", "10.0.0.1"]);
+        assert_eq!(udp.scan_type, Some(ScanType::Udp));
+        assert_eq!(udp.tcp_ports, vec![53, 161], "UDP scans take the UDP list");
+        assert_eq!(plan(&["-sU", "-F", "10.0.0.1"]).tcp_ports.len(), 100);
         for (flag, t) in [
             ("-sF", ScanType::Fin),
             ("-sN", ScanType::Null),
@@ -603,7 +606,7 @@ mod tests {
         );
         assert_eq!(
             err(&["-p", "U:53", "10.0.0.1"]),
-            "monban: -p \"U:53\" names no TCP port (UDP scans are not supported yet)"
+            "monban: -p \"U:53\" names no TCP port for this scan"
         );
         assert_eq!(
             err(&["-p", "80", "--exclude-ports", "1-100", "10.0.0.1"]),

@@ -274,7 +274,7 @@ pub fn parse_xml(xml: &str, source: &str) -> BTreeMap<String, PortTable> {
                     table.set(p, &state, &reason, source);
                 }
             }
-            "port" if tag.attr("protocol", source) == "tcp" => {
+            "port" if ["tcp", "udp"].contains(&tag.attr("protocol", source)) => {
                 port = Some(
                     tag.attr("portid", source)
                         .parse()
@@ -346,7 +346,10 @@ pub fn parse_jsonl(body: &str, source: &str) -> JsonReport {
                 .as_array()
                 .unwrap_or_else(|| panic!("{source}: ports is not a list"));
             for p in ports {
-                assert_eq!(text(p, "proto", source), "tcp", "{source}: proto");
+                assert!(
+                    ["tcp", "udp"].contains(&text(p, "proto", source)),
+                    "{source}: proto"
+                );
                 let n = u16::try_from(number(p, "port", source))
                     .unwrap_or_else(|_| panic!("{source}: port out of range in {p}"));
                 table.set(

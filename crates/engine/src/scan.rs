@@ -26,14 +26,15 @@ use crate::cookie::CookieJar;
 use crate::perm::{splitmix64, Permutation};
 use crate::targets::Target;
 use crate::timing::{RateControl, RttEstimator, Timing};
-use crate::types::{
-    HostReport, HostStatus, PingProbe, PortResult, PortState, Protocol, Reason, ScanType,
-};
+use crate::types::{HostReport, HostStatus, PingProbe, PortResult, PortState, Reason, ScanType};
 use monban_wire as wire;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime};
 
+/// Bytes a probe can take: the buffer handed to [`Scan::poll_transmit`] should hold this
+/// much (an IPv6 header plus the largest UDP payload we ship fits well within it).
+pub const MAX_PROBE_LEN: usize = 1500;
 /// Default budget of port slots held in memory at once (12 bytes each).
 pub const DEFAULT_GROUP_SLOTS: usize = 1 << 20;
 /// Most hosts in one group.
@@ -603,8 +604,8 @@ impl Scan {
         self.drop_finished_groups();
     }
 
-    /// The next probe to send at `now`, written into `buf` for a SYN scan (`buf` should
-    /// hold at least 128 bytes). None when pacing, the in-flight limit or a missing
+    /// The next probe to send at `now`, written into `buf` for a raw scan (`buf` should
+    /// hold [`MAX_PROBE_LEN`] bytes; TCP probes need 128). None when pacing, the in-flight limit or a missing
     /// source address says wait (see [`Scan::next_timeout`]) or nothing is left.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.handle_timeout(now);
@@ -650,7 +651,30 @@ impl Scan {
                 // acknowledgement number too when the probe carries ACK: a RST to an
                 // ACK probe echoes that number as its own sequence number.
                 let cookie = self.jar.seq(dst, port, sport);
-                if ping == Some(PingProbe::Echo) {
+                if ping.is_none() && self.cfg.scan_type == ScanType::Udp {
+                    let mut udp = wire::UdpProbe {
+                        src,
+                        dst,
+                        ttl: 64,
+                        ip_id: self.rng as u16,
+                        src_port: sport,
+                        dst_port: port,
+                        payload: wire::payloads::udp_payload(port).unwrap_or(&[]),
+                    };
+                    // A payload that does not fit the caller's buffer: send the bare
+                    // datagram rather than nothing.
+                    let built = wire::build_udp(buf, &udp).or_else(|_| {
+                        udp.payload = &[];
+                        wire::build_udp(buf, &udp)
+                    });
+                    match built {
+                        Ok(n) => n,
+                        Err(_) => {
+                            self.requeue_back(gid, slot_idx);
+                            return None;
+                        }
+                    }
+                } else if ping == Some(PingProbe::Echo) {
                     let echo = wire::EchoProbe {
                         src,
                         dst,
@@ -663,7 +687,7 @@ impl Scan {
                     match wire::build_echo(buf, &echo) {
                         Ok(n) => n,
                         Err(_) => {
-                            self.requeue_front(gid, slot_idx);
+                            self.requeue_back(gid, slot_idx);
                             return None;
                         }
                     }
@@ -695,7 +719,7 @@ impl Scan {
                     match wire::build_tcp(buf, &probe) {
                         Ok(n) => n,
                         Err(_) => {
-                            self.requeue_front(gid, slot_idx);
+                            self.requeue_back(gid, slot_idx);
                             return None;
                         }
                     }
@@ -729,6 +753,15 @@ impl Scan {
             len,
             timeout: self.rtt.rto(),
         })
+    }
+
+    /// Puts a probe that could not be built behind every other waiting probe, so that
+    /// one unbuildable probe never blocks the rest.
+    fn requeue_back(&mut self, gid: u64, slot: u32) {
+        if let Some(gi) = self.group_pos(gid) {
+            self.groups[gi].slots[slot as usize].status = ST_QUEUED;
+            self.retx.push_back((gid, slot));
+        }
     }
 
     fn requeue_front(&mut self, gid: u64, slot: u32) {
@@ -963,7 +996,7 @@ impl Scan {
             ScanType::Ack => (PortState::Unfiltered, Reason::Reset),
             ScanType::Window if window > 0 => (PortState::Open, Reason::Reset),
             ScanType::Window => (PortState::Closed, Reason::Reset),
-            ScanType::Connect => return None,
+            ScanType::Connect | ScanType::Udp => return None,
         })
     }
 
@@ -1063,6 +1096,29 @@ impl Scan {
                 };
                 self.on_answer(now, answer)
             }
+            wire::L4::Udp {
+                src_port, dst_port, ..
+            } if self.cfg.scan_type == ScanType::Udp && self.cfg.pings.is_none() => {
+                // Any UDP answer from the port we probed, to one of our source ports.
+                let Some(attempt) = self.attempt_of(dst_port) else {
+                    return false;
+                };
+                if self.our_source(p.src) != Some(p.dst) {
+                    return false;
+                }
+                let answer = Answer {
+                    addr: p.src,
+                    port: src_port,
+                    attempt,
+                    verdict: Verdict {
+                        state: PortState::Open,
+                        reason: Reason::UdpResponse,
+                        ttl: Some(p.ttl),
+                    },
+                    from_target: true,
+                };
+                self.on_answer(now, answer)
+            }
             wire::L4::EchoReply { ident, seq, .. } => {
                 let Some(idx) = self
                     .cfg
@@ -1094,7 +1150,11 @@ impl Scan {
                 let Some(attempt) = self.attempt_of(sport) else {
                     return false;
                 };
-                if quoted.protocol != 6 || self.our_source(quoted.dst) != Some(quoted.src) {
+                let proto = match self.cfg.scan_type {
+                    ScanType::Udp => 17,
+                    _ => 6,
+                };
+                if quoted.protocol != proto || self.our_source(quoted.dst) != Some(quoted.src) {
                     return false;
                 }
                 let Some(port) = quoted.dst_port else {
@@ -1118,12 +1178,18 @@ impl Scan {
                     _ => return false,
                 };
                 let from_target = p.src == quoted.dst;
+                // For UDP, port unreachable from the target itself is the closed port's
+                // answer; from anyone else (a router) it is a filter.
+                let state = match (self.cfg.scan_type, reason) {
+                    (ScanType::Udp, Reason::PortUnreach) if from_target => PortState::Closed,
+                    _ => PortState::Filtered,
+                };
                 let answer = Answer {
                     addr: quoted.dst,
                     port,
                     attempt,
                     verdict: Verdict {
-                        state: PortState::Filtered,
+                        state,
                         reason,
                         ttl: Some(p.ttl),
                     },
@@ -1282,7 +1348,7 @@ impl Scan {
             addr,
             result: PortResult {
                 port,
-                proto: Protocol::Tcp,
+                proto: self.cfg.scan_type.protocol(),
                 state: v.state,
                 reason: v.reason,
                 ttl: v.ttl,
@@ -1358,7 +1424,7 @@ impl Scan {
                 .filter(|(s, _)| s.status == ST_FINAL)
                 .map(|(s, &port)| PortResult {
                     port,
-                    proto: Protocol::Tcp,
+                    proto: self.cfg.scan_type.protocol(),
                     state: code_state(s.state),
                     reason: code_reason(s.reason),
                     ttl: s.has_ttl.then_some(s.ttl),

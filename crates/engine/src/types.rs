@@ -49,6 +49,10 @@ pub enum ScanType {
     Ack,
     /// ACK probes read by the RST's window (`-sW`): non-zero → open, zero → closed.
     Window,
+    /// UDP datagrams (`-sU`), with a protocol payload where we have one: a UDP answer →
+    /// open, ICMP port unreachable from the target → closed, other ICMP unreachables →
+    /// filtered, silence → open|filtered.
+    Udp,
 }
 
 impl ScanType {
@@ -62,6 +66,7 @@ impl ScanType {
             ScanType::Xmas => "xmas",
             ScanType::Ack => "ack",
             ScanType::Window => "window",
+            ScanType::Udp => "udp",
         }
     }
 
@@ -75,6 +80,7 @@ impl ScanType {
             ScanType::Xmas => "XMAS Scan",
             ScanType::Ack => "ACK Scan",
             ScanType::Window => "Window Scan",
+            ScanType::Udp => "UDP Scan",
         }
     }
 
@@ -93,13 +99,24 @@ impl ScanType {
             ScanType::Null => 0,
             ScanType::Xmas => 0x01 | 0x08 | 0x20,
             ScanType::Ack | ScanType::Window => 0x10,
+            ScanType::Udp => 0,
+        }
+    }
+
+    /// The transport the scan probes.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ScanType::Udp => Protocol::Udp,
+            _ => Protocol::Tcp,
         }
     }
 
     /// The state of a port that never answered any try.
     pub fn silent_state(self) -> PortState {
         match self {
-            ScanType::Fin | ScanType::Null | ScanType::Xmas => PortState::OpenFiltered,
+            ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Udp => {
+                PortState::OpenFiltered
+            }
             _ => PortState::Filtered,
         }
     }

@@ -182,6 +182,38 @@ fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
 
 fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Option<Vec<u8>> {
     let p = monban_wire::parse(probe).ok()?;
+    if let monban_wire::L4::Udp {
+        src_port, dst_port, ..
+    } = p.l4
+    {
+        let host = hosts.get_mut(&p.dst)?;
+        return match *host.ports.get(&dst_port).unwrap_or(&host.default) {
+            Behaviour::Listen => {
+                let mut buf = [0u8; 128];
+                let r = monban_wire::UdpProbe {
+                    src: p.dst,
+                    dst: p.src,
+                    ttl: 61,
+                    ip_id: 0,
+                    src_port: dst_port,
+                    dst_port: src_port,
+                    payload: b"hello",
+                };
+                let n = monban_wire::build_udp(&mut buf, &r).ok()?;
+                Some(buf[..n].to_vec())
+            }
+            // A closed UDP port answers with ICMP port unreachable (rate-limited).
+            Behaviour::Refuse => host
+                .icmp_limit
+                .take(now)
+                .then(|| icmp_unreach(p.dst, probe, 3)),
+            Behaviour::Drop => None,
+            Behaviour::Reject(code) => host
+                .icmp_limit
+                .take(now)
+                .then(|| icmp_unreach(p.dst, probe, code)),
+        };
+    }
     if let monban_wire::L4::EchoRequest { ident, seq, .. } = p.l4 {
         hosts.get(&p.dst)?;
         let mut buf = [0u8; 128];
@@ -585,6 +617,15 @@ fn truth_default(addr: IpAddr, port: u16) -> Behaviour {
 }
 
 fn expected(b: Behaviour, scan: ScanType) -> (PortState, Reason) {
+    if scan == ScanType::Udp {
+        return match b {
+            Behaviour::Listen => (PortState::Open, Reason::UdpResponse),
+            Behaviour::Refuse => (PortState::Closed, Reason::PortUnreach),
+            Behaviour::Drop => (PortState::OpenFiltered, Reason::NoResponse),
+            Behaviour::Reject(13) => (PortState::Filtered, Reason::AdminProhibited),
+            Behaviour::Reject(_) => (PortState::Filtered, Reason::HostUnreach),
+        };
+    }
     let fin_like = matches!(scan, ScanType::Fin | ScanType::Null | ScanType::Xmas);
     match (b, scan) {
         (Behaviour::Listen | Behaviour::Drop, _) if fin_like => {
@@ -1266,4 +1307,34 @@ fn tcp_pings_alone_find_hosts_that_drop_echo() {
         .reports
         .iter()
         .all(|r| r.status == monban_engine::HostStatus::Up && r.status_reason == Reason::Reset));
+}
+
+#[test]
+fn udp_reads_answers_port_unreachables_and_silence() {
+    // Port 443's payload (1,200 bytes) does not fit the 256-byte buffer this harness
+    // hands the engine: it must still be probed (without payload), never stall the scan.
+    let net = Net {
+        loss: 0.03,
+        ..Net::default()
+    };
+    let mut t = Timing::template(4);
+    t.max_retries = 8;
+    check_exact(
+        ScanType::Udp,
+        targets4(2),
+        ports_0_2000(),
+        net.clone(),
+        t.clone(),
+        90,
+        false,
+    );
+    check_exact(
+        ScanType::Udp,
+        targets6(1),
+        ports_0_2000(),
+        net,
+        t,
+        91,
+        false,
+    );
 }

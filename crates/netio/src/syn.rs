@@ -2,6 +2,7 @@
 
 use crate::sys::{self, RecvBatch, SNAP};
 use crate::{deliver, route, DriveOptions, Handler, NetError};
+use monban_engine::scan::MAX_PROBE_LEN;
 use monban_engine::{Scan, Transmit};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -37,7 +38,8 @@ enum Op {
 }
 
 /// The kernel filter: incoming (not outgoing) IPv4/IPv6 packets that are ICMP/ICMPv6,
-/// or TCP to a port in `lo..=hi` (IPv4 first fragments only). Truncated to [`SNAP`] bytes.
+/// or TCP or UDP to a port in `lo..=hi` (IPv4 first fragments only; the destination port
+/// sits at the same offset in both). Truncated to [`SNAP`] bytes.
 pub fn filter(lo: u16, hi: u16) -> Vec<libc::sock_filter> {
     use Op::*;
     let (lo, hi) = (u32::from(lo), u32::from(hi));
@@ -51,7 +53,9 @@ pub fn filter(lo: u16, hi: u16) -> Vec<libc::sock_filter> {
         Label("v4"),
         Stmt(LD_B_ABS, 9),
         Jump(JEQ_K, 1, "accept", "next"),
-        Jump(JEQ_K, 6, "next", "drop"),
+        Jump(JEQ_K, 6, "v4ports", "next"),
+        Jump(JEQ_K, 17, "v4ports", "drop"),
+        Label("v4ports"),
         Stmt(LD_H_ABS, 6),
         Jump(JSET_K, 0x1fff, "drop", "next"),
         Stmt(LDX_B_MSH, 0),
@@ -61,7 +65,9 @@ pub fn filter(lo: u16, hi: u16) -> Vec<libc::sock_filter> {
         Label("v6"),
         Stmt(LD_B_ABS, 6),
         Jump(JEQ_K, 58, "accept", "next"),
-        Jump(JEQ_K, 6, "next", "drop"),
+        Jump(JEQ_K, 6, "v6ports", "next"),
+        Jump(JEQ_K, 17, "v6ports", "drop"),
+        Label("v6ports"),
         Stmt(LD_H_ABS, 42),
         Jump(JGE_K, lo, "next", "drop"),
         Jump(JGT_K, hi, "drop", "accept"),
@@ -167,7 +173,7 @@ pub fn run(
     let socks = open(opts, (cfg.source_port, last))?;
     let recv_fd = socks.recv.as_raw_fd();
     let mut rx = RecvBatch::new(BATCH);
-    let mut bufs = vec![[0u8; 128]; BATCH];
+    let mut bufs = vec![[0u8; MAX_PROBE_LEN]; BATCH];
     let mut last_progress = Instant::now();
     let mut last_drop_check = Instant::now();
     let _ = sys::packet_drops(recv_fd);
@@ -230,7 +236,7 @@ fn send(
     socks: &Sockets,
     scan: &mut Scan,
     txs: &[Transmit],
-    bufs: &[[u8; 128]],
+    bufs: &[[u8; MAX_PROBE_LEN]],
     now: Instant,
 ) -> Result<(), NetError> {
     for family_v4 in [true, false] {

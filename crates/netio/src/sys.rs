@@ -217,8 +217,10 @@ pub struct RecvBatch {
     lens: Vec<usize>,
 }
 
-/// Bytes kept of each received packet (the BPF filter truncates to this as well).
-pub const SNAP: usize = 512;
+/// Bytes kept of each received packet (the BPF filter truncates to this as well): a full
+/// Ethernet frame, so an ICMP error quoting our largest UDP probe (576 bytes for IPv4,
+/// up to 1280 for IPv6) arrives whole.
+pub const SNAP: usize = 2048;
 
 impl RecvBatch {
     /// Buffers for `n` packets.

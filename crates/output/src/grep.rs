@@ -76,10 +76,13 @@ impl<W: Write> Sink for GrepSink<W> {
             safe_text(&run.args)
         );
         if self.opts.verbose > 0 {
+            let list = format!("{};{}", run.tcp_ports.len(), format_ranges(&run.tcp_ports));
+            let (tcp, udp) = match run.scan_type.protocol() {
+                monban_engine::Protocol::Udp => ("0;".to_owned(), list),
+                monban_engine::Protocol::Tcp => (list, "0;".to_owned()),
+            };
             text.push_str(&format!(
-                "# Ports scanned: TCP({};{}) UDP(0;) SCTP(0;) PROTOCOLS(0;)\n",
-                run.tcp_ports.len(),
-                format_ranges(&run.tcp_ports)
+                "# Ports scanned: TCP({tcp}) UDP({udp}) SCTP(0;) PROTOCOLS(0;)\n"
             ));
         }
         self.write(&text)

@@ -127,7 +127,7 @@ impl<W: Write> Sink for JsonSink<W> {
             ("version", j(run.version)),
             ("args", j(run.args.as_str())),
             ("scan", j(run.scan_type.as_str())),
-            ("protocol", j("tcp")),
+            ("protocol", j(run.scan_type.protocol().as_str())),
             ("ports", j(run.tcp_ports.len())),
             ("schema", j(JSON_SCHEMA_VERSION)),
         ])

@@ -43,7 +43,8 @@ pub struct RunInfo {
     pub start: SystemTime,
     /// How ports are probed.
     pub scan_type: ScanType,
-    /// TCP ports scanned on every host, sorted ascending, without duplicates.
+    /// Ports scanned on every host (of the scan type's protocol: UDP for a UDP scan),
+    /// sorted ascending, without duplicates.
     pub tcp_ports: Vec<u16>,
     /// monban's version, e.g. `env!("CARGO_PKG_VERSION")`.
     pub version: &'static str,

@@ -96,8 +96,9 @@ impl<W: Write> Sink for XmlSink<W> {
         if !run.tcp_ports.is_empty() {
             let _ = writeln!(
                 x,
-                "<scaninfo type=\"{}\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
+                "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
                 run.scan_type.as_str(),
+                run.scan_type.protocol().as_str(),
                 run.tcp_ports.len(),
                 format_ranges(&run.tcp_ports)
             );
