@@ -5,6 +5,7 @@
 //! it what to send and when to wake (see [`scan::Scan`]). That keeps loss, reordering,
 //! rate limits and RTT testable deterministically in a simulated network.
 
+pub mod bounce;
 pub mod cookie;
 pub mod perm;
 pub mod ports;

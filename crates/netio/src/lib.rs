@@ -12,6 +12,7 @@
 //!
 //! Drivers never print: events and progress go to a [`Handler`].
 
+pub mod bounce;
 pub mod connect;
 mod error;
 pub mod route;
