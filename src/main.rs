@@ -377,6 +377,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         }
     });
     let total = plan.target_count;
+    let plan_skip_discovery = plan.skip_discovery;
     let targets: Box<dyn Iterator<Item = Target> + Send> = Box::new(plan.targets.into_iter());
     // Phase 1: host discovery (unless -Pn). Down hosts are reported now; live ones go on.
     let (result, live) = match pings {
@@ -448,6 +449,12 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         interrupted,
     };
     let end_result = out.sinks.end(&stats);
+    if out.up == 0 && out.hosts > 0 && !plan_skip_discovery && !interrupted {
+        eprintln!(
+            "monban: no host answered the discovery probes; if they are up but block pings, \
+             try -Pn"
+        );
+    }
     result?;
     if let Some(e) = out.error {
         return Err(e.into());
