@@ -165,6 +165,7 @@ mod tests {
             timed_out: false,
             incomplete: false,
             srtt: None,
+            services: Vec::new(),
         })
     }
 

@@ -45,6 +45,9 @@ impl Env for SystemEnv {
     }
 }
 
+/// `--version-intensity` without the flag (nmap's default).
+pub(crate) const DEFAULT_VERSION_INTENSITY: u8 = 7;
+
 /// Validates `low` into a plan. `args_line` is the command line for output headers.
 pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<ScanPlan, ArgError> {
     let scan_type = scan_type(&low.scan_types)?;
@@ -57,6 +60,14 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         return Err(ArgError(
             "-sn finds live hosts without a port scan: leave out -sS/-sT/-sF/... or -sn".into(),
         ));
+    }
+    if low.ping_only && low.version_detection {
+        return Err(ArgError(
+            "-sn finds live hosts without a port scan: -sV needs one".into(),
+        ));
+    }
+    if low.version_detection && scan_type == Some(ScanType::Udp) {
+        return Err(ArgError("version detection covers TCP only for now".into()));
     }
     if low.skip_discovery && !low.pings.is_empty() {
         return Err(ArgError(
@@ -106,6 +117,8 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         interface: low.interface,
         progress: !low.no_progress,
         allow_broadcast: low.allow_broadcast,
+        version_detection: low.version_detection,
+        version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),
     })
 }
 

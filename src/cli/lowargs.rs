@@ -124,6 +124,10 @@ pub(crate) struct LowArgs {
     pub interface: Option<String>,
     pub no_progress: bool,
     pub allow_broadcast: bool,
+    /// `-sV`.
+    pub version_detection: bool,
+    /// `--version-intensity` (checked to be 0-9).
+    pub version_intensity: Option<u8>,
 }
 
 impl Default for LowArgs {
@@ -166,6 +170,8 @@ impl Default for LowArgs {
             interface: None,
             no_progress: false,
             allow_broadcast: false,
+            version_detection: false,
+            version_intensity: None,
         }
     }
 }
@@ -174,7 +180,7 @@ impl Default for LowArgs {
 const SUBCOMMANDS: [&str; 2] = ["scan", "help"];
 
 /// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 20] = [
+const LONG_OPTIONS: [&str; 21] = [
     "help",
     "version",
     "open",
@@ -195,16 +201,16 @@ const LONG_OPTIONS: [&str; 20] = [
     "excludefile",
     "seed",
     "source-port",
+    "version-intensity",
 ];
 
 /// nmap `-s` letters we know but do not implement yet, with their names.
-const UNSUPPORTED_SCANS: [(char, &str); 9] = [
+const UNSUPPORTED_SCANS: [(char, &str); 8] = [
     ('M', "Maimon scan"),
     ('Y', "SCTP INIT scan"),
     ('Z', "SCTP COOKIE-ECHO scan"),
     ('O', "IP protocol scan"),
     ('I', "idle scan"),
-    ('V', "version detection"),
     ('C', "script scan"),
     ('L', "list scan"),
     ('R', "RPC scan"),
@@ -347,6 +353,13 @@ impl LowArgs {
             }
             "--min-rate" => self.min_rate = Some(rate(flag, &args.value(flag, inline)?)?),
             "--max-rate" => self.max_rate = Some(rate(flag, &args.value(flag, inline)?)?),
+            "--version-intensity" => {
+                let v = args.value(flag, inline)?;
+                self.version_intensity = Some(match v.parse::<u8>() {
+                    Ok(n) if n <= 9 => n,
+                    _ => return Err(needs(flag, "a level from 0 to 9", &v)),
+                });
+            }
             "--max-retries" => {
                 let v = args.value(flag, inline)?;
                 self.max_retries = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
@@ -485,7 +498,8 @@ impl LowArgs {
         Ok(())
     }
 
-    /// `-sS`, `-sT`, `-sST`: each letter after `-s` is a scan type.
+    /// `-sS`, `-sT`, `-sST`: each letter after `-s` is a scan type; `V` (version
+    /// detection) combines with them (`-sSV`).
     fn scan_letters(&mut self, arg: &str) -> Result<(), ArgError> {
         let letters = &arg[2..];
         if letters.is_empty() {
@@ -502,6 +516,7 @@ impl LowArgs {
                 'W' => self.scan_types.push(ScanType::Window),
                 'U' => self.scan_types.push(ScanType::Udp),
                 'n' => self.ping_only = true,
+                'V' => self.version_detection = true,
                 _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
                     Some((_, name)) => {
                         return Err(ArgError(format!(
@@ -801,8 +816,8 @@ mod tests {
         );
         assert_eq!(low(&["-sU"]).unwrap().scan_types, vec![ScanType::Udp]);
         assert_eq!(
-            err(&["-sSV"]),
-            "monban: -sV (version detection) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
+            err(&["-sSC"]),
+            "monban: -sC (script scan) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
         );
         assert_eq!(
             err(&["-sQ"]),
@@ -819,6 +834,46 @@ mod tests {
         assert_eq!(
             err(&["-Pz"]),
             "monban: unknown option \"-Pz\" (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn version_detection_letter_and_intensity() {
+        let l = low(&["-sSV"]).unwrap();
+        assert_eq!(
+            (l.scan_types, l.version_detection),
+            (vec![ScanType::Syn], true)
+        );
+        let l = low(&["-sS", "-sV"]).unwrap();
+        assert_eq!(
+            (l.scan_types, l.version_detection),
+            (vec![ScanType::Syn], true)
+        );
+        let l = low(&["-sV"]).unwrap();
+        assert_eq!((l.scan_types, l.version_detection), (vec![], true));
+        assert!(!low(&["-sS"]).unwrap().version_detection);
+        assert_eq!(low(&[]).unwrap().version_intensity, None);
+        assert_eq!(
+            low(&["--version-intensity", "0"])
+                .unwrap()
+                .version_intensity,
+            Some(0)
+        );
+        assert_eq!(
+            low(&["--version-intensity=9"]).unwrap().version_intensity,
+            Some(9)
+        );
+        assert_eq!(
+            low(&["-version-intensity", "3"]).unwrap().version_intensity,
+            Some(3)
+        );
+        assert_eq!(
+            err(&["--version-intensity", "10"]),
+            "monban: --version-intensity needs a level from 0 to 9, got \"10\""
+        );
+        assert_eq!(
+            err(&["--version-intensity", "-1"]),
+            "monban: --version-intensity needs a level from 0 to 9, got \"-1\""
         );
     }
 

@@ -159,6 +159,10 @@ pub struct ScanPlan {
     /// planning (the target set); kept so the plan says what was asked.
     #[allow(dead_code)]
     pub allow_broadcast: bool,
+    /// `-sV`: identify the services on open TCP ports after the port scan.
+    pub version_detection: bool,
+    /// `--version-intensity` (0-9, default 7): how rare a probe may be and still be tried.
+    pub version_intensity: u8,
 }
 
 /// Parses the command line (`args[0]` is the program name) into a [`Command`].
@@ -278,6 +282,12 @@ SCAN TECHNIQUES
                            (non-zero) from closed (zero)
   --shard I/N              scan only the I-th of N disjoint slices of targets x
                            ports (1-based; every machine needs the same --seed)
+  -sV                      version detection: after the port scan, talk to the open
+                           TCP ports and name service, product and version; combines
+                           with a TCP scan type (-sSV, -sT -sV)
+  --version-intensity <0-9>
+                           try probes up to this rarity (default 7; 0 = only the
+                           probes that list the port, 9 = all)
   --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
                            number); replies are read as the scan type says
 
@@ -422,7 +432,56 @@ mod tests {
         assert_eq!(p.interface, None);
         assert!(p.progress);
         assert!(!p.allow_broadcast);
+        assert!(!p.version_detection);
+        assert_eq!(p.version_intensity, 7);
         assert_eq!(addrs(p), ["10.0.0.1"]);
+    }
+
+    #[test]
+    fn version_detection_combines_with_tcp_scans() {
+        for (args, scan_type) in [
+            (&["-sSV", "10.0.0.1"][..], Some(ScanType::Syn)),
+            (&["-sS", "-sV", "10.0.0.1"][..], Some(ScanType::Syn)),
+            (&["-sVS", "10.0.0.1"][..], Some(ScanType::Syn)),
+            (&["-sT", "-sV", "10.0.0.1"][..], Some(ScanType::Connect)),
+            (&["-sV", "10.0.0.1"][..], None),
+            (&["-sV", "-sF", "10.0.0.1"][..], Some(ScanType::Fin)),
+        ] {
+            let p = plan(args);
+            assert_eq!(
+                (p.scan_type, p.version_detection),
+                (scan_type, true),
+                "{args:?}"
+            );
+            assert_eq!(p.version_intensity, 7);
+            assert_eq!(p.tcp_ports, top(1000));
+        }
+        let p = plan(&["-sV", "--version-intensity", "2", "10.0.0.1"]);
+        assert_eq!((p.version_detection, p.version_intensity), (true, 2));
+        assert_eq!(
+            plan(&["--version-intensity=0", "10.0.0.1"]).version_intensity,
+            0
+        );
+        assert_eq!(
+            err(&["-sV", "--version-intensity", "10", "10.0.0.1"]),
+            "monban: --version-intensity needs a level from 0 to 9, got \"10\""
+        );
+        assert_eq!(
+            err(&["-sV", "--version-intensity", "x", "10.0.0.1"]),
+            "monban: --version-intensity needs a level from 0 to 9, got \"x\""
+        );
+        assert_eq!(
+            err(&["-sUV", "10.0.0.1"]),
+            "monban: version detection covers TCP only for now"
+        );
+        assert_eq!(
+            err(&["-sU", "-sV", "10.0.0.1"]),
+            "monban: version detection covers TCP only for now"
+        );
+        assert_eq!(
+            err(&["-sn", "-sV", "10.0.0.1"]),
+            "monban: -sn finds live hosts without a port scan: -sV needs one"
+        );
     }
 
     #[test]

@@ -1446,6 +1446,7 @@ impl Scan {
             timed_out: false,
             incomplete,
             srtt: host.srtt,
+            services: Vec::new(),
         }
     }
 

@@ -298,6 +298,43 @@ pub struct HostReport {
     pub incomplete: bool,
     /// Smoothed round-trip time measured to this host.
     pub srtt: Option<Duration>,
+    /// What version detection (`-sV`) identified, one entry per identified port in
+    /// ascending (protocol, port) order; empty without `-sV`.
+    pub services: Vec<ServiceDetail>,
+}
+
+impl HostReport {
+    /// The version-detection result for one port, if there is one.
+    pub fn service(&self, port: u16, proto: Protocol) -> Option<&ServiceDetail> {
+        self.services
+            .iter()
+            .find(|s| s.port == port && s.proto == proto)
+    }
+}
+
+/// What version detection (`-sV`) found on one port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDetail {
+    /// The port.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: Protocol,
+    /// Service name (`ssh`, `http`, ...).
+    pub name: String,
+    /// Product, e.g. `OpenSSH`.
+    pub product: Option<String>,
+    /// Product version, e.g. `9.2p1`.
+    pub version: Option<String>,
+    /// Extra information (patch level, protocol version, ...).
+    pub info: Option<String>,
+    /// Host name the service announced.
+    pub hostname: Option<String>,
+    /// Operating system hint.
+    pub os: Option<String>,
+    /// CPE names, application first.
+    pub cpe: Vec<String>,
+    /// Only the service is known, not the product (a soft match).
+    pub soft: bool,
 }
 
 /// One host-discovery probe (`-PE`, `-PS`, `-PA`, or a connect when unprivileged).

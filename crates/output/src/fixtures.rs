@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monban_engine::types::{
-    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType,
+    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType, ServiceDetail,
 };
 
 use crate::{RunInfo, RunStats};
@@ -72,6 +72,7 @@ fn up(addr: IpAddr, name: Option<&str>, ports: Vec<PortResult>) -> HostReport {
         timed_out: false,
         incomplete: false,
         srtt: None,
+        services: Vec::new(),
     }
 }
 
@@ -100,6 +101,7 @@ pub fn host_v4() -> HostReport {
     }
     HostReport {
         srtt: Some(Duration::from_micros(210)),
+        services: Vec::new(),
         ..up(
             IpAddr::V4(Ipv4Addr::new(10, 77, 1, 2)),
             Some("evil<&\"'\u{1}"),
@@ -124,6 +126,7 @@ pub fn host_v6() -> HostReport {
 pub fn host_small() -> HostReport {
     HostReport {
         srtt: Some(Duration::from_micros(12_345)),
+        services: Vec::new(),
         incomplete: true,
         ..up(
             IpAddr::V4(Ipv4Addr::new(10, 77, 1, 3)),
@@ -154,6 +157,61 @@ pub fn host_timed_out() -> HostReport {
             IpAddr::V4(Ipv4Addr::new(10, 77, 1, 9)),
             None,
             vec![tcp(22, PortState::Open, Reason::SynAck, Some(63))],
+        )
+    }
+}
+
+/// A host after `-sV`: 22 OpenSSH (hard match with CPE and OS), 25 a hostile SMTP
+/// server (markup, separators and controls in every field), 80 a soft http match,
+/// 443 open without a detail.
+pub fn host_versions() -> HostReport {
+    let detail = |port: u16, name: &str| ServiceDetail {
+        port,
+        proto: Protocol::Tcp,
+        name: name.to_string(),
+        product: None,
+        version: None,
+        info: None,
+        hostname: None,
+        os: None,
+        cpe: Vec::new(),
+        soft: false,
+    };
+    HostReport {
+        services: vec![
+            ServiceDetail {
+                product: Some("OpenSSH".to_string()),
+                version: Some("9.2p1 Debian 2+deb12u3".to_string()),
+                info: Some("protocol 2.0".to_string()),
+                os: Some("Linux".to_string()),
+                cpe: vec![
+                    "cpe:/a:openbsd:openssh:9.2p1".to_string(),
+                    "cpe:/o:linux:linux_kernel".to_string(),
+                ],
+                ..detail(22, "ssh")
+            },
+            ServiceDetail {
+                product: Some("Evil<&\"'/,\tmta".to_string()),
+                version: Some("1.0\u{1b}[31m".to_string()),
+                info: Some("a\nb".to_string()),
+                hostname: Some("mail<x>".to_string()),
+                cpe: vec!["cpe:/a:evil:<mta>".to_string()],
+                ..detail(25, "smtp")
+            },
+            ServiceDetail {
+                soft: true,
+                ..detail(80, "http")
+            },
+        ],
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 4)),
+            None,
+            vec![
+                tcp(22, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(25, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(80, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(443, PortState::Open, Reason::SynAck, Some(63)),
+            ],
         )
     }
 }

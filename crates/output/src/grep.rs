@@ -10,9 +10,16 @@ use monban_engine::types::{HostReport, HostStatus, PortResult, PortState};
 use crate::text::{host_name, safe_text};
 use crate::time::ctime_utc;
 use crate::{
-    collapse, plural, summary, unresolved, OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink,
-    SinkOptions, INTERRUPTED,
+    collapse, plural, summary, unresolved, version_text, OutputError, Phase, RunInfo, RunStats,
+    ServiceFn, Sink, SinkOptions, INTERRUPTED,
 };
+
+/// Text for one `/`-separated field of a port entry: made safe, and `/` (the field
+/// separator) and `,` (the entry separator) become `|` and `;`, so a hostile version
+/// string cannot forge fields or ports.
+fn grep_field(s: &str) -> String {
+    safe_text(s).replace('/', "|").replace(',', ";")
+}
 
 /// Writes nmap's grepable format.
 ///
@@ -119,14 +126,22 @@ impl<W: Write> Sink for GrepSink<W> {
                 let ports: Vec<String> = c
                     .shown
                     .iter()
-                    .map(|p| {
-                        format!(
+                    .map(|p| match host.service(p.port, p.proto) {
+                        Some(d) => format!(
+                            "{}/{}/{}//{}//{}/",
+                            p.port,
+                            p.state,
+                            p.proto,
+                            grep_field(&d.name),
+                            grep_field(&version_text(d))
+                        ),
+                        None => format!(
                             "{}/{}/{}//{}///",
                             p.port,
                             p.state,
                             p.proto,
                             (self.services)(p.port, p.proto).unwrap_or("")
-                        )
+                        ),
                     })
                     .collect();
                 text.push_str("\tPorts: ");
@@ -221,5 +236,11 @@ mod tests {
              # Scan interrupted before completion: results are partial.\n\
              # monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n"
         );
+    }
+
+    #[test]
+    fn version_details() {
+        let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
+        assert_eq!(out, "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nHost: 10.77.1.4 ()\tStatus: Up\nHost: 10.77.1.4 ()\tPorts: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/, 25/open/tcp//smtp//Evil<&\"'|;\\x09mta 1.0\\x1b[31m (a\\x0ab)/, 80/open/tcp//http///, 443/open/tcp/////\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n");
     }
 }

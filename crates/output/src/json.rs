@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use monban_engine::ports::format_ranges;
 use monban_engine::services::service_name;
-use monban_engine::types::{HostReport, HostStatus, PortResult, PortState};
+use monban_engine::types::{HostReport, HostStatus, PortResult, PortState, ServiceDetail};
 use serde_json::Value;
 
 use crate::text::host_name;
@@ -79,14 +79,26 @@ impl<W: Write> JsonSink<W> {
         Ok(())
     }
 
-    fn port_object(&self, p: &PortResult) -> String {
+    /// One entry of a `host` event's `ports`; `detail` is what `-sV` found on it.
+    fn port_object(&self, p: &PortResult, detail: Option<&ServiceDetail>) -> String {
+        let service = match detail {
+            Some(d) => Some(d.name.as_str()),
+            None => (self.services)(p.port, p.proto),
+        };
+        let text = |f: fn(&ServiceDetail) -> &Option<String>| j(detail.and_then(|d| f(d).clone()));
         object(&[
             ("port", j(p.port)),
             ("proto", j(p.proto.as_str())),
             ("state", j(p.state.as_str())),
             ("reason", j(p.reason.as_str())),
             ("ttl", j(p.ttl)),
-            ("service", j((self.services)(p.port, p.proto))),
+            ("service", j(service)),
+            ("product", text(|d| &d.product)),
+            ("version", text(|d| &d.version)),
+            ("info", text(|d| &d.info)),
+            ("hostname", text(|d| &d.hostname)),
+            ("os", text(|d| &d.os)),
+            ("cpe", j(detail.map(|d| d.cpe.clone()).unwrap_or_default())),
         ])
     }
 }
@@ -158,7 +170,7 @@ impl<W: Write> Sink for JsonSink<W> {
         if host.status == HostStatus::Up {
             let c = collapse(&host.ports, &self.opts);
             for p in &c.shown {
-                ports.push(self.port_object(p));
+                ports.push(self.port_object(p, host.service(p.port, p.proto)));
             }
             for e in &c.extra {
                 let mut reasons = Vec::new();
@@ -265,9 +277,9 @@ mod tests {
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.3","name":null,"status":"up","reason":"user-set","ttl":null,"#,
                     r#""start":1795239000.5,"end":1795239010.25,"srtt_us":12345,"timed_out":false,"incomplete":true,"#,
-                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh"},"#,
-                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null},"#,
-                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null}],"extraports":[]}"#
+                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh","product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]},"#,
+                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]},"#,
+                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]}],"extraports":[]}"#
                 ),
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.8","name":null,"status":"down","reason":"no-response","ttl":null,"#,
@@ -449,5 +461,11 @@ mod tests {
             lines[1]["service"],
             json!(monban_engine::services::service_name(8, Protocol::Tcp))
         );
+    }
+
+    #[test]
+    fn version_details() {
+        let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
+        assert_eq!(out, "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":25,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":80,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.4\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1 Debian 2+deb12u3\",\"info\":\"protocol 2.0\",\"hostname\":null,\"os\":\"Linux\",\"cpe\":[\"cpe:/a:openbsd:openssh:9.2p1\",\"cpe:/o:linux:linux_kernel\"]},{\"port\":25,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"smtp\",\"product\":\"Evil<&\\\"'/,\\tmta\",\"version\":\"1.0\\u001b[31m\",\"info\":\"a\\nb\",\"hostname\":\"mail<x>\",\"os\":null,\"cpe\":[\"cpe:/a:evil:<mta>\"]},{\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[]},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[]}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n");
     }
 }

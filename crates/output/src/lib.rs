@@ -368,6 +368,21 @@ fn summary(stats: &RunStats) -> String {
     )
 }
 
+/// nmap's version text for a detected service: product, version, then extra information
+/// in parentheses ("OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)"); not made safe yet.
+pub(crate) fn version_text(d: &monban_engine::types::ServiceDetail) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for f in [&d.product, &d.version].into_iter().flatten() {
+        if !f.is_empty() {
+            parts.push(f.clone());
+        }
+    }
+    if let Some(info) = d.info.as_deref().filter(|i| !i.is_empty()) {
+        parts.push(format!("({info})"));
+    }
+    parts.join(" ")
+}
+
 /// Looks up a port's usual service name; [`monban_engine::services::service_name`] outside
 /// tests.
 type ServiceFn = fn(u16, Protocol) -> Option<&'static str>;

@@ -9,8 +9,8 @@ use monban_engine::types::{HostReport, HostStatus, PortResult, PortState, Protoc
 use crate::text::{host_label, safe_text, sig2_secs, table};
 use crate::time::{ctime_utc, minute_utc};
 use crate::{
-    collapse, plural, summary, unresolved, ExtraPorts, OutputError, Phase, RunInfo, RunStats,
-    ServiceFn, Sink, SinkOptions, INTERRUPTED,
+    collapse, plural, summary, unresolved, version_text, ExtraPorts, OutputError, Phase, RunInfo,
+    RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
 };
 
 /// Writes nmap's normal output.
@@ -72,6 +72,35 @@ impl<W: Write> NormalSink<W> {
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// nmap's "Service Info" text: the host names and operating systems services announced
+/// ("Host: mail.example; OS: Linux"), each once, made safe; empty if none did.
+fn service_info(host: &HostReport) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let mut oses: Vec<&str> = Vec::new();
+    for d in &host.services {
+        if let Some(h) = d.hostname.as_deref().filter(|h| !h.is_empty()) {
+            if !names.contains(&h) {
+                names.push(h);
+            }
+        }
+        if let Some(o) = d.os.as_deref().filter(|o| !o.is_empty()) {
+            if !oses.contains(&o) {
+                oses.push(o);
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !names.is_empty() {
+        let key = if names.len() == 1 { "Host" } else { "Hosts" };
+        parts.push(format!("{key}: {}", safe_text(&names.join(", "))));
+    }
+    if !oses.is_empty() {
+        let key = if oses.len() == 1 { "OS" } else { "OSs" };
+        parts.push(format!("{key}: {}", safe_text(&oses.join(", "))));
+    }
+    parts.join("; ")
 }
 
 /// "syn-ack ttl 63", "conn-refused": the REASON column.
@@ -212,21 +241,40 @@ impl<W: Write> Sink for NormalSink<W> {
             if self.opts.reason {
                 head.push("REASON".to_string());
             }
+            let versions = c
+                .shown
+                .iter()
+                .any(|p| host.service(p.port, p.proto).is_some());
+            if versions {
+                head.push("VERSION".to_string());
+            }
             let mut rows = vec![head];
             for p in &c.shown {
-                let mut row = vec![
-                    format!("{}/{}", p.port, p.proto),
-                    p.state.to_string(),
-                    (self.services)(p.port, p.proto)
+                let detail = host.service(p.port, p.proto);
+                let name = match detail {
+                    Some(d) => safe_text(&d.name),
+                    None => (self.services)(p.port, p.proto)
                         .unwrap_or("unknown")
                         .to_string(),
-                ];
+                };
+                let mut row = vec![format!("{}/{}", p.port, p.proto), p.state.to_string(), name];
                 if self.opts.reason {
                     row.push(reason_text(p.reason, p.ttl));
+                }
+                if versions {
+                    row.push(
+                        detail
+                            .map(|d| safe_text(&version_text(d)))
+                            .unwrap_or_default(),
+                    );
                 }
                 rows.push(row);
             }
             text.push_str(&table(&rows));
+            let info = service_info(host);
+            if !info.is_empty() {
+                text.push_str(&format!("Service Info: {info}\n"));
+            }
         }
         if host.incomplete {
             text.push_str(&format!(
@@ -401,5 +449,19 @@ mod tests {
                 problem: "after end"
             })
         ));
+    }
+
+    #[test]
+    fn version_details() {
+        let out = render(
+            SinkOptions {
+                reason: true,
+                ..SinkOptions::default()
+            },
+            true,
+            &[host_versions()],
+            &stats(false),
+        );
+        assert_eq!(out, "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nmonban scan report for 10.77.1.4\nHost is up, received user-set.\nPORT    STATE SERVICE REASON         VERSION\n22/tcp  open  ssh     syn-ack ttl 63 OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)\n25/tcp  open  smtp    syn-ack ttl 63 Evil<&\"'/,\\x09mta 1.0\\x1b[31m (a\\x0ab)\n80/tcp  open  http    syn-ack ttl 63\n443/tcp open  unknown syn-ack ttl 63\nService Info: Host: mail<x>; OS: Linux\n\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n");
     }
 }

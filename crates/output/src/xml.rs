@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use monban_engine::ports::format_ranges;
 use monban_engine::services::service_name;
-use monban_engine::types::{HostReport, HostStatus, PortResult};
+use monban_engine::types::{HostReport, HostStatus, PortResult, ServiceDetail};
 
 use crate::text::{host_name, xml_escape};
 use crate::time::{ctime_utc, unix_secs};
@@ -70,6 +70,39 @@ impl<W: Write> XmlSink<W> {
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// The `<service>` element for a port version detection identified: `method="probed"`,
+/// `conf="10"` for a hard match, `conf="8"` and no product for a soft one.
+fn service_elem(d: &ServiceDetail) -> String {
+    let mut x = format!("<service name=\"{}\"", xml_escape(&d.name));
+    let attrs: [(&str, &Option<String>); 5] = [
+        ("product", &d.product),
+        ("version", &d.version),
+        ("extrainfo", &d.info),
+        ("hostname", &d.hostname),
+        ("ostype", &d.os),
+    ];
+    for (key, value) in attrs {
+        if d.soft && (key == "product" || key == "version") {
+            continue;
+        }
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            let _ = write!(x, " {key}=\"{}\"", xml_escape(v));
+        }
+    }
+    let conf = if d.soft { 8 } else { 10 };
+    let _ = write!(x, " method=\"probed\" conf=\"{conf}\"");
+    if d.cpe.is_empty() {
+        x.push_str("/>");
+    } else {
+        x.push('>');
+        for c in &d.cpe {
+            let _ = write!(x, "<cpe>{}</cpe>", xml_escape(c));
+        }
+        x.push_str("</service>");
+    }
+    x
 }
 
 fn addrtype(addr: IpAddr) -> &'static str {
@@ -188,7 +221,9 @@ impl<W: Write> Sink for XmlSink<W> {
                     p.reason,
                     p.ttl.unwrap_or(0)
                 );
-                if let Some(name) = (self.services)(p.port, p.proto) {
+                if let Some(d) = host.service(p.port, p.proto) {
+                    x.push_str(&service_elem(d));
+                } else if let Some(name) = (self.services)(p.port, p.proto) {
                     let _ = write!(
                         x,
                         "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
@@ -535,5 +570,11 @@ mod tests {
             check_well_formed("<?xml version=\"1.0\"?>\n<a x=\"&amp;\"><b/>t&#10;</a>\n"),
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn version_details() {
+        let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
+        assert_eq!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n<nmaprun scanner=\"monban\" args=\"monban scan -sS \\x1b[31m&lt;&amp;&gt;\" start=\"1795239000\" startstr=\"Sat Nov 21 05:30:00 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>\n<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n<host starttime=\"1795239000\" endtime=\"1795239010\"><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>\n<address addr=\"10.77.1.4\" addrtype=\"ipv4\"/>\n<hostnames/>\n<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1 Debian 2+deb12u3\" extrainfo=\"protocol 2.0\" ostype=\"Linux\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service></port>\n<port protocol=\"tcp\" portid=\"25\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"smtp\" product=\"Evil&lt;&amp;&quot;&apos;/,&#9;mta\" version=\"1.0\\x1b[31m\" extrainfo=\"a&#10;b\" hostname=\"mail&lt;x&gt;\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:evil:&lt;mta&gt;</cpe></service></port>\n<port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"http\" method=\"probed\" conf=\"8\"/></port>\n<port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n</ports>\n</host>\n<runstats><finished time=\"1795239012\" timestr=\"Sat Nov 21 05:30:12 2026\" summary=\"monban done at Sat Nov 21 05:30:12 2026; 4 IP addresses (3 hosts up) scanned in 12.34 seconds\" elapsed=\"12.34\" exit=\"success\"/><hosts up=\"3\" down=\"1\" total=\"4\"/>\n</runstats>\n</nmaprun>\n");
     }
 }
