@@ -1,0 +1,228 @@
+//! Version detection (`-sV`) off the scan loop.
+//!
+//! One worker thread runs [`monban_netio::version::detect`] on the open TCP ports of the
+//! reports handed to it; reports that arrive while a run is going are batched into the
+//! next run, so hosts are probed in parallel. Every run is bounded by the per-port budget
+//! and ends early when the stop flag (Ctrl-C) is set. Reports come back in submission
+//! order with [`HostReport::services`] filled.
+
+use monban_engine::{HostReport, HostStatus, PortState, Protocol, ServiceDetail};
+use monban_netio::version::{detect, ServiceResult, VersionOptions};
+use monban_probes::ProbeDb;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One host's ports to identify.
+type Job = (u64, Vec<(IpAddr, u16)>);
+/// What the worker found for one job, or why the run failed.
+type Done = (u64, Result<Vec<ServiceResult>, String>);
+
+/// A report waiting for its services.
+struct Waiting {
+    id: u64,
+    report: Box<HostReport>,
+    /// None while detection runs.
+    answer: Option<Vec<ServiceDetail>>,
+}
+
+/// Identifies services in the background and hands reports back in submission order.
+pub struct Detector {
+    jobs: Sender<Job>,
+    results: Receiver<Done>,
+    waiting: VecDeque<Waiting>,
+    next_id: u64,
+    error: Option<String>,
+}
+
+impl Detector {
+    /// Starts the worker; `stop` ends detection early.
+    pub fn new(opts: VersionOptions, stop: Arc<AtomicBool>) -> Detector {
+        let (jobs, job_rx) = channel::<Job>();
+        let (res_tx, results) = channel::<Done>();
+        std::thread::spawn(move || worker(&job_rx, &res_tx, &opts, &stop));
+        Detector {
+            jobs,
+            results,
+            waiting: VecDeque::new(),
+            next_id: 0,
+            error: None,
+        }
+    }
+
+    /// Queues a report; one without open TCP ports is ready at once.
+    pub fn submit(&mut self, report: Box<HostReport>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let targets: Vec<(IpAddr, u16)> = if report.status == HostStatus::Up && !report.timed_out {
+            report
+                .ports
+                .iter()
+                .filter(|p| p.proto == Protocol::Tcp && p.state == PortState::Open)
+                .map(|p| (report.addr, p.port))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Nothing to probe, or the worker is gone: the report goes on without services.
+        let answer = (targets.is_empty() || self.jobs.send((id, targets)).is_err()).then(Vec::new);
+        self.waiting.push_back(Waiting { id, report, answer });
+    }
+
+    /// Reports whose detection has finished, in submission order.
+    pub fn ready(&mut self) -> Vec<HostReport> {
+        while let Ok((id, found)) = self.results.try_recv() {
+            self.accept(id, found);
+        }
+        let mut out = Vec::new();
+        while self.waiting.front().is_some_and(|w| w.answer.is_some()) {
+            if let Some(w) = self.waiting.pop_front() {
+                let mut report = *w.report;
+                report.services = w.answer.unwrap_or_default();
+                out.push(report);
+            }
+        }
+        out
+    }
+
+    /// Waits for the remaining reports (bounded by the port budgets and the stop flag).
+    pub fn finish(&mut self) -> Vec<HostReport> {
+        let mut out = self.ready();
+        while !self.waiting.is_empty() {
+            match self.results.recv_timeout(Duration::from_millis(50)) {
+                Ok((id, found)) => self.accept(id, found),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    // The worker is gone: what is left goes on without services.
+                    for w in &mut self.waiting {
+                        w.answer.get_or_insert_with(Vec::new);
+                    }
+                }
+            }
+            out.extend(self.ready());
+        }
+        out
+    }
+
+    /// The first failure of the detection machinery, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn accept(&mut self, id: u64, found: Result<Vec<ServiceResult>, String>) {
+        let details = match found {
+            Ok(results) => details(&results),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                Vec::new()
+            }
+        };
+        if let Some(w) = self.waiting.iter_mut().find(|w| w.id == id) {
+            w.answer = Some(details);
+        }
+    }
+}
+
+/// The identified ports of `results` as report entries.
+fn details(results: &[ServiceResult]) -> Vec<ServiceDetail> {
+    let mut out: Vec<ServiceDetail> = results
+        .iter()
+        .filter_map(|r| {
+            let m = r.service.as_ref()?;
+            Some(ServiceDetail {
+                port: r.port,
+                proto: Protocol::Tcp,
+                name: m.service.clone(),
+                product: m.product.clone(),
+                version: m.version.clone(),
+                info: m.info.clone(),
+                hostname: m.hostname.clone(),
+                os: m.os.clone(),
+                cpe: m.cpe.clone(),
+                soft: m.soft,
+            })
+        })
+        .collect();
+    out.sort_by_key(|d| d.port);
+    out
+}
+
+/// Runs jobs until the sender is dropped; jobs that queued up during a run make the next
+/// run together.
+fn worker(jobs: &Receiver<Job>, results: &Sender<Done>, opts: &VersionOptions, stop: &AtomicBool) {
+    let db = ProbeDb::builtin().map_err(|e| e.to_string());
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = jobs.try_recv() {
+            batch.push(more);
+        }
+        let targets: Vec<(IpAddr, u16)> =
+            batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+        let found = match &db {
+            Ok(db) => detect(db, &targets, opts, stop).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        let mut all = found.map(Vec::into_iter);
+        for (id, t) in batch {
+            let part = match &mut all {
+                Ok(it) => Ok(it.by_ref().take(t.len()).collect()),
+                Err(e) => Err(e.clone()),
+            };
+            if results.send((id, part)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monban_engine::{PortResult, Reason};
+    use std::time::SystemTime;
+
+    fn report(addr: &str, open: &[u16]) -> Box<HostReport> {
+        Box::new(HostReport {
+            addr: addr.parse().unwrap(),
+            name: None,
+            status: HostStatus::Up,
+            status_reason: Reason::UserSet,
+            status_ttl: None,
+            start: SystemTime::UNIX_EPOCH,
+            end: SystemTime::UNIX_EPOCH,
+            ports: open
+                .iter()
+                .map(|&port| PortResult {
+                    port,
+                    proto: Protocol::Tcp,
+                    state: PortState::Open,
+                    reason: Reason::SynAck,
+                    ttl: None,
+                })
+                .collect(),
+            timed_out: false,
+            incomplete: false,
+            srtt: None,
+            services: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn reports_keep_their_order_and_stop_ends_detection() {
+        // The stop flag is set: detection ends at once and finds nothing, without
+        // sending a packet; a report without open ports needs no detection at all.
+        let stop = Arc::new(AtomicBool::new(true));
+        let mut d = Detector::new(VersionOptions::default(), stop);
+        d.submit(report("127.0.0.1", &[9]));
+        d.submit(report("127.0.0.2", &[]));
+        d.submit(report("127.0.0.3", &[9, 10]));
+        let out = d.finish();
+        let addrs: Vec<String> = out.iter().map(|r| r.addr.to_string()).collect();
+        assert_eq!(addrs, ["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
+        assert!(out.iter().all(|r| r.services.is_empty()));
+        assert_eq!(d.error(), None);
+    }
+}
