@@ -9,14 +9,10 @@
 
 mod common;
 
-use std::fs;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{lab, read, run, scratch};
-use monban_lab::Lab;
+use monban_lab::{daemons, Lab};
 
 /// How long a daemon may take to accept connections.
 const START_LIMIT: Duration = Duration::from_secs(15);
@@ -27,163 +23,14 @@ const SSH_PORT: u16 = 2222;
 const HTTP_PORT: u16 = 8081;
 const FTP_PORT: u16 = 2121;
 
-/// A daemon running in a namespace; killed (TERM, then KILL) when dropped.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    log: std::path::PathBuf,
+/// Fails the test with the lab's own explanation.
+fn ok<T>(r: Result<T, monban_lab::LabError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Daemon {
-    fn start(name: &'static str, ns: &str, dir: &Path, program: &str, args: &[&str]) -> Daemon {
-        assert!(
-            Path::new(program).exists(),
-            "{program} is missing: install the Debian package for {name} \
-             (scripts/test.sh installs every package this test needs)"
-        );
-        let log = dir.join(format!("{name}.log"));
-        let out = fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        // `ip netns exec` execs the program, so the child's pid is the daemon's.
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, program])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Daemon { name, child, log }
-    }
-
-    /// Panics with the daemon's log if it has exited.
-    fn check_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("{} exited with {status}; its output:\n{log}", self.name);
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let Ok(pid) = i32::try_from(self.child.id()) else {
-            return;
-        };
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The upstream part of an installed Debian package's version ("1:9.2p1-2+deb12u3" →
-/// ("9.2p1", "2+deb12u3")).
+/// (upstream version, Debian revision) of an installed package.
 fn dpkg_version(package: &str) -> (String, String) {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", package])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "dpkg-query {package} failed");
-    let full = String::from_utf8(out.stdout).unwrap();
-    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
-    let (upstream, revision) = no_epoch.rsplit_once('-').unwrap_or((no_epoch, ""));
-    (upstream.to_owned(), revision.to_owned())
-}
-
-fn write(path: &Path, text: &str) -> String {
-    fs::write(path, text).unwrap();
-    path.display().to_string()
-}
-
-fn start_sshd(ns: &str, dir: &Path) -> Daemon {
-    let key = dir.join("ssh_host_ed25519_key");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen (openssh-client, a dependency of openssh-server)");
-    assert!(status.success(), "ssh-keygen failed");
-    // sshd's privilege-separation directory is compiled in; systemd usually makes it.
-    fs::create_dir_all("/run/sshd").unwrap();
-    let cfg = write(
-        &dir.join("sshd_config"),
-        &format!(
-            "Port {SSH_PORT}\nHostKey {}\nPidFile none\nUsePAM no\n",
-            key.display()
-        ),
-    );
-    Daemon::start("sshd", ns, dir, "/usr/sbin/sshd", &["-D", "-e", "-f", &cfg])
-}
-
-fn start_nginx(ns: &str, dir: &Path) -> Daemon {
-    let d = dir.display();
-    let cfg = write(
-        &dir.join("nginx.conf"),
-        &format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  default_type text/html;\n\
-             \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-             \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
-             \x20 scgi_temp_path {d}/scgi;\n\
-             \x20 server {{\n    listen {HTTP_PORT};\n\
-             \x20   location / {{ return 200 \"<html><head><title>monban lab</title></head></html>\\n\"; }}\n\
-             \x20 }}\n}}\n"
-        ),
-    );
-    let err = format!("{d}/nginx-error.log");
-    let prefix = format!("{d}/");
-    let args = ["-p", &prefix, "-e", &err, "-c", &cfg];
-    Daemon::start("nginx", ns, dir, "/usr/sbin/nginx", &args)
-}
-
-fn start_vsftpd(ns: &str, dir: &Path) -> Daemon {
-    // vsftpd refuses to run with no way to log in: anonymous, read-only, in an empty root.
-    let root = dir.join("ftproot");
-    fs::create_dir_all(&root).unwrap();
-    let cfg = write(
-        &dir.join("vsftpd.conf"),
-        &format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_port={FTP_PORT}\nbackground=NO\n\
-             anonymous_enable=YES\nanon_root={}\nwrite_enable=NO\nlocal_enable=NO\n\
-             seccomp_sandbox=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\nxferlog_enable=NO\n",
-            root.display()
-        ),
-    );
-    Daemon::start("vsftpd", ns, dir, "/usr/sbin/vsftpd", &[&cfg])
-}
-
-/// Waits until every port accepts a connection from inside the target's namespace.
-fn wait_ready(ns: &str, daemons: &mut [(u16, Daemon)]) {
-    let until = Instant::now() + START_LIMIT;
-    for (port, daemon) in daemons.iter_mut() {
-        let port = *port;
-        loop {
-            daemon.check_alive();
-            let up = monban_lab::in_namespace(ns, move || {
-                let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            })
-            .unwrap();
-            if up {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "{} does not accept connections on port {port} after {START_LIMIT:?}",
-                daemon.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    daemons::split_version(&ok(daemons::dpkg_version(package)))
 }
 
 #[test]
@@ -194,11 +41,11 @@ fn scan_sv_names_products_and_versions_in_every_output() {
     let dir = scratch("version");
     // Declared after `lab`, so the daemons are killed before the namespaces go.
     let mut daemons = vec![
-        (SSH_PORT, start_sshd(&host.ns, &dir)),
-        (HTTP_PORT, start_nginx(&host.ns, &dir)),
-        (FTP_PORT, start_vsftpd(&host.ns, &dir)),
+        (SSH_PORT, ok(daemons::sshd(&host.ns, &dir, SSH_PORT))),
+        (HTTP_PORT, ok(daemons::nginx(&host.ns, &dir, HTTP_PORT))),
+        (FTP_PORT, ok(daemons::vsftpd(&host.ns, &dir, FTP_PORT))),
     ];
-    wait_ready(&host.ns, &mut daemons);
+    ok(daemons::wait_ready(&host.ns, &mut daemons, START_LIMIT));
 
     let json = dir.join("out.jsonl");
     let xml = dir.join("out.xml");
@@ -223,7 +70,7 @@ fn scan_sv_names_products_and_versions_in_every_output() {
     eprintln!("{}", ran.stdout);
     assert!(ran.status.success(), "{ran:?}");
     for (_, d) in daemons.iter_mut() {
-        d.check_alive();
+        ok(d.check_alive());
     }
 
     let (ssh_version, ssh_revision) = dpkg_version("openssh-server");

@@ -91,6 +91,34 @@ pub enum LabError {
         /// The namespace the thread worked in.
         namespace: String,
     },
+    /// A daemon's program is not installed.
+    #[error("{program} is missing: install the Debian package {package} (scripts/test.sh does)")]
+    DaemonMissing {
+        /// The program path.
+        program: String,
+        /// The package that provides it.
+        package: &'static str,
+    },
+    /// A daemon exited while it should be serving.
+    #[error("{name} exited with {status}; its output:\n{log}")]
+    DaemonExited {
+        /// The daemon.
+        name: &'static str,
+        /// How it exited.
+        status: String,
+        /// What it wrote.
+        log: String,
+    },
+    /// A daemon did not accept connections in time.
+    #[error("{name} does not accept connections on port {port} after {after:?}")]
+    DaemonNotReady {
+        /// The daemon.
+        name: &'static str,
+        /// The port it should listen on.
+        port: u16,
+        /// How long we waited.
+        after: std::time::Duration,
+    },
     /// The lab was built but does not carry traffic within the deadline.
     #[error("the lab is not ready: {what}")]
     NotReady {

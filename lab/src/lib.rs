@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod cmd;
+pub mod daemons;
 mod error;
 mod listen;
 mod netns;

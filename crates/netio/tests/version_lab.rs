@@ -8,14 +8,11 @@
 //! with configuration in a scratch directory, and are killed by pid when the test ends,
 //! also when it fails.
 
-use std::fs;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use monban_lab::Lab;
+use monban_lab::{daemons, Lab};
 use monban_netio::version::{detect, ServiceResult, VersionOptions};
 use monban_probes::{ProbeDb, Transport};
 
@@ -28,220 +25,21 @@ const FTP_PORT: u16 = 2121;
 const REDIS_PORT: u16 = 6380;
 const MEMCACHED_PORT: u16 = 11212;
 
-/// A daemon running in a namespace; killed (TERM, then KILL) when dropped.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
+/// Fails the test with the lab's own explanation.
+fn ok<T>(r: Result<T, monban_lab::LabError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Daemon {
-    fn start(name: &'static str, ns: &str, dir: &Path, program: &str, args: &[&str]) -> Daemon {
-        assert!(
-            Path::new(program).exists(),
-            "{program} is missing: install the Debian package for {name} \
-             (scripts/test.sh installs every package this test needs)"
-        );
-        let log = dir.join(format!("{name}.log"));
-        let out = fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        // `ip netns exec` execs the program, so the child's pid is the daemon's.
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, program])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Daemon { name, child, log }
-    }
-
-    /// Panics with the daemon's log if it has exited.
-    fn check_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("{} exited with {status}; its output:\n{log}", self.name);
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let Ok(pid) = i32::try_from(self.child.id()) else {
-            return;
-        };
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The installed version of a Debian package.
-fn dpkg_version(package: &str) -> String {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", package])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dpkg-query {package}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// "1:9.2p1-2+deb12u3" → ("9.2p1", "2+deb12u3"): without epoch, split at the last `-`.
-fn split_version(full: &str) -> (String, String) {
-    let no_epoch = full.split_once(':').map_or(full, |(_, v)| v);
-    let (upstream, revision) = no_epoch.rsplit_once('-').unwrap_or((no_epoch, ""));
-    (upstream.to_owned(), revision.to_owned())
-}
-
-#[test]
-fn version_strings_split_like_debian() {
-    let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
-    assert_eq!(split_version("1:9.2p1-2+deb12u3"), s("9.2p1", "2+deb12u3"));
-    assert_eq!(
-        split_version("5:7.0.15-1~deb12u1"),
-        s("7.0.15", "1~deb12u1")
-    );
-    assert_eq!(
-        split_version("1.22.1-9+deb12u10"),
-        s("1.22.1", "9+deb12u10")
-    );
-    assert_eq!(split_version("3.0.3"), s("3.0.3", ""));
-}
-
-fn scratch() -> PathBuf {
+fn scratch() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("monban-version-lab-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    ok(
+        std::fs::create_dir_all(&dir).map_err(|source| monban_lab::LabError::Spawn {
+            command: format!("mkdir {}", dir.display()),
+            source,
+        }),
+    );
     dir
-}
-
-fn write(path: &Path, text: &str) -> String {
-    fs::write(path, text).unwrap();
-    path.display().to_string()
-}
-
-fn start_sshd(ns: &str, dir: &Path) -> Daemon {
-    let key = dir.join("ssh_host_ed25519_key");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen (openssh-client, a dependency of openssh-server)");
-    assert!(status.success(), "ssh-keygen failed");
-    // sshd's privilege-separation directory is compiled in; systemd usually makes it.
-    fs::create_dir_all("/run/sshd").unwrap();
-    let cfg = write(
-        &dir.join("sshd_config"),
-        &format!(
-            "Port {SSH_PORT}\nHostKey {}\nPidFile none\nUsePAM no\n",
-            key.display()
-        ),
-    );
-    Daemon::start("sshd", ns, dir, "/usr/sbin/sshd", &["-D", "-e", "-f", &cfg])
-}
-
-fn start_nginx(ns: &str, dir: &Path) -> Daemon {
-    let d = dir.display();
-    let cfg = write(
-        &dir.join("nginx.conf"),
-        &format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  default_type text/html;\n\
-             \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-             \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
-             \x20 scgi_temp_path {d}/scgi;\n\
-             \x20 server {{\n    listen {HTTP_PORT};\n\
-             \x20   location / {{ return 200 \"<html><head><title>monban lab</title></head></html>\\n\"; }}\n\
-             \x20 }}\n}}\n"
-        ),
-    );
-    let err = format!("{d}/nginx-error.log");
-    let prefix = format!("{d}/");
-    let args = ["-p", &prefix, "-e", &err, "-c", &cfg];
-    Daemon::start("nginx", ns, dir, "/usr/sbin/nginx", &args)
-}
-
-fn start_vsftpd(ns: &str, dir: &Path) -> Daemon {
-    // vsftpd refuses to run with no way to log in: anonymous, read-only, in an empty root.
-    let root = dir.join("ftproot");
-    fs::create_dir_all(&root).unwrap();
-    let cfg = write(
-        &dir.join("vsftpd.conf"),
-        &format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_port={FTP_PORT}\nbackground=NO\n\
-             anonymous_enable=YES\nanon_root={}\nwrite_enable=NO\nlocal_enable=NO\n\
-             seccomp_sandbox=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\nxferlog_enable=NO\n",
-            root.display()
-        ),
-    );
-    Daemon::start("vsftpd", ns, dir, "/usr/sbin/vsftpd", &[&cfg])
-}
-
-fn start_redis(ns: &str, dir: &Path) -> Daemon {
-    let port = REDIS_PORT.to_string();
-    let d = dir.display().to_string();
-    let args = [
-        "--port",
-        &port,
-        "--bind",
-        "0.0.0.0",
-        "--protected-mode",
-        "no",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-        "--dir",
-        &d,
-    ];
-    Daemon::start("redis-server", ns, dir, "/usr/bin/redis-server", &args)
-}
-
-fn start_memcached(ns: &str, dir: &Path) -> Daemon {
-    let port = MEMCACHED_PORT.to_string();
-    let args = ["-p", &port, "-U", "0", "-u", "root", "-l", "0.0.0.0"];
-    Daemon::start("memcached", ns, dir, "/usr/bin/memcached", &args)
-}
-
-/// Waits until every port accepts a connection from inside the target's namespace.
-fn wait_ready(ns: &str, daemons: &mut [(u16, Daemon)]) {
-    let until = Instant::now() + START_LIMIT;
-    for (port, daemon) in daemons.iter_mut() {
-        let port = *port;
-        loop {
-            daemon.check_alive();
-            let up = monban_lab::in_namespace(ns, move || {
-                let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            })
-            .unwrap();
-            if up {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "{} does not accept connections on port {port} after {START_LIMIT:?}",
-                daemon.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn field(r: &ServiceResult) -> (String, Option<String>, Option<String>, Option<String>) {
@@ -273,13 +71,16 @@ fn real_daemons_are_identified_with_their_package_versions() {
     let dir = scratch();
     // Declared after `lab`, so the daemons are killed before the namespaces go.
     let mut daemons = vec![
-        (SSH_PORT, start_sshd(&host.ns, &dir)),
-        (HTTP_PORT, start_nginx(&host.ns, &dir)),
-        (FTP_PORT, start_vsftpd(&host.ns, &dir)),
-        (REDIS_PORT, start_redis(&host.ns, &dir)),
-        (MEMCACHED_PORT, start_memcached(&host.ns, &dir)),
+        (SSH_PORT, ok(daemons::sshd(&host.ns, &dir, SSH_PORT))),
+        (HTTP_PORT, ok(daemons::nginx(&host.ns, &dir, HTTP_PORT))),
+        (FTP_PORT, ok(daemons::vsftpd(&host.ns, &dir, FTP_PORT))),
+        (REDIS_PORT, ok(daemons::redis(&host.ns, &dir, REDIS_PORT))),
+        (
+            MEMCACHED_PORT,
+            ok(daemons::memcached(&host.ns, &dir, MEMCACHED_PORT)),
+        ),
     ];
-    wait_ready(&host.ns, &mut daemons);
+    ok(daemons::wait_ready(&host.ns, &mut daemons, START_LIMIT));
 
     let target = IpAddr::V4(host.v4);
     let targets: Vec<(IpAddr, u16)> = daemons.iter().map(|(p, _)| (target, *p)).collect();
@@ -308,18 +109,19 @@ fn real_daemons_are_identified_with_their_package_versions() {
         );
     }
     for (_, d) in daemons.iter_mut() {
-        d.check_alive();
+        ok(d.check_alive());
     }
     assert_eq!(results.len(), 5);
     for r in &results {
         assert_eq!(r.error, None, "port {}", r.port);
     }
 
-    let (ssh_version, ssh_revision) = split_version(&dpkg_version("openssh-server"));
-    let (nginx_version, _) = split_version(&dpkg_version("nginx"));
-    let (vsftpd_version, _) = split_version(&dpkg_version("vsftpd"));
-    let (redis_version, _) = split_version(&dpkg_version("redis-server"));
-    let (memcached_version, _) = split_version(&dpkg_version("memcached"));
+    let (ssh_version, ssh_revision) =
+        daemons::split_version(&ok(daemons::dpkg_version("openssh-server")));
+    let (nginx_version, _) = daemons::split_version(&ok(daemons::dpkg_version("nginx")));
+    let (vsftpd_version, _) = daemons::split_version(&ok(daemons::dpkg_version("vsftpd")));
+    let (redis_version, _) = daemons::split_version(&ok(daemons::dpkg_version("redis-server")));
+    let (memcached_version, _) = daemons::split_version(&ok(daemons::dpkg_version("memcached")));
     let s = |x: &str| Some(x.to_owned());
 
     let [ssh, http, ftp, redis, memcached] = results.as_slice() else {
@@ -392,5 +194,5 @@ fn real_daemons_are_identified_with_their_package_versions() {
         )
     );
     drop(daemons);
-    let _ = fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
 }
