@@ -11,12 +11,14 @@ use cli::{Command, OutputFormat, ScanPlan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monban_engine::targets::Target;
 use monban_engine::{
-    Event, HostStatus, PingProbe, Progress, Reason, Scan, ScanConfig, ScanType, Timing,
+    Event, HostStatus, PingProbe, PortState, Progress, Protocol, Reason, RiskNote, Scan,
+    ScanConfig, ScanType, Timing,
 };
 use monban_netio::{DriveOptions, Handler, NetError};
 use monban_output::{
     GrepSink, JsonSink, MultiSink, NormalSink, RunInfo, RunStats, Sink, SinkOptions, XmlSink,
 };
+use monban_probes::Transport;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fs::File;
@@ -44,6 +46,10 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         Command::Help(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profiles(text) => {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
@@ -259,8 +265,9 @@ impl Out {
     /// Hands a report whose services are known to reverse DNS, or writes it.
     fn after_versions(
         &mut self,
-        report: Box<monban_engine::HostReport>,
+        mut report: Box<monban_engine::HostReport>,
     ) -> Result<(), monban_output::OutputError> {
+        add_risks(&mut report);
         match &mut self.rdns {
             Some(r) if report.status == HostStatus::Up && report.name.is_none() => {
                 r.submit(report);
@@ -517,12 +524,39 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fills `report.risks` from the risk table: one note per open port of a risky service,
+/// using the service `-sV` identified when there is one.
+fn add_risks(report: &mut monban_engine::HostReport) {
+    let notes: Vec<RiskNote> = report
+        .ports
+        .iter()
+        .filter(|p| p.state == PortState::Open)
+        .filter_map(|p| {
+            let transport = match p.proto {
+                Protocol::Tcp => Transport::Tcp,
+                Protocol::Udp => Transport::Udp,
+            };
+            let service = report.service(p.port, p.proto).map(|d| d.name.as_str());
+            let risk = monban_probes::risk_for(p.port, transport, service)?;
+            Some(RiskNote {
+                port: p.port,
+                proto: p.proto,
+                level: risk.level.as_str().to_string(),
+                name: risk.name.to_string(),
+                why: risk.why.to_string(),
+                advice: risk.advice.to_string(),
+            })
+        })
+        .collect();
+    report.risks = notes;
+}
+
 /// The discovery probes to use, or None with -Pn.
 fn discovery_probes(plan: &ScanPlan, raw_ok: bool) -> Result<Option<Vec<PingProbe>>> {
     if plan.skip_discovery {
         return Ok(None);
     }
-    if plan.pings.is_empty() {
+    if plan.pings.is_empty() || (plan.pings_from_profile && !raw_ok) {
         return Ok(Some(if raw_ok {
             PingProbe::DEFAULT_RAW.to_vec()
         } else {

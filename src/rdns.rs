@@ -166,6 +166,7 @@ mod tests {
             incomplete: false,
             srtt: None,
             services: Vec::new(),
+            risks: Vec::new(),
         })
     }
 

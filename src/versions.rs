@@ -207,6 +207,7 @@ mod tests {
             incomplete: false,
             srtt: None,
             services: Vec::new(),
+            risks: Vec::new(),
         })
     }
 

@@ -49,7 +49,12 @@ impl Env for SystemEnv {
 pub(crate) const DEFAULT_VERSION_INTENSITY: u8 = 7;
 
 /// Validates `low` into a plan. `args_line` is the command line for output headers.
-pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<ScanPlan, ArgError> {
+pub(crate) fn build(
+    mut low: LowArgs,
+    args_line: String,
+    env: &dyn Env,
+) -> Result<ScanPlan, ArgError> {
+    let pings_from_profile = super::profiles::apply(&mut low)?;
     let scan_type = scan_type(&low.scan_types)?;
     if low.ping_only && low.skip_discovery {
         return Err(ArgError(
@@ -119,6 +124,7 @@ pub(crate) fn build(low: LowArgs, args_line: String, env: &dyn Env) -> Result<Sc
         allow_broadcast: low.allow_broadcast,
         version_detection: low.version_detection,
         version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),
+        pings_from_profile,
     })
 }
 

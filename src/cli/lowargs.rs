@@ -27,6 +27,8 @@ pub(crate) enum Mode {
     Help(HelpTopic),
     /// Show the version.
     Version,
+    /// `monban profiles`: list the scan profiles.
+    Profiles,
 }
 
 /// Which help text.
@@ -128,6 +130,8 @@ pub(crate) struct LowArgs {
     pub version_detection: bool,
     /// `--version-intensity` (checked to be 0-9).
     pub version_intensity: Option<u8>,
+    /// `--profile NAME` (checked when planning).
+    pub profile: Option<String>,
 }
 
 impl Default for LowArgs {
@@ -172,15 +176,17 @@ impl Default for LowArgs {
             allow_broadcast: false,
             version_detection: false,
             version_intensity: None,
+            profile: None,
         }
     }
 }
 
 /// Subcommands that are recognised as the first argument.
-const SUBCOMMANDS: [&str; 2] = ["scan", "help"];
+const SUBCOMMANDS: [&str; 3] = ["scan", "help", "profiles"];
 
 /// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 21] = [
+const LONG_OPTIONS: [&str; 22] = [
+    "profile",
     "help",
     "version",
     "open",
@@ -263,6 +269,15 @@ impl LowArgs {
                     low.mode = Mode::Help(HelpTopic::Top);
                     return Ok(low);
                 }
+                if sub == "profiles" {
+                    if let Some(extra) = args.rest.next() {
+                        return Err(ArgError(format!(
+                            "monban profiles takes no arguments (got {extra:?})"
+                        )));
+                    }
+                    low.mode = Mode::Profiles;
+                    return Ok(low);
+                }
                 help_topic = HelpTopic::Scan;
             }
             Some(_) => {}
@@ -343,6 +358,7 @@ impl LowArgs {
             "--reason" => switch(&mut self.reason, &inline)?,
             "--no-progress" => switch(&mut self.no_progress, &inline)?,
             "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,
+            "--profile" => self.profile = Some(args.value(flag, inline)?),
             "--exclude-ports" => self.exclude_ports = Some(args.value(flag, inline)?),
             "--top-ports" => {
                 let v = args.value(flag, inline)?;

@@ -8,6 +8,7 @@
 
 mod hiargs;
 mod lowargs;
+mod profiles;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -27,6 +28,8 @@ pub enum Command {
     Help(String),
     /// Print the version and exit 0.
     Version,
+    /// `monban profiles`: print this list of scan profiles (to stdout) and exit 0.
+    Profiles(String),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -163,6 +166,9 @@ pub struct ScanPlan {
     pub version_detection: bool,
     /// `--version-intensity` (0-9, default 7): how rare a probe may be and still be tried.
     pub version_intensity: u8,
+    /// `pings` came from a `--profile`, not from flags: without raw sockets, use the
+    /// default discovery probes rather than failing.
+    pub pings_from_profile: bool,
 }
 
 /// Parses the command line (`args[0]` is the program name) into a [`Command`].
@@ -193,6 +199,7 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
         lowargs::Mode::Help(lowargs::HelpTopic::Top) => Ok(Command::Help(top_help())),
         lowargs::Mode::Help(lowargs::HelpTopic::Scan) => Ok(Command::Help(scan_help())),
         lowargs::Mode::Version => Ok(Command::Version),
+        lowargs::Mode::Profiles => Ok(Command::Profiles(profiles::listing())),
         lowargs::Mode::Scan => {
             hiargs::build(low, args_line, env).map(|plan| Command::Scan(Box::new(plan)))
         }
@@ -227,6 +234,7 @@ USAGE
 COMMANDS
   scan                     scan ports of the targets; the default command:
                            `monban -p 22 host` is `monban scan -p 22 host`
+  profiles                 list the scan profiles (`monban scan --profile NAME`)
   help                     show this help; `monban scan --help` shows the scan options
 {OPTIONS}"
     )
@@ -288,6 +296,9 @@ SCAN TECHNIQUES
   --version-intensity <0-9>
                            try probes up to this rarity (default 7; 0 = only the
                            probes that list the port, 9 = all)
+  --profile NAME           a preset of the online scan suite: prescan, quick,
+                           trojan, tcp-low, udp-low (stealth not yet); fills in only
+                           what other flags leave unset (`monban profiles` lists them)
   --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
                            number); replies are read as the scan type says
 
@@ -1176,5 +1187,132 @@ mod tests {
             }
         }
         assert!(outcomes[0] > 50 && outcomes[1] > 50, "{outcomes:?}");
+    }
+
+    #[test]
+    fn profile_presets() {
+        let quick = plan(&["--profile", "quick", "10.0.0.1"]);
+        assert_eq!(
+            quick.tcp_ports,
+            vec![
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 25, 53, 59, 79, 80, 110, 113, 135,
+                139, 443, 445, 1080, 1125, 1243, 1999, 5000, 6776, 7789, 8080, 12345, 31337, 54320,
+                54321
+            ]
+        );
+        assert_eq!(
+            quick.scan_type, None,
+            "SYN when privileged, connect otherwise"
+        );
+        assert_eq!(quick.pings, vec![PingProbe::Echo]);
+        assert!(quick.pings_from_profile);
+        assert!(!quick.version_detection);
+
+        let trojan = plan(&["--profile=trojan", "10.0.0.1"]);
+        let mut want = profiles::TROJAN_PORTS.to_vec();
+        want.sort_unstable();
+        assert_eq!(trojan.tcp_ports, want);
+        assert_eq!(trojan.tcp_ports.len(), 37);
+        assert!(trojan.tcp_ports.contains(&31337) && trojan.tcp_ports.contains(&12345));
+        assert_eq!((trojan.scan_type, trojan.pings.len()), (None, 0));
+
+        let tcp = plan(&["--profile", "tcp-low", "10.0.0.1"]);
+        assert_eq!(tcp.tcp_ports, (1..=1024).collect::<Vec<u16>>());
+        assert_eq!(tcp.scan_type, None);
+
+        let udp = plan(&["--profile", "udp-low", "10.0.0.1"]);
+        assert_eq!(udp.tcp_ports, (1..=1024).collect::<Vec<u16>>());
+        assert_eq!(udp.scan_type, Some(ScanType::Udp));
+
+        let pre = plan(&["-profile", "prescan", "10.0.0.1"]);
+        assert_eq!(
+            pre.tcp_ports,
+            vec![21, 22, 23, 25, 79, 80, 110, 113, 1080, 8080]
+        );
+        assert!(pre.version_detection);
+        assert_eq!(pre.version_intensity, 7);
+        assert!(!pre.pings_from_profile);
+
+        assert_eq!(
+            err(&["--profile", "stealth", "10.0.0.1"]),
+            "monban: the stealth profile (SYN plus FIN/NULL/Xmas/ACK combined) is not \
+             implemented yet"
+        );
+        assert_eq!(
+            err(&["--profile", "fast", "10.0.0.1"]),
+            "monban: unknown profile \"fast\": choose one of prescan, quick, stealth, trojan, \
+             tcp-low, udp-low (see monban profiles)"
+        );
+        assert_eq!(
+            err(&["10.0.0.1", "--profile"]),
+            "monban: missing value for --profile (see monban scan --help)"
+        );
+    }
+
+    #[test]
+    fn explicit_flags_override_profiles() {
+        let p = plan(&["--profile", "quick", "-p", "80", "-PS22", "-sT", "10.0.0.1"]);
+        assert_eq!(p.tcp_ports, vec![80]);
+        assert_eq!(p.pings, vec![PingProbe::Syn(22)]);
+        assert!(!p.pings_from_profile);
+        assert_eq!(p.scan_type, Some(ScanType::Connect));
+        let p = plan(&["--profile", "quick", "-Pn", "10.0.0.1"]);
+        assert!(p.skip_discovery);
+        assert!(p.pings.is_empty());
+        assert_eq!(
+            plan(&["--profile", "quick", "-F", "10.0.0.1"]).tcp_ports,
+            top(100)
+        );
+        assert_eq!(
+            plan(&["--profile", "tcp-low", "--top-ports", "10", "10.0.0.1"]).tcp_ports,
+            top(10)
+        );
+        let p = plan(&["--profile", "udp-low", "-sS", "-p", "53", "10.0.0.1"]);
+        assert_eq!((p.scan_type, p.tcp_ports), (Some(ScanType::Syn), vec![53]));
+        let p = plan(&[
+            "--profile",
+            "tcp-low",
+            "--exclude-ports",
+            "2-1024",
+            "10.0.0.1",
+        ]);
+        assert_eq!(p.tcp_ports, vec![1]);
+        let p = plan(&[
+            "--profile",
+            "prescan",
+            "--version-intensity",
+            "2",
+            "-p",
+            "22",
+            "10.0.0.1",
+        ]);
+        assert_eq!((p.version_detection, p.version_intensity), (true, 2));
+        assert_eq!(p.tcp_ports, vec![22]);
+        let p = plan(&["--profile", "prescan", "-sU", "10.0.0.1"]);
+        assert!(!p.version_detection, "-sU wins over the profile's -sV");
+        assert_eq!(p.scan_type, Some(ScanType::Udp));
+    }
+
+    #[test]
+    fn profiles_subcommand() {
+        match run(&["profiles"]) {
+            Ok(Command::Profiles(text)) => assert_eq!(
+                text,
+                "PROFILES (monban scan --profile NAME; explicit flags win)\n\
+                 \x20 prescan   service banners (-sV) of FTP, POP3, SMTP, Telnet, Finger, Ident, \
+                 SOCKS, HTTP proxy, SSH and HTTP (10 ports)\n\
+                 \x20 quick     SYN scan (connect when unprivileged) of 37 common and backdoor \
+                 ports, echo-request discovery\n\
+                 \x20 stealth   SYN plus FIN/NULL/Xmas/ACK combined per port (not implemented yet)\n\
+                 \x20 trojan    well-known trojan and backdoor ports (monban's own list)\n\
+                 \x20 tcp-low   every TCP port from 1 to 1024\n\
+                 \x20 udp-low   every UDP port from 1 to 1024 (-sU)\n"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err(&["profiles", "x"]),
+            "monban: monban profiles takes no arguments (got \"x\")"
+        );
     }
 }

@@ -1447,6 +1447,7 @@ impl Scan {
             incomplete,
             srtt: host.srtt,
             services: Vec::new(),
+            risks: Vec::new(),
         }
     }
 

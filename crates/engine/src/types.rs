@@ -301,6 +301,9 @@ pub struct HostReport {
     /// What version detection (`-sV`) identified, one entry per identified port in
     /// ascending (protocol, port) order; empty without `-sV`.
     pub services: Vec<ServiceDetail>,
+    /// Risk notes for open ports of risky services, one per port in ascending
+    /// (protocol, port) order; filled by the binary from the risk table, empty otherwise.
+    pub risks: Vec<RiskNote>,
 }
 
 impl HostReport {
@@ -310,6 +313,32 @@ impl HostReport {
             .iter()
             .find(|s| s.port == port && s.proto == proto)
     }
+}
+
+impl HostReport {
+    /// The risk note for one port, if there is one.
+    pub fn risk(&self, port: u16, proto: Protocol) -> Option<&RiskNote> {
+        self.risks
+            .iter()
+            .find(|r| r.port == port && r.proto == proto)
+    }
+}
+
+/// Why an open port is risky to expose and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskNote {
+    /// The port.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: Protocol,
+    /// `low`, `medium`, `high` or `critical`.
+    pub level: String,
+    /// Name of the risk-table entry (`telnet`, `trojan-netbus`, ...).
+    pub name: String,
+    /// Why it is risky.
+    pub why: String,
+    /// What to do about it.
+    pub advice: String,
 }
 
 /// What version detection (`-sV`) found on one port.

@@ -63,6 +63,7 @@ fn host(
         incomplete: false,
         srtt: Some(Duration::from_micros(250)),
         services: Vec::new(),
+        risks: Vec::new(),
     }
 }
 

@@ -4,7 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monban_engine::types::{
-    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType, ServiceDetail,
+    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, RiskNote, ScanType,
+    ServiceDetail,
 };
 
 use crate::{RunInfo, RunStats};
@@ -73,6 +74,7 @@ fn up(addr: IpAddr, name: Option<&str>, ports: Vec<PortResult>) -> HostReport {
         incomplete: false,
         srtt: None,
         services: Vec::new(),
+        risks: Vec::new(),
     }
 }
 
@@ -102,6 +104,7 @@ pub fn host_v4() -> HostReport {
     HostReport {
         srtt: Some(Duration::from_micros(210)),
         services: Vec::new(),
+        risks: Vec::new(),
         ..up(
             IpAddr::V4(Ipv4Addr::new(10, 77, 1, 2)),
             Some("evil<&\"'\u{1}"),
@@ -127,6 +130,7 @@ pub fn host_small() -> HostReport {
     HostReport {
         srtt: Some(Duration::from_micros(12_345)),
         services: Vec::new(),
+        risks: Vec::new(),
         incomplete: true,
         ..up(
             IpAddr::V4(Ipv4Addr::new(10, 77, 1, 3)),
@@ -211,6 +215,45 @@ pub fn host_versions() -> HostReport {
                 tcp(25, PortState::Open, Reason::SynAck, Some(63)),
                 tcp(80, PortState::Open, Reason::SynAck, Some(63)),
                 tcp(443, PortState::Open, Reason::SynAck, Some(63)),
+            ],
+        )
+    }
+}
+
+/// A host with two risky open ports (one note with hostile text) and one plain one.
+pub fn host_risks() -> HostReport {
+    let note = |port: u16, level: &str, name: &str, why: &str, advice: &str| RiskNote {
+        port,
+        proto: Protocol::Tcp,
+        level: level.to_string(),
+        name: name.to_string(),
+        why: why.to_string(),
+        advice: advice.to_string(),
+    };
+    HostReport {
+        risks: vec![
+            note(
+                23,
+                "high",
+                "telnet",
+                "Logins cross the network in clear text.",
+                "Use SSH instead.",
+            ),
+            note(
+                31337,
+                "critical",
+                "evil<&\"'>",
+                "Bad \u{1b}[31m<b>&\"'\nthing.",
+                "Close <it> & \"now\".",
+            ),
+        ],
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 5)),
+            None,
+            vec![
+                tcp(22, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(23, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(31337, PortState::Open, Reason::SynAck, Some(63)),
             ],
         )
     }

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use monban_engine::ports::format_ranges;
 use monban_engine::services::service_name;
-use monban_engine::types::{HostReport, HostStatus, PortResult, PortState, ServiceDetail};
+use monban_engine::types::{
+    HostReport, HostStatus, PortResult, PortState, RiskNote, ServiceDetail,
+};
 use serde_json::Value;
 
 use crate::text::host_name;
@@ -80,7 +82,12 @@ impl<W: Write> JsonSink<W> {
     }
 
     /// One entry of a `host` event's `ports`; `detail` is what `-sV` found on it.
-    fn port_object(&self, p: &PortResult, detail: Option<&ServiceDetail>) -> String {
+    fn port_object(
+        &self,
+        p: &PortResult,
+        detail: Option<&ServiceDetail>,
+        risk: Option<&RiskNote>,
+    ) -> String {
         let service = match detail {
             Some(d) => Some(d.name.as_str()),
             None => (self.services)(p.port, p.proto),
@@ -99,6 +106,19 @@ impl<W: Write> JsonSink<W> {
             ("hostname", text(|d| &d.hostname)),
             ("os", text(|d| &d.os)),
             ("cpe", j(detail.map(|d| d.cpe.clone()).unwrap_or_default())),
+            (
+                "risk",
+                risk.map_or_else(
+                    || "null".to_string(),
+                    |r| {
+                        object(&[
+                            ("level", j(r.level.as_str())),
+                            ("why", j(r.why.as_str())),
+                            ("advice", j(r.advice.as_str())),
+                        ])
+                    },
+                ),
+            ),
         ])
     }
 }
@@ -170,7 +190,11 @@ impl<W: Write> Sink for JsonSink<W> {
         if host.status == HostStatus::Up {
             let c = collapse(&host.ports, &self.opts);
             for p in &c.shown {
-                ports.push(self.port_object(p, host.service(p.port, p.proto)));
+                ports.push(self.port_object(
+                    p,
+                    host.service(p.port, p.proto),
+                    host.risk(p.port, p.proto),
+                ));
             }
             for e in &c.extra {
                 let mut reasons = Vec::new();
@@ -277,9 +301,9 @@ mod tests {
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.3","name":null,"status":"up","reason":"user-set","ttl":null,"#,
                     r#""start":1795239000.5,"end":1795239010.25,"srtt_us":12345,"timed_out":false,"incomplete":true,"#,
-                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh","product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]},"#,
-                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]},"#,
-                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[]}],"extraports":[]}"#
+                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh","product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null},"#,
+                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null},"#,
+                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null}],"extraports":[]}"#
                 ),
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.8","name":null,"status":"down","reason":"no-response","ttl":null,"#,
@@ -466,6 +490,16 @@ mod tests {
     #[test]
     fn version_details() {
         let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
-        assert_eq!(out, "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":25,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":80,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.4\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1 Debian 2+deb12u3\",\"info\":\"protocol 2.0\",\"hostname\":null,\"os\":\"Linux\",\"cpe\":[\"cpe:/a:openbsd:openssh:9.2p1\",\"cpe:/o:linux:linux_kernel\"]},{\"port\":25,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"smtp\",\"product\":\"Evil<&\\\"'/,\\tmta\",\"version\":\"1.0\\u001b[31m\",\"info\":\"a\\nb\",\"hostname\":\"mail<x>\",\"os\":null,\"cpe\":[\"cpe:/a:evil:<mta>\"]},{\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[]},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[]}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n");
+        assert_eq!(out, "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":25,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":80,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.4\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1 Debian 2+deb12u3\",\"info\":\"protocol 2.0\",\"hostname\":null,\"os\":\"Linux\",\"cpe\":[\"cpe:/a:openbsd:openssh:9.2p1\",\"cpe:/o:linux:linux_kernel\"],\"risk\":null},{\"port\":25,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"smtp\",\"product\":\"Evil<&\\\"'/,\\tmta\",\"version\":\"1.0\\u001b[31m\",\"info\":\"a\\nb\",\"hostname\":\"mail<x>\",\"os\":null,\"cpe\":[\"cpe:/a:evil:<mta>\"],\"risk\":null},{\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n");
+    }
+
+    #[test]
+    fn risk_objects_in_host_event() {
+        let out = render(SinkOptions::default(), &[host_risks()], &stats(false));
+        let lines = parse_lines(&out);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(out.lines().nth(4), Some(
+                "{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.5\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null},{\"port\":23,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":{\"level\":\"high\",\"why\":\"Logins cross the network in clear text.\",\"advice\":\"Use SSH instead.\"}},{\"port\":31337,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":{\"level\":\"critical\",\"why\":\"Bad \\u001b[31m<b>&\\\"'\\nthing.\",\"advice\":\"Close <it> & \\\"now\\\".\"}}],\"extraports\":[]}"
+            ));
     }
 }

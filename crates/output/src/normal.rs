@@ -27,6 +27,10 @@ pub struct NormalSink<W: Write> {
     phase: Phase,
     scanned: usize,
     services: ServiceFn,
+    /// Risky open services seen so far, by level: low, medium, high, critical, other.
+    risky: [u64; 5],
+    /// Hosts with at least one risky open service.
+    risky_hosts: u64,
 }
 
 impl<W: Write> NormalSink<W> {
@@ -39,6 +43,8 @@ impl<W: Write> NormalSink<W> {
             phase: Phase::New,
             scanned: 0,
             services: service_name,
+            risky: [0; 5],
+            risky_hosts: 0,
         }
     }
 
@@ -140,6 +146,40 @@ pub(crate) fn not_shown(extra: &[ExtraPorts]) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// Where a risk level is counted in [`NormalSink`]'s tally.
+fn level_index(level: &str) -> usize {
+    match level {
+        "low" => 0,
+        "medium" => 1,
+        "high" => 2,
+        "critical" => 3,
+        _ => 4,
+    }
+}
+
+/// The end-of-scan line about risky open services (empty when there were none):
+/// `Risky open services: 3 (1 critical, 2 high) on 2 hosts`.
+fn risk_summary(risky: &[u64; 5], hosts: u64) -> String {
+    let total: u64 = risky.iter().sum();
+    if total == 0 {
+        return String::new();
+    }
+    let names = ["low", "medium", "high", "critical", "other"];
+    let parts: Vec<String> = [3, 2, 1, 0, 4]
+        .iter()
+        .filter_map(|&i| {
+            let n = risky.get(i).copied().unwrap_or(0);
+            let name = names.get(i).copied().unwrap_or("other");
+            (n > 0).then(|| format!("{n} {name}"))
+        })
+        .collect();
+    format!(
+        "Risky open services: {total} ({}) on {}\n",
+        parts.join(", "),
+        plural(u128::from(hosts), "host", "hosts")
+    )
 }
 
 impl<W: Write> Sink for NormalSink<W> {
@@ -276,6 +316,22 @@ impl<W: Write> Sink for NormalSink<W> {
                 text.push_str(&format!("Service Info: {info}\n"));
             }
         }
+        if !host.risks.is_empty() {
+            text.push_str("Risk notes:\n");
+            for r in &host.risks {
+                text.push_str(&format!(
+                    "  {}/{} {} [{}]: {} \u{2192} {}\n",
+                    r.port,
+                    r.proto,
+                    safe_text(&r.name),
+                    safe_text(&r.level),
+                    safe_text(&r.why),
+                    safe_text(&r.advice)
+                ));
+                self.risky[level_index(&r.level)] += 1;
+            }
+            self.risky_hosts += 1;
+        }
         if host.incomplete {
             text.push_str(&format!(
                 "Scan interrupted: {} not resolved\n",
@@ -288,7 +344,7 @@ impl<W: Write> Sink for NormalSink<W> {
 
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError> {
         self.phase.end()?;
-        let mut text = String::new();
+        let mut text = risk_summary(&self.risky, self.risky_hosts);
         if self.file {
             if stats.interrupted {
                 text.push_str(&format!("# {INTERRUPTED}\n"));
@@ -463,5 +519,22 @@ mod tests {
             &stats(false),
         );
         assert_eq!(out, "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nmonban scan report for 10.77.1.4\nHost is up, received user-set.\nPORT    STATE SERVICE REASON         VERSION\n22/tcp  open  ssh     syn-ack ttl 63 OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)\n25/tcp  open  smtp    syn-ack ttl 63 Evil<&\"'/,\\x09mta 1.0\\x1b[31m (a\\x0ab)\n80/tcp  open  http    syn-ack ttl 63\n443/tcp open  unknown syn-ack ttl 63\nService Info: Host: mail<x>; OS: Linux\n\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n");
+    }
+
+    #[test]
+    fn risk_notes_and_summary() {
+        let mut second = host_risks();
+        second.addr = IpAddr::V4(std::net::Ipv4Addr::new(10, 77, 1, 6));
+        second.risks.truncate(1);
+        let out = render(
+            SinkOptions::default(),
+            false,
+            &[host_risks(), second],
+            &stats(false),
+        );
+        assert_eq!(
+            out,
+            "Starting monban 0.1.0 at 2026-11-21 05:30 UTC\nmonban scan report for 10.77.1.5\nHost is up.\nPORT      STATE SERVICE\n22/tcp    open  ssh\n23/tcp    open  unknown\n31337/tcp open  unknown\nRisk notes:\n  23/tcp telnet [high]: Logins cross the network in clear text. \u{2192} Use SSH instead.\n  31337/tcp evil<&\"'> [critical]: Bad \\x1b[31m<b>&\"'\\x0athing. \u{2192} Close <it> & \"now\".\n\nmonban scan report for 10.77.1.6\nHost is up.\nPORT      STATE SERVICE\n22/tcp    open  ssh\n23/tcp    open  unknown\n31337/tcp open  unknown\nRisk notes:\n  23/tcp telnet [high]: Logins cross the network in clear text. \u{2192} Use SSH instead.\n\nRisky open services: 3 (1 critical, 2 high) on 2 hosts\nmonban done: 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n"
+        );
     }
 }

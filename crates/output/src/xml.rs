@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use monban_engine::ports::format_ranges;
 use monban_engine::services::service_name;
-use monban_engine::types::{HostReport, HostStatus, PortResult, ServiceDetail};
+use monban_engine::types::{HostReport, HostStatus, PortResult, RiskNote, ServiceDetail};
 
 use crate::text::{host_name, xml_escape};
 use crate::time::{ctime_utc, unix_secs};
@@ -103,6 +103,15 @@ fn service_elem(d: &ServiceDetail) -> String {
         x.push_str("</service>");
     }
     x
+}
+
+/// The risk note of an open port as a `<script>` element (after `<service>`, as nmap's
+/// DTD orders them), so tools reading nmap XML keep it.
+fn risk_script(r: &RiskNote) -> String {
+    format!(
+        "<script id=\"monban-risk\" output=\"{}\"/>",
+        xml_escape(&format!("[{}] {} Advice: {}", r.level, r.why, r.advice))
+    )
 }
 
 fn addrtype(addr: IpAddr) -> &'static str {
@@ -229,6 +238,9 @@ impl<W: Write> Sink for XmlSink<W> {
                         "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
                         xml_escape(name)
                     );
+                }
+                if let Some(r) = host.risk(p.port, p.proto) {
+                    x.push_str(&risk_script(r));
                 }
                 x.push_str("</port>\n");
             }
@@ -576,5 +588,16 @@ mod tests {
     fn version_details() {
         let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
         assert_eq!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n<nmaprun scanner=\"monban\" args=\"monban scan -sS \\x1b[31m&lt;&amp;&gt;\" start=\"1795239000\" startstr=\"Sat Nov 21 05:30:00 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>\n<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n<host starttime=\"1795239000\" endtime=\"1795239010\"><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>\n<address addr=\"10.77.1.4\" addrtype=\"ipv4\"/>\n<hostnames/>\n<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1 Debian 2+deb12u3\" extrainfo=\"protocol 2.0\" ostype=\"Linux\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service></port>\n<port protocol=\"tcp\" portid=\"25\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"smtp\" product=\"Evil&lt;&amp;&quot;&apos;/,&#9;mta\" version=\"1.0\\x1b[31m\" extrainfo=\"a&#10;b\" hostname=\"mail&lt;x&gt;\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:evil:&lt;mta&gt;</cpe></service></port>\n<port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"http\" method=\"probed\" conf=\"8\"/></port>\n<port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n</ports>\n</host>\n<runstats><finished time=\"1795239012\" timestr=\"Sat Nov 21 05:30:12 2026\" summary=\"monban done at Sat Nov 21 05:30:12 2026; 4 IP addresses (3 hosts up) scanned in 12.34 seconds\" elapsed=\"12.34\" exit=\"success\"/><hosts up=\"3\" down=\"1\" total=\"4\"/>\n</runstats>\n</nmaprun>\n");
+    }
+
+    #[test]
+    fn risk_script_after_service() {
+        let out = render(SinkOptions::default(), &[host_risks()], &stats(false));
+        check_well_formed(&out);
+        assert!(
+            out.contains("<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>\n<port protocol=\"tcp\" portid=\"23\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><script id=\"monban-risk\" output=\"[high] Logins cross the network in clear text. Advice: Use SSH instead.\"/></port>\n<port protocol=\"tcp\" portid=\"31337\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><script id=\"monban-risk\" output=\"[critical] Bad \\x1b[31m&lt;b&gt;&amp;&quot;&apos;&#10;thing. Advice: Close &lt;it&gt; &amp; &quot;now&quot;.\"/></port>\n</ports>\n"),
+            "{out}"
+        );
+        assert!(out.starts_with(HEAD));
     }
 }
