@@ -95,13 +95,16 @@ fn open_risky_port_carries_its_risk_note() {
         })
     );
 
-    // XML: the script element inside the port element.
+    // XML: the host's monban-risk script (a hostscript: see crates/output/src/xml.rs).
     let doc = read(&xml);
     let script = format!(
-        "<script id=\"monban-risk\" output=\"{}\"/></port>",
+        "<hostscript><script id=\"monban-risk\" output=\"{}\"/></hostscript>",
         xml_escape(&format!(
-            "[{}] {} Advice: {}",
-            risk.level, risk.why, risk.advice
+            "{port}/tcp {} [{}]: {} Advice: {}",
+            risk.name,
+            risk.level.as_str(),
+            risk.why,
+            risk.advice
         ))
     );
     assert!(doc.contains(&script), "{doc}");

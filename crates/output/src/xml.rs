@@ -105,12 +105,26 @@ fn service_elem(d: &ServiceDetail) -> String {
     x
 }
 
-/// The risk note of an open port as a `<script>` element (after `<service>`, as nmap's
-/// DTD orders them), so tools reading nmap XML keep it.
-fn risk_script(r: &RiskNote) -> String {
+/// A host's risk notes as one `<hostscript><script id="monban-risk">`, one line per risky
+/// open port (`23/tcp telnet [high]: why Advice: advice`), so tools reading nmap XML keep it.
+///
+/// Host-level rather than inside each `<port>`: nmap 7.93's ndiff crashes (a Python
+/// TypeError in `PortDiff.append_to_port_table`) on a port whose state, service and version
+/// match in both files but whose script results differ — as they do between an nmap scan
+/// and ours for, say, 3306/mysql. Its host-script path has no such fault.
+fn risk_hostscript(risks: &[RiskNote]) -> String {
+    let lines: Vec<String> = risks
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} {} [{}]: {} Advice: {}",
+                r.port, r.proto, r.name, r.level, r.why, r.advice
+            )
+        })
+        .collect();
     format!(
-        "<script id=\"monban-risk\" output=\"{}\"/>",
-        xml_escape(&format!("[{}] {} Advice: {}", r.level, r.why, r.advice))
+        "<hostscript><script id=\"monban-risk\" output=\"{}\"/></hostscript>\n",
+        xml_escape(&lines.join("\n"))
     )
 }
 
@@ -239,12 +253,12 @@ impl<W: Write> Sink for XmlSink<W> {
                         xml_escape(name)
                     );
                 }
-                if let Some(r) = host.risk(p.port, p.proto) {
-                    x.push_str(&risk_script(r));
-                }
                 x.push_str("</port>\n");
             }
             x.push_str("</ports>\n");
+            if !host.risks.is_empty() {
+                x.push_str(&risk_hostscript(&host.risks));
+            }
         }
         if let Some(srtt) = host.srtt {
             // We measure only the smoothed RTT; the variance is estimated as after a
@@ -591,11 +605,11 @@ mod tests {
     }
 
     #[test]
-    fn risk_script_after_service() {
+    fn risk_notes_in_a_hostscript_after_the_ports() {
         let out = render(SinkOptions::default(), &[host_risks()], &stats(false));
         check_well_formed(&out);
         assert!(
-            out.contains("<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>\n<port protocol=\"tcp\" portid=\"23\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><script id=\"monban-risk\" output=\"[high] Logins cross the network in clear text. Advice: Use SSH instead.\"/></port>\n<port protocol=\"tcp\" portid=\"31337\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><script id=\"monban-risk\" output=\"[critical] Bad \\x1b[31m&lt;b&gt;&amp;&quot;&apos;&#10;thing. Advice: Close &lt;it&gt; &amp; &quot;now&quot;.\"/></port>\n</ports>\n"),
+            out.contains("<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>\n<port protocol=\"tcp\" portid=\"23\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n<port protocol=\"tcp\" portid=\"31337\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n</ports>\n<hostscript><script id=\"monban-risk\" output=\"23/tcp telnet [high]: Logins cross the network in clear text. Advice: Use SSH instead.&#10;31337/tcp evil&lt;&amp;&quot;&apos;&gt; [critical]: Bad \\x1b[31m&lt;b&gt;&amp;&quot;&apos;&#10;thing. Advice: Close &lt;it&gt; &amp; &quot;now&quot;.\"/></hostscript>\n"),
             "{out}"
         );
         assert!(out.starts_with(HEAD));
