@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs monban's whole test suite on a fresh Debian machine, as root:
+# Runs monban's whole test suite on a fresh Debian machine, as root — the same command
+# CI runs (.ci/run calls exactly this): formatting, lints, then every test:
 #
 #   sudo env "PATH=$PATH" bash scripts/test.sh
 #
@@ -18,14 +19,22 @@ fail() {
 command -v cargo >/dev/null ||
     fail "cargo not found in PATH ($PATH); install Rust (https://rustup.rs) or pass PATH through sudo"
 
-echo "== apt-get install nftables iproute2 nmap ndiff procps util-linux"
+PACKAGES="nftables iproute2 nmap ndiff procps util-linux vsftpd openssh-server nginx redis-server memcached"
+echo "== apt-get install $PACKAGES"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update || fail "apt-get update"
-apt-get install -y --no-install-recommends nftables iproute2 nmap ndiff procps util-linux vsftpd openssh-server nginx redis-server memcached ||
-    fail "apt-get install nftables iproute2 nmap ndiff procps util-linux"
+apt-get install -y --no-install-recommends $PACKAGES ||
+    fail "apt-get install $PACKAGES"
 for tool in ip nft tc nmap ndiff sysctl unshare; do
     command -v "$tool" >/dev/null || fail "$tool is still missing after apt-get install"
 done
+
+echo "== cargo fmt --all --check"
+cargo fmt --all --check || fail "cargo fmt --all --check (run cargo fmt --all)"
+
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings ||
+    fail "cargo clippy --workspace --all-targets -- -D warnings"
 
 echo "== cargo test --workspace --all-targets --no-fail-fast"
 cargo test --workspace --all-targets --no-fail-fast ||
