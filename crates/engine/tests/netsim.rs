@@ -744,51 +744,28 @@ fn ideal_probes(targets: &[IpAddr], ports: &[u16], retries: u32) -> u64 {
 }
 
 #[test]
-fn lossless_syn_v4_exact_and_minimal() {
+fn lossless_scans_are_exact_and_minimal() {
+    // Without loss every answering port costs one probe and every silent port
+    // retries + 1: exactly, for SYN over both families and for connect.
     let t = Timing::template(4);
     let ports = ports_0_2000();
-    let out = check_exact(
-        ScanType::Syn,
-        targets4(3),
-        ports.clone(),
-        Net::default(),
-        t.clone(),
-        1,
-        false,
-    );
-    assert_eq!(out.sent, ideal_probes(&targets4(3), &ports, t.max_retries));
-}
-
-#[test]
-fn lossless_syn_v6_exact() {
-    let t = Timing::template(4);
-    let ports = ports_0_2000();
-    let out = check_exact(
-        ScanType::Syn,
-        targets6(3),
-        ports.clone(),
-        Net::default(),
-        t.clone(),
-        2,
-        false,
-    );
-    assert_eq!(out.sent, ideal_probes(&targets4(3), &ports, t.max_retries));
-}
-
-#[test]
-fn lossless_connect_exact() {
-    let t = Timing::template(4);
-    let ports = ports_0_2000();
-    let out = check_exact(
-        ScanType::Connect,
-        targets4(2),
-        ports.clone(),
-        Net::default(),
-        t.clone(),
-        3,
-        false,
-    );
-    assert_eq!(out.sent, ideal_probes(&targets4(2), &ports, t.max_retries));
+    for (seed, scan, targets) in [
+        (1, ScanType::Syn, targets4(3)),
+        (2, ScanType::Syn, targets6(3)),
+        (3, ScanType::Connect, targets4(2)),
+    ] {
+        let ideal = ideal_probes(&targets, &ports, t.max_retries);
+        let out = check_exact(
+            scan,
+            targets,
+            ports.clone(),
+            Net::default(),
+            t.clone(),
+            seed,
+            false,
+        );
+        assert_eq!(out.sent, ideal, "{scan:?} seed {seed}");
+    }
 }
 
 #[test]
