@@ -174,6 +174,7 @@ pub fn run(
     let recv_fd = socks.recv.as_raw_fd();
     let mut rx = RecvBatch::new(BATCH);
     let mut bufs = vec![[0u8; MAX_PROBE_LEN]; BATCH];
+    let mut txs: Vec<Transmit> = Vec::with_capacity(BATCH);
     let mut last_progress = Instant::now();
     let mut last_drop_check = Instant::now();
     let _ = sys::packet_drops(recv_fd);
@@ -199,7 +200,7 @@ pub fn run(
         }
         // Send a batch.
         let now = Instant::now();
-        let mut txs: Vec<Transmit> = Vec::with_capacity(BATCH);
+        txs.clear();
         for buf in bufs.iter_mut() {
             match scan.poll_transmit(now, buf) {
                 Some(t) => txs.push(t),

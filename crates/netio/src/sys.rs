@@ -211,10 +211,14 @@ pub fn send_batch(fd: RawFd, packets: &[(&[u8], IpAddr)]) -> io::Result<usize> {
     Ok(r as usize)
 }
 
-/// A set of receive buffers for `recvmmsg`.
+/// Receive buffers for `recvmmsg`, with their `iovec`s and message headers built once:
+/// the headers point into the boxed buffers, whose heap memory never moves, so a receive
+/// on the hot path allocates nothing.
 pub struct RecvBatch {
-    bufs: Vec<[u8; SNAP]>,
-    lens: Vec<usize>,
+    bufs: Box<[[u8; SNAP]]>,
+    // Kept alive for `msgs`, whose headers point into it.
+    _iovs: Box<[libc::iovec]>,
+    msgs: Box<[libc::mmsghdr]>,
 }
 
 /// Bytes kept of each received packet (the BPF filter truncates to this as well): a full
@@ -225,40 +229,43 @@ pub const SNAP: usize = 2048;
 impl RecvBatch {
     /// Buffers for `n` packets.
     pub fn new(n: usize) -> RecvBatch {
-        RecvBatch {
-            bufs: vec![[0u8; SNAP]; n],
-            lens: vec![0; n],
-        }
-    }
-
-    /// Receives up to the batch size without blocking; returns how many arrived.
-    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        let n = self.bufs.len();
-        let mut iovs: Vec<libc::iovec> = self
-            .bufs
+        let mut bufs: Box<[[u8; SNAP]]> = vec![[0u8; SNAP]; n].into_boxed_slice();
+        let mut iovs: Box<[libc::iovec]> = bufs
             .iter_mut()
             .map(|b| libc::iovec {
                 iov_base: b.as_mut_ptr().cast(),
                 iov_len: SNAP,
             })
             .collect();
-        let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(n);
-        for iov in iovs.iter_mut() {
-            // SAFETY: zeroed msghdr is valid; the iovec outlives the call.
-            let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
-            hdr.msg_iov = iov;
-            hdr.msg_iovlen = 1;
-            msgs.push(libc::mmsghdr {
-                msg_hdr: hdr,
-                msg_len: 0,
-            });
+        let msgs: Box<[libc::mmsghdr]> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: an all-zero msghdr is valid; we set the iovec fields below.
+                let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: hdr,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        RecvBatch {
+            bufs,
+            _iovs: iovs,
+            msgs,
         }
-        // SAFETY: msgs/iovs/bufs are live and consistent for the call.
+    }
+
+    /// Receives up to the batch size without blocking; returns how many arrived.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        // SAFETY: `msgs` holds `len` headers whose iovecs point into `bufs`; both boxes
+        // live as long as `self` and their heap memory never moves.
         let r = unsafe {
             libc::recvmmsg(
                 fd,
-                msgs.as_mut_ptr(),
-                n as libc::c_uint,
+                self.msgs.as_mut_ptr(),
+                self.msgs.len() as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -270,17 +277,13 @@ impl RecvBatch {
                 _ => Err(e),
             };
         }
-        let got = r as usize;
-        for (i, m) in msgs.iter().take(got).enumerate() {
-            self.lens[i] = (m.msg_len as usize).min(SNAP);
-        }
-        Ok(got)
+        Ok(r as usize)
     }
 
-    /// The `i`-th packet of the last receive.
+    /// The `i`-th packet of the last receive (`i` below what [`RecvBatch::recv`] returned).
     pub fn packet(&self, i: usize) -> &[u8] {
-        match (self.bufs.get(i), self.lens.get(i)) {
-            (Some(b), Some(&l)) => &b[..l],
+        match (self.bufs.get(i), self.msgs.get(i)) {
+            (Some(b), Some(m)) => &b[..(m.msg_len as usize).min(SNAP)],
             _ => &[],
         }
     }
