@@ -996,7 +996,7 @@ impl Scan {
             ScanType::Ack => (PortState::Unfiltered, Reason::Reset),
             ScanType::Window if window > 0 => (PortState::Open, Reason::Reset),
             ScanType::Window => (PortState::Closed, Reason::Reset),
-            ScanType::Connect | ScanType::Udp => return None,
+            ScanType::Connect | ScanType::Udp | ScanType::Bounce => return None,
         })
     }
 

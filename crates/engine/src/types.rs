@@ -53,6 +53,10 @@ pub enum ScanType {
     /// open, ICMP port unreachable from the target → closed, other ICMP unreachables →
     /// filtered, silence → open|filtered.
     Udp,
+    /// FTP bounce (`-b`): an FTP server is asked to open data connections to the target's
+    /// ports; it connects from its own address, so the scan comes through its vantage
+    /// point. Driven by [`crate::bounce`], not by [`crate::Scan`].
+    Bounce,
 }
 
 impl ScanType {
@@ -67,6 +71,7 @@ impl ScanType {
             ScanType::Ack => "ack",
             ScanType::Window => "window",
             ScanType::Udp => "udp",
+            ScanType::Bounce => "bounce",
         }
     }
 
@@ -81,12 +86,13 @@ impl ScanType {
             ScanType::Ack => "ACK Scan",
             ScanType::Window => "Window Scan",
             ScanType::Udp => "UDP Scan",
+            ScanType::Bounce => "FTP Bounce Scan",
         }
     }
 
     /// Whether the scan sends its own packets over raw sockets (needs CAP_NET_RAW).
     pub fn needs_raw_sockets(self) -> bool {
-        self != ScanType::Connect
+        !matches!(self, ScanType::Connect | ScanType::Bounce)
     }
 
     /// TCP flag bits (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20) of the
@@ -99,7 +105,7 @@ impl ScanType {
             ScanType::Null => 0,
             ScanType::Xmas => 0x01 | 0x08 | 0x20,
             ScanType::Ack | ScanType::Window => 0x10,
-            ScanType::Udp => 0,
+            ScanType::Udp | ScanType::Bounce => 0,
         }
     }
 
