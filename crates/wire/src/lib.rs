@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod arp;
 pub mod checksum;
 pub mod icmp;
 pub mod icmpv4;
@@ -23,6 +24,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod payloads;
 pub mod tcp;
 pub mod udp;
@@ -38,6 +40,7 @@ mod testutil;
 
 pub use std::net::IpAddr;
 
+pub use arp::MacAddr;
 pub use error::WireError;
 pub use summary::{
     build_echo, build_tcp, build_udp, parse, EchoProbe, IcmpError, Parsed, Quoted, TcpProbe,
