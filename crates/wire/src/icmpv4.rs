@@ -92,6 +92,33 @@ pub enum Repr<'a> {
         /// The quoted datagram.
         quoted: &'a [u8],
     },
+    /// Timestamp request (type 13, RFC 792): times are milliseconds since midnight UT.
+    Timestamp {
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq_no: u16,
+        /// Originate timestamp: when the sender sent the request.
+        originate: u32,
+        /// Receive timestamp (0 in a request).
+        receive: u32,
+        /// Transmit timestamp (0 in a request).
+        transmit: u32,
+    },
+    /// Timestamp reply (type 14): the request's identifier, sequence number and
+    /// originate timestamp, plus when the answering host received it and sent the reply.
+    TimestampReply {
+        /// Identifier, copied from the request.
+        ident: u16,
+        /// Sequence number, copied from the request.
+        seq_no: u16,
+        /// Originate timestamp, copied from the request.
+        originate: u32,
+        /// When the answering host received the request.
+        receive: u32,
+        /// When it sent the reply.
+        transmit: u32,
+    },
     /// Time exceeded (type 11).
     TimeExceeded {
         /// 0 TTL exceeded in transit, 1 reassembly time exceeded.
@@ -121,8 +148,26 @@ pub enum Repr<'a> {
     },
 }
 
+/// Length of a timestamp message's data: originate, receive and transmit times.
+pub const TIMESTAMP_DATA_LEN: usize = 12;
+
+/// Reads the three times of a timestamp message's data (at least 12 bytes).
+fn timestamps(data: &[u8]) -> Option<(u32, u32, u32)> {
+    match data {
+        [a, b, c, d, e, f, g, h, i, j, k, l, ..] => Some((
+            u32::from_be_bytes([*a, *b, *c, *d]),
+            u32::from_be_bytes([*e, *f, *g, *h]),
+            u32::from_be_bytes([*i, *j, *k, *l]),
+        )),
+        _ => None,
+    }
+}
+
 impl<'a> Repr<'a> {
     /// Reads a message; the checksum is not verified (see [`Packet::verify_checksum_v4`]).
+    ///
+    /// A timestamp request or reply (code 0) is read as such only with its 12 bytes of
+    /// times; bytes after them are ignored. A shorter one is kept as [`Repr::Other`].
     ///
     /// # Errors
     /// [`WireError::Truncated`] below 8 bytes.
@@ -143,6 +188,36 @@ impl<'a> Repr<'a> {
                 seq_no: packet.echo_seq_no(),
                 data,
             },
+            t @ (msg_type::TIMESTAMP | msg_type::TIMESTAMP_REPLY) if code == 0 => {
+                match timestamps(data) {
+                    Some((originate, receive, transmit)) => {
+                        let (ident, seq_no) = (packet.echo_ident(), packet.echo_seq_no());
+                        if t == msg_type::TIMESTAMP {
+                            Repr::Timestamp {
+                                ident,
+                                seq_no,
+                                originate,
+                                receive,
+                                transmit,
+                            }
+                        } else {
+                            Repr::TimestampReply {
+                                ident,
+                                seq_no,
+                                originate,
+                                receive,
+                                transmit,
+                            }
+                        }
+                    }
+                    None => Repr::Other {
+                        msg_type: t,
+                        code,
+                        rest_of_header: rest,
+                        data,
+                    },
+                }
+            }
             msg_type::DST_UNREACHABLE => Repr::DstUnreachable {
                 code,
                 next_hop_mtu: rest as u16,
@@ -163,8 +238,39 @@ impl<'a> Repr<'a> {
         })
     }
 
-    fn parts(&self) -> (u8, u8, u32, &'a [u8]) {
-        match *self {
+    /// Type, code, rest of header and data; timestamp messages give their times apart.
+    fn parts(&self) -> (u8, u8, u32, &'a [u8], Option<[u32; 3]>) {
+        let (t, code, rest, data) = match *self {
+            Repr::Timestamp {
+                ident,
+                seq_no,
+                originate,
+                receive,
+                transmit,
+            } => {
+                return (
+                    msg_type::TIMESTAMP,
+                    0,
+                    (u32::from(ident) << 16) | u32::from(seq_no),
+                    &[],
+                    Some([originate, receive, transmit]),
+                )
+            }
+            Repr::TimestampReply {
+                ident,
+                seq_no,
+                originate,
+                receive,
+                transmit,
+            } => {
+                return (
+                    msg_type::TIMESTAMP_REPLY,
+                    0,
+                    (u32::from(ident) << 16) | u32::from(seq_no),
+                    &[],
+                    Some([originate, receive, transmit]),
+                )
+            }
             Repr::EchoRequest {
                 ident,
                 seq_no,
@@ -212,12 +318,14 @@ impl<'a> Repr<'a> {
                 rest_of_header,
                 data,
             } => (msg_type, code, rest_of_header, data),
-        }
+        };
+        (t, code, rest, data, None)
     }
 
     /// Length [`Repr::emit`] writes: header and data.
     pub fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.parts().3.len()
+        let (_, _, _, data, times) = self.parts();
+        HEADER_LEN + data.len() + times.map_or(0, |_| TIMESTAMP_DATA_LEN)
     }
 
     /// Writes the message, checksum included, into the first [`Repr::buffer_len`] bytes of
@@ -226,10 +334,17 @@ impl<'a> Repr<'a> {
     /// # Errors
     /// [`WireError::BufferTooSmall`].
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
-        let (t, code, rest, data) = self.parts();
-        let n = HEADER_LEN + data.len();
+        let (t, code, rest, data, times) = self.parts();
+        let n = self.buffer_len();
         let out = buf.get_mut(..n).ok_or(WireError::BufferTooSmall)?;
-        out[HEADER_LEN..].copy_from_slice(data);
+        match times {
+            Some(times) => {
+                for (chunk, v) in out[HEADER_LEN..].chunks_exact_mut(4).zip(times) {
+                    chunk.copy_from_slice(&v.to_be_bytes());
+                }
+            }
+            None => out[HEADER_LEN..].copy_from_slice(data),
+        }
         let mut p = Packet::new_unchecked(out);
         p.set_msg_type(t);
         p.set_msg_code(code);
@@ -351,6 +466,86 @@ mod tests {
             Repr::parse(&Packet::new_unchecked(&b[..])),
             Ok(Repr::Other {
                 msg_type: 8,
+                code: 1,
+                ..
+            })
+        ));
+    }
+
+    /// Timestamp reply: ident 0x1234 seq 7, originate 100, receive 123456, transmit
+    /// 123457 (ms since midnight UT). Checksum by hand: 0x0e00 + 0x1234 + 0x0007 +
+    /// 0x0000 + 0x0064 + 0x0001 + 0xe240 + 0x0001 + 0xe241 = 0x1e522 -> 0xe523,
+    /// complemented 0x1adc.
+    const TIMESTAMP_REPLY: [u8; 20] = [
+        0x0e, 0x00, 0x1a, 0xdc, 0x12, 0x34, 0x00, 0x07, 0x00, 0x00, 0x00, 0x64, 0x00, 0x01, 0xe2,
+        0x40, 0x00, 0x01, 0xe2, 0x41,
+    ];
+
+    #[test]
+    fn deconstruct_and_construct_timestamp_reply() {
+        let p = Packet::new_checked(&TIMESTAMP_REPLY[..]).unwrap();
+        assert!(p.verify_checksum_v4());
+        let r = Repr::parse(&p).unwrap();
+        let want = Repr::TimestampReply {
+            ident: 0x1234,
+            seq_no: 7,
+            originate: 100,
+            receive: 123_456,
+            transmit: 123_457,
+        };
+        assert_eq!(r, want);
+        assert_eq!(r.buffer_len(), 20);
+        let mut b = [0u8; 20];
+        assert_eq!(want.emit(&mut b), Ok(20));
+        assert_eq!(b, TIMESTAMP_REPLY);
+        assert_eq!(want.emit(&mut b[..19]), Err(WireError::BufferTooSmall));
+        // Bytes after the three times are ignored.
+        let mut long = TIMESTAMP_REPLY.to_vec();
+        long.extend_from_slice(b"pad");
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&long[..])), Ok(want));
+    }
+
+    #[test]
+    fn timestamp_request_round_trip_and_truncation() {
+        let req = Repr::Timestamp {
+            ident: 0xbeef,
+            seq_no: 0x0102,
+            originate: 0x0400_0000,
+            receive: 0,
+            transmit: 0,
+        };
+        let mut b = [0u8; 20];
+        assert_eq!(req.emit(&mut b), Ok(20));
+        assert_eq!(&b[..2], &[13, 0]);
+        assert_eq!(&b[4..12], &[0xbe, 0xef, 0x01, 0x02, 0x04, 0, 0, 0]);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(p.verify_checksum_v4());
+        assert_eq!(Repr::parse(&p), Ok(req));
+        // Cut short: below 8 bytes an error, from 8 to 19 bytes kept raw.
+        for n in 0..20 {
+            let r = Repr::parse(&Packet::new_unchecked(&TIMESTAMP_REPLY[..n]));
+            if n < 8 {
+                assert_eq!(r, Err(WireError::Truncated), "{n}");
+            } else {
+                assert_eq!(
+                    r,
+                    Ok(Repr::Other {
+                        msg_type: msg_type::TIMESTAMP_REPLY,
+                        code: 0,
+                        rest_of_header: 0x1234_0007,
+                        data: &TIMESTAMP_REPLY[8..n],
+                    }),
+                    "{n}"
+                );
+            }
+        }
+        // A non-zero code is not a timestamp message.
+        let mut odd = TIMESTAMP_REPLY;
+        odd[1] = 1;
+        assert!(matches!(
+            Repr::parse(&Packet::new_unchecked(&odd[..])),
+            Ok(Repr::Other {
+                msg_type: 14,
                 code: 1,
                 ..
             })

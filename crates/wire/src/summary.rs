@@ -77,6 +77,19 @@ pub enum L4<'a> {
         /// Payload.
         payload: &'a [u8],
     },
+    /// ICMP timestamp reply (type 14, IPv4 only), any code.
+    TimestampReply {
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq: u16,
+        /// Originate timestamp, copied from the request.
+        originate: u32,
+        /// When the answering host received the request (ms since midnight UT).
+        receive: u32,
+        /// When it sent the reply.
+        transmit: u32,
+    },
     /// Anything else: other protocols, other ICMP messages, non-first fragments.
     Other {
         /// IPv4 protocol or IPv6 upper-layer next header (after extension headers).
@@ -302,6 +315,23 @@ fn parse_icmp(family: Family, data: &[u8]) -> Result<L4<'_>, WireError> {
                 payload: body,
             })
         }
+        (Family::V4, icmpv4::msg_type::TIMESTAMP_REPLY) => {
+            let (originate, receive, transmit) = match body {
+                [a, b, c, d, e, f, g, h, i, j, k, l, ..] => (
+                    u32::from_be_bytes([*a, *b, *c, *d]),
+                    u32::from_be_bytes([*e, *f, *g, *h]),
+                    u32::from_be_bytes([*i, *j, *k, *l]),
+                ),
+                _ => return Err(WireError::Truncated),
+            };
+            return Ok(L4::TimestampReply {
+                ident,
+                seq,
+                originate,
+                receive,
+                transmit,
+            });
+        }
         (Family::V4, icmpv4::msg_type::DST_UNREACHABLE) => IcmpError::from_v4_unreachable(code),
         (Family::V4, icmpv4::msg_type::TIME_EXCEEDED) => IcmpError::TimeExceeded,
         (Family::V4, icmpv4::msg_type::PARAM_PROBLEM) => IcmpError::ParameterProblem,
@@ -450,6 +480,51 @@ pub struct EchoProbe<'a> {
     pub seq: u16,
     /// Payload.
     pub payload: &'a [u8],
+}
+
+/// An ICMP timestamp request for [`build_timestamp`]. IPv4 only: ICMPv6 has no
+/// timestamp message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampProbe {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// TTL.
+    pub ttl: u8,
+    /// IPv4 identification.
+    pub ip_id: u16,
+    /// Identifier.
+    pub ident: u16,
+    /// Sequence number.
+    pub seq: u16,
+    /// Originate timestamp (ms since midnight UT, or any value the sender likes: the
+    /// reply copies it).
+    pub originate: u32,
+}
+
+/// Writes an IPv4 header and an ICMP timestamp request (type 13; receive and transmit
+/// times 0) with all checksums into `buf`; returns the packet length (40).
+///
+/// # Errors
+/// [`WireError::BufferTooSmall`].
+pub fn build_timestamp(buf: &mut [u8], p: &TimestampProbe) -> Result<usize, WireError> {
+    let repr = icmpv4::Repr::Timestamp {
+        ident: p.ident,
+        seq_no: p.seq,
+        originate: p.originate,
+        receive: 0,
+        transmit: 0,
+    };
+    build_ip(
+        buf,
+        Pair::V4(p.src, p.dst),
+        ip::ICMP,
+        p.ttl,
+        p.ip_id,
+        repr.buffer_len(),
+        |m| repr.emit(m),
+    )
 }
 
 /// Writes an IPv4 or IPv6 header and a TCP segment (options padded to 4 bytes) with all

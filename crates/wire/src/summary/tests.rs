@@ -1008,8 +1008,75 @@ fn check_slices_inside(p: &Parsed, input: &[u8]) {
         | L4::Udp { payload, .. }
         | L4::EchoReply { payload, .. }
         | L4::EchoRequest { payload, .. } => assert!(inside(payload)),
-        L4::IcmpError { .. } | L4::Other { .. } => {}
+        L4::IcmpError { .. } | L4::Other { .. } | L4::TimestampReply { .. } => {}
     }
+}
+
+/// build_timestamp: 10.0.0.1 -> 10.0.0.2 ident 0xabcd seq 3 originate 0x01020304.
+/// ICMP checksum by hand: 0x0d00 + 0xabcd + 0x0003 + 0x0102 + 0x0304 = 0xbcd6,
+/// complemented 0x4329. IP checksum: 0x4500 + 0x0028 + 0x1111 + 0x4001 + 0x0a00 +
+/// 0x0001 + 0x0a00 + 0x0002 = 0xaa3d, complemented 0x55c2.
+const BUILT_V4_TIMESTAMP: [u8; 40] = [
+    0x45, 0x00, 0x00, 0x28, 0x11, 0x11, 0x00, 0x00, 0x40, 0x01, 0x55, 0xc2, 0x0a, 0x00, 0x00, 0x01,
+    0x0a, 0x00, 0x00, 0x02, 0x0d, 0x00, 0x43, 0x29, 0xab, 0xcd, 0x00, 0x03, 0x01, 0x02, 0x03, 0x04,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+
+#[test]
+fn build_timestamp_and_parse_its_reply() {
+    let p = TimestampProbe {
+        src: "10.0.0.1".parse().unwrap(),
+        dst: "10.0.0.2".parse().unwrap(),
+        ttl: 64,
+        ip_id: 0x1111,
+        ident: 0xabcd,
+        seq: 3,
+        originate: 0x0102_0304,
+    };
+    let mut buf = [0u8; 64];
+    assert_eq!(build_timestamp(&mut buf, &p), Ok(40));
+    assert_eq!(buf[..40], BUILT_V4_TIMESTAMP);
+    assert_checksums(&buf[..40]);
+    for n in 0..40 {
+        assert_eq!(
+            build_timestamp(&mut buf[..n], &p),
+            Err(WireError::BufferTooSmall),
+            "buffer {n}"
+        );
+    }
+    // The reply the target would send: type 14, addresses swapped, times filled in.
+    let mut reply = BUILT_V4_TIMESTAMP;
+    reply[12..16].copy_from_slice(&[10, 0, 0, 2]);
+    reply[16..20].copy_from_slice(&[10, 0, 0, 1]);
+    reply[20] = 14;
+    reply[32..36].copy_from_slice(&7u32.to_be_bytes());
+    reply[36..40].copy_from_slice(&8u32.to_be_bytes());
+    let got = parse(&reply).unwrap();
+    assert_eq!(got.src, a("10.0.0.2"));
+    assert_eq!(
+        got.l4,
+        L4::TimestampReply {
+            ident: 0xabcd,
+            seq: 3,
+            originate: 0x0102_0304,
+            receive: 7,
+            transmit: 8
+        }
+    );
+    // The request itself is not a reply; a reply cut inside its times is truncated.
+    assert_eq!(
+        parse(&BUILT_V4_TIMESTAMP).unwrap().l4,
+        L4::Other { protocol: 1 }
+    );
+    for cut in 28..40 {
+        let mut short = reply[..cut].to_vec();
+        short[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+        assert_eq!(parse(&short), Err(WireError::Truncated), "{cut} bytes");
+    }
+    // An ICMPv6 message of type 14 is not a timestamp reply.
+    let mut v6 = BUILT_V6_ECHO;
+    v6[40] = 14;
+    assert_eq!(parse(&v6).unwrap().l4, L4::Other { protocol: 58 });
 }
 
 /// The fuzz floor: thousands of mutations of valid packets (bytes flipped, cut, extended)
@@ -1033,6 +1100,7 @@ fn fuzz_mutated_packets_never_panic() {
         &BUILT_V6_XMAS,
         &BUILT_V6_UDP,
         &BUILT_V6_ECHO,
+        &BUILT_V4_TIMESTAMP,
     ]
     .iter()
     .map(|s| s.to_vec())
