@@ -80,6 +80,23 @@ fn ftp_vsftpd() {
     );
 }
 
+/// vsftpd 3.0.3 (Debian 12) whose secure_chroot_dir is missing: it greets with its error
+/// and closes. Captured from the lab's daemon.
+#[test]
+fn ftp_vsftpd_500_oops() {
+    assert_eq!(
+        id(
+            "NULL",
+            b"500 OOPS: vsftpd: not found: directory given in 'secure_chroot_dir':/nonexistent/monban\r\n"
+        ),
+        M::hard("ftp")
+            .product("vsftpd")
+            .info("error: vsftpd: not found: directory given in 'secure_chroot_dir':/nonexistent/monban")
+            .cpe("cpe:/a:beasts:vsftpd")
+            .done()
+    );
+}
+
 #[test]
 fn ftp_proftpd_and_unknown() {
     assert_eq!(
@@ -153,6 +170,36 @@ fn smtp_postfix_debian() {
             .os("Linux")
             .cpe("cpe:/a:postfix:postfix")
             .cpe("cpe:/o:linux:linux_kernel")
+            .done()
+    );
+}
+
+/// Postfix 3.7.11 (Debian 12) with smtpd_banner = "$myhostname ESMTP $mail_name
+/// $mail_version (Debian/GNU)": captured from the lab's daemon.
+#[test]
+fn smtp_postfix_banner_with_version() {
+    assert_eq!(
+        id(
+            "NULL",
+            b"220 mail.lab.monban ESMTP Postfix 3.7.11 (Debian/GNU)\r\n"
+        ),
+        M::hard("smtp")
+            .product("Postfix smtpd")
+            .version("3.7.11")
+            .info("Debian/GNU")
+            .host("mail.lab.monban")
+            .os("Linux")
+            .cpe("cpe:/a:postfix:postfix:3.7.11")
+            .cpe("cpe:/o:linux:linux_kernel")
+            .done()
+    );
+    assert_eq!(
+        id("NULL", b"220 mx.example.org ESMTP Postfix 3.9.1\r\n"),
+        M::hard("smtp")
+            .product("Postfix smtpd")
+            .version("3.9.1")
+            .host("mx.example.org")
+            .cpe("cpe:/a:postfix:postfix:3.9.1")
             .done()
     );
 }
@@ -498,7 +545,7 @@ fn imap_dovecot_debian() {
             b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ \
               STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n"
         ),
-        M::hard("imap")
+        M::soft("imap")
             .product("Dovecot imapd")
             .info("Debian")
             .os("Linux")
@@ -508,6 +555,64 @@ fn imap_dovecot_debian() {
     );
     assert_eq!(
         id("NULL", b"* OK IMAP4rev1 server ready\r\n"),
+        M::soft("imap").done()
+    );
+}
+
+/// Dovecot 2.3.19.1 (Debian 12) while its auth process starts, then its answer to IMAP ID
+/// with `imap_id_send = "name" * "version" *`: captured from the lab's daemon.
+#[test]
+fn imap_dovecot_id_with_version() {
+    let reply = b"* OK Waiting for authentication process to respond..\r\n\
+                  * OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ \
+                  AUTH=PLAIN] Dovecot (Debian) ready.\r\n\
+                  * ID (\"name\" \"Dovecot\" \"version\" \"2.3.19.1\")\r\n\
+                  a1 OK ID completed.\r\n";
+    assert_eq!(
+        id("IMAPID", reply),
+        M::hard("imap")
+            .product("Dovecot imapd")
+            .version("2.3.19.1")
+            .info("Debian")
+            .os("Linux")
+            .cpe("cpe:/a:dovecot:dovecot:2.3.19.1")
+            .cpe("cpe:/o:linux:linux_kernel")
+            .done()
+    );
+}
+
+/// Dovecot with its default imap_id_send (the name only): hard, without a version.
+/// Captured from the lab's daemon.
+#[test]
+fn imap_dovecot_id_name_only_and_other_servers() {
+    let reply = b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ \
+                  AUTH=PLAIN] Dovecot (Debian) ready.\r\n\
+                  * ID (\"name\" \"Dovecot\")\r\n\
+                  a1 OK ID completed.\r\n";
+    assert_eq!(
+        id("IMAPID", reply),
+        M::hard("imap")
+            .product("Dovecot imapd")
+            .info("Debian")
+            .os("Linux")
+            .cpe("cpe:/a:dovecot:dovecot")
+            .cpe("cpe:/o:linux:linux_kernel")
+            .done()
+    );
+    // Another server that names itself (RFC 2971's own example).
+    let reply = b"* OK IMAP4rev1 server ready\r\n\
+                  * ID (\"name\" \"Cyrus\" \"version\" \"1.5\" \"os\" \"sunos\")\r\n\
+                  a1 OK ID completed\r\n";
+    assert_eq!(
+        id("IMAPID", reply),
+        M::hard("imap").product("Cyrus").version("1.5").done()
+    );
+    // A server without ID: the greeting decides, through the null probe's rules.
+    assert_eq!(
+        id(
+            "IMAPID",
+            b"* OK IMAP4rev1 server ready\r\na1 BAD Unknown command\r\n"
+        ),
         M::soft("imap").done()
     );
 }
@@ -819,6 +924,24 @@ fn memcached_version() {
     );
 }
 
+/// memcached 1.6.18 (Debian 12) answers commands it does not know with "ERROR" (captured
+/// for Finger's empty line and Ident's query); any TCP probe's reply falls back to it.
+#[test]
+fn memcached_error_is_a_soft_match() {
+    for probe in ["Finger", "Ident", "RedisInfo", "NULL"] {
+        assert_eq!(
+            id(probe, b"ERROR\r\n"),
+            M::soft("memcache").done(),
+            "{probe}"
+        );
+    }
+    // The soft match leads to the probe with hard memcache rules.
+    assert!(db()
+        .probe("MemcachedVersion")
+        .unwrap()
+        .has_rules_for("memcache"));
+}
+
 // ---------------------------------------------------------------- MongoDB
 
 #[test]
@@ -1021,6 +1144,64 @@ fn mqtt_connack() {
     );
 }
 
+// ---------------------------------------------------------------- captured from the lab
+
+/// dnsmasq 2.90 (Debian 12) answering version.bind over UDP and over TCP, as captured from
+/// the lab's daemon.
+#[test]
+fn dns_dnsmasq_captured_udp_and_tcp() {
+    let udp: &[u8] = b"\x00\x06\x85\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07version\x04bind\
+                       \x00\x00\x10\x00\x03\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00\x00\r\
+                       \x0cdnsmasq-2.90";
+    let want = M::hard("domain")
+        .product("dnsmasq")
+        .version("2.90")
+        .cpe("cpe:/a:thekelleys:dnsmasq:2.90")
+        .done();
+    assert_eq!(id("DNSVersionBind", udp), want);
+    let mut tcp = vec![0x00, 0x37];
+    tcp.extend_from_slice(udp);
+    assert_eq!(usize::from(tcp[1]), udp.len());
+    assert_eq!(id("DNSVersionBindTCP", &tcp), want);
+}
+
+/// net-snmp 5.9.3 (Debian 12) answering the v1 GetRequest, as captured from the lab's daemon.
+#[test]
+fn snmp_net_snmp_captured() {
+    let reply: &[u8] = b"0z\x02\x01\x00\x04\x06public\xa2m\x02\x04Monb\x02\x01\x00\x02\x01\x00\
+                         0_0\x16\x06\x08+\x06\x01\x02\x01\x01\x02\x00\x06\n+\x06\x01\x04\x01\
+                         \xbf\x08\x03\x02\n0E\x06\x08+\x06\x01\x02\x01\x01\x01\x00\x049\
+                         Linux vm 6.18.44-fc-v657 #1 SMP PREEMPT_DYNAMIC @0 x86_64";
+    assert_eq!(
+        id("SNMPv1GetRequest", reply),
+        M::hard("snmp")
+            .product("net-snmp")
+            .info("Linux vm 6.18.44-fc-v657 #1 SMP PREEMPT_DYNAMIC @0 x86_64")
+            .host("vm")
+            .os("Linux")
+            .cpe("cpe:/a:net-snmp:net-snmp")
+            .cpe("cpe:/o:linux:linux_kernel:6.18")
+            .done()
+    );
+}
+
+/// PostgreSQL 15.18 (Debian 12) refusing protocol 4.0, as captured from the lab's daemon.
+#[test]
+fn postgresql_15_captured() {
+    let reply: &[u8] = b"E\x00\x00\x00\x83SFATAL\x00VFATAL\x00C0A000\x00\
+                         Munsupported frontend protocol 4.0: server supports 3.0 to 3.0\x00\
+                         Fpostmaster.c\x00L2222\x00RProcessStartupPacket\x00\x00";
+    assert_eq!(usize::from(reply[4]), reply.len() - 1);
+    assert_eq!(
+        id("PgStartup", reply),
+        M::hard("postgresql")
+            .product("PostgreSQL DB")
+            .info("protocol 3.0 only (PostgreSQL 14 to 17)")
+            .cpe("cpe:/a:postgresql:postgresql")
+            .done()
+    );
+}
+
 // ---------------------------------------------------------------- probe order and payloads
 
 fn order(port: u16, transport: Transport, intensity: u8) -> Vec<&'static str> {
@@ -1034,6 +1215,7 @@ fn probe_order_for_common_ports() {
     assert_eq!(order(22, Transport::Tcp, 0), ["NULL"]);
     assert_eq!(order(80, Transport::Tcp, 0), ["GetRequest", "NULL"]);
     assert_eq!(order(3306, Transport::Tcp, 0), ["NULL"]);
+    assert_eq!(order(143, Transport::Tcp, 0), ["NULL", "IMAPID"]);
     assert_eq!(
         order(5432, Transport::Tcp, 0),
         ["PgStartup", "PgSSLRequest", "NULL"]
