@@ -7,6 +7,7 @@
 
 pub mod bounce;
 pub mod cookie;
+pub mod neighbor;
 pub mod perm;
 pub mod ports;
 pub mod scan;
