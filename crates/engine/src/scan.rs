@@ -21,14 +21,44 @@
 //! after the current RTO until `max_retries` retransmissions went unanswered; only then
 //! is the port called filtered (no-response). A valid answer that arrives after that, while
 //! the host is still being scanned, replaces the guess with the truth.
+//!
+//! # Paced UDP: telling a rate limit from silence
+//!
+//! A closed UDP port answers with ICMP port unreachable, but the target sends those only
+//! as fast as its per-peer token bucket allows (Linux: a burst of 6, then 1 per second
+//! per source address). Past the bucket a closed port is as silent as an open one, so
+//! plain retransmission would call most closed ports open|filtered. Instead, once a
+//! host has answered one port with port unreachable (so it sends them) and a probe to it
+//! went unanswered, the host is *paced*:
+//!
+//! - Each of our source addresses for the host is a *lane* with its own bucket estimate
+//!   ([`IcmpRate`]); several sources mean several buckets at the target, and the host's
+//!   unresolved ports are shared among its lanes.
+//! - A lane probes in *rounds*, one token's worth of time apart: a group of unresolved
+//!   ports, then a *witness* — a probe to a port already known closed, sent last. If the
+//!   witness's port unreachable comes back, the target still had a token after every
+//!   closed port of the round (packets on one path arrive in order), so any port of the
+//!   round that stayed silent was not rate-limited: the silence is *evidence* that the
+//!   port is silent (or that the probe or its answer was lost). If the witness stays
+//!   unanswered, the round ran out of tokens and its silences prove nothing.
+//! - Loss is told apart from silence by repetition: a port becomes open|filtered only
+//!   after [`paced_evidence`] witnessed silences; random loss would have to strike that
+//!   many witnessed rounds in a row. A rate limit never produces a witnessed silence.
+//! - The witness also makes the rate estimate a matter of speed, never of correctness:
+//!   rounds that go too fast are only unwitnessed. The rate is learnt from the ICMP
+//!   errors that come back per round ([`IcmpRate::on_round`]).
+//! - A lane whose rounds bring back no ICMP at all for [`DEAD_WITNESS_ROUNDS`] rounds in
+//!   a row (the host stopped answering) takes silence as evidence again, so a scan always
+//!   ends.
 
 use crate::cookie::CookieJar;
 use crate::perm::{splitmix64, Permutation};
 use crate::targets::Target;
-use crate::timing::{RateControl, RttEstimator, Timing};
+use crate::timing::{IcmpRate, RateControl, RttEstimator, Timing};
 use crate::types::{HostReport, HostStatus, PingProbe, PortResult, PortState, Reason, ScanType};
 use monban_wire as wire;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -47,6 +77,21 @@ const MAX_ACTIVE_GROUPS: usize = 2;
 pub const SOURCE_PORTS: u16 = 16;
 /// How often host timeouts are checked.
 const HOST_TIMEOUT_CHECK: Duration = Duration::from_millis(100);
+/// Paced UDP: rounds in a row without any ICMP error back after which a lane takes
+/// silence as evidence again (the host stopped answering).
+pub const DEAD_WITNESS_ROUNDS: u32 = 8;
+/// Known-closed ports remembered per host as witnesses for paced UDP.
+const MAX_WITNESSES: usize = 8;
+/// Most witnessed-silent ports re-probed in one round.
+const MAX_ROUND_SUSPECTS: usize = 512;
+
+/// Paced UDP: witnessed silences a port needs before it is called open|filtered
+/// (`max_retries`, at most 6: each is a silence the rate limit cannot explain, so only
+/// loss striking that many witnessed rounds in a row could hide a closed port: at 5 %
+/// loss each way, about one port in a million).
+pub fn paced_evidence(max_retries: u32) -> u8 {
+    max_retries.clamp(1, 6) as u8
+}
 
 /// What the scan is asked to do.
 #[derive(Debug, Clone)]
@@ -65,6 +110,12 @@ pub struct ScanConfig {
     pub source_v4: Option<Ipv4Addr>,
     /// Source address for IPv6 probes (SYN scan).
     pub source_v6: Option<Ipv6Addr>,
+    /// More source addresses (`-S` with a list or a range), IPv4 and IPv6 mixed. Probes
+    /// to a host are spread over every address of its family (`source_v4`/`source_v6`
+    /// first when set): a target's per-peer limits, such as Linux's ICMP rate limit,
+    /// then apply per (target, source), and a paced UDP scan gets one bucket per source.
+    /// Each address must be configured on the sending host, or no reply comes back.
+    pub sources: Vec<IpAddr>,
     /// TCP source port of a SYN probe's first try. Try *k* leaves from
     /// `source_port + k` (up to [`SOURCE_PORTS`] ports), unless `fixed_source_port`.
     pub source_port: u16,
@@ -185,6 +236,8 @@ const ST_QUEUED: u8 = 2;
 const ST_FINAL: u8 = 3;
 /// Belongs to another shard: never probed, never reported.
 const ST_FOREIGN: u8 = 4;
+/// Held by a paced UDP host (in its queues or in a round), not by the retransmit queue.
+const ST_PACED: u8 = 5;
 
 /// What one answer (or the lack of one) says about a port.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -204,6 +257,8 @@ struct Answer {
     verdict: Verdict,
     /// Sent by the target itself (so the host is up), not by a router on the way.
     from_target: bool,
+    /// Our address the reply came to, where known (paced UDP lanes).
+    via: Option<IpAddr>,
 }
 
 /// Per (host, port) state; 12 bytes.
@@ -246,7 +301,7 @@ fn code_state(c: u8) -> PortState {
         .unwrap_or(PortState::Filtered)
 }
 
-const REASONS: [Reason; 15] = [
+const REASONS: [Reason; 16] = [
     Reason::SynAck,
     Reason::Reset,
     Reason::ConnRefused,
@@ -262,6 +317,7 @@ const REASONS: [Reason; 15] = [
     Reason::EchoReply,
     Reason::UserSet,
     Reason::LocalhostResponse,
+    Reason::TimestampReply,
 ];
 
 fn reason_code(r: Reason) -> u8 {
@@ -283,6 +339,52 @@ struct HostEntry {
     responded: Option<(Reason, Option<u8>)>,
     done: bool,
     srtt: Option<Duration>,
+    /// UDP: indices of ports the host itself answered with port unreachable.
+    closed: Vec<u32>,
+    /// UDP: the paced state, once the host is paced.
+    pace: Option<Box<Pace>>,
+}
+
+/// A paced UDP host (see the module documentation).
+#[derive(Debug)]
+struct Pace {
+    /// Unresolved ports without witnessed silence yet.
+    fresh: VecDeque<u32>,
+    /// Ports with at least one witnessed silence.
+    suspects: VecDeque<u32>,
+    /// Witnessed silences per port.
+    evidence: HashMap<u32, u8>,
+    /// Ports in some lane's current round.
+    in_round: HashSet<u32>,
+    lanes: Vec<Lane>,
+    next_witness: usize,
+}
+
+/// One source address's view of a paced host.
+#[derive(Debug)]
+struct Lane {
+    src: IpAddr,
+    rate: IcmpRate,
+    last_round: Option<Instant>,
+    /// When this lane wants attention (its round's deadline, or its next round).
+    timer: Option<Instant>,
+    round: Option<Round>,
+    /// ICMP errors from the target to this source since the last round ended.
+    icmp: u32,
+    /// Rounds in a row that got no ICMP error at all.
+    blank: u32,
+}
+
+#[derive(Debug)]
+struct Round {
+    /// Since the previous round started.
+    elapsed: Duration,
+    /// Port index, and whether it was fresh (not yet witnessed silent).
+    members: Vec<(u32, bool)>,
+    next: usize,
+    witness: u32,
+    witness_sent: bool,
+    witnessed: bool,
 }
 
 #[derive(Debug)]
@@ -334,6 +436,12 @@ pub struct Scan {
     stopped: bool,
     need_source: Option<IpAddr>,
     progress: Progress,
+    /// Source addresses per family: [IPv4, IPv6].
+    srcs: [Vec<IpAddr>; 2],
+    /// Paced UDP lanes' timers: (when, group, host, lane).
+    lane_timers: BinaryHeap<Reverse<(Instant, u64, u32, u16)>>,
+    /// Lanes with a round being sent.
+    sending: VecDeque<(u64, u32, u16)>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -372,6 +480,18 @@ impl Scan {
             }
         }
         let ports_len = cfg.ports.len();
+        let mut srcs: [Vec<IpAddr>; 2] = [Vec::new(), Vec::new()];
+        let firsts = [cfg.source_v4.map(IpAddr::V4), cfg.source_v6.map(IpAddr::V6)];
+        for a in firsts
+            .into_iter()
+            .flatten()
+            .chain(cfg.sources.iter().copied())
+        {
+            let list = &mut srcs[usize::from(a.is_ipv6())];
+            if !list.contains(&a) {
+                list.push(a);
+            }
+        }
         let shards = cfg.shard.map_or(1, |(_, n)| u128::from(n.max(1)));
         let progress = Progress {
             ports_total: targets_total.saturating_mul(ports_len as u128) / shards,
@@ -400,6 +520,9 @@ impl Scan {
             stopped: false,
             need_source: None,
             progress,
+            srcs,
+            lane_timers: BinaryHeap::new(),
+            sending: VecDeque::new(),
             cfg,
         })
     }
@@ -441,10 +564,13 @@ impl Scan {
 
     /// Sets the source address for one address family.
     pub fn set_source(&mut self, addr: IpAddr) {
-        match addr {
-            IpAddr::V4(a) => self.cfg.source_v4 = Some(a),
-            IpAddr::V6(a) => self.cfg.source_v6 = Some(a),
-        }
+        let old = match addr {
+            IpAddr::V4(a) => self.cfg.source_v4.replace(a).map(IpAddr::V4),
+            IpAddr::V6(a) => self.cfg.source_v6.replace(a).map(IpAddr::V6),
+        };
+        let list = &mut self.srcs[usize::from(addr.is_ipv6())];
+        list.retain(|a| Some(*a) != old && *a != addr);
+        list.insert(0, addr);
         if self
             .need_source
             .is_some_and(|n| n.is_ipv4() == addr.is_ipv4())
@@ -494,6 +620,8 @@ impl Scan {
         self.addr_index.clear();
         self.inflight.clear();
         self.retx.clear();
+        self.lane_timers.clear();
+        self.sending.clear();
         self.in_flight = 0;
     }
 
@@ -518,6 +646,9 @@ impl Scan {
         if let Some(f) = self.inflight.front() {
             consider(f.sent + self.rtt.rto());
         }
+        if let Some(Reverse((t, ..))) = self.lane_timers.peek() {
+            consider(*t);
+        }
         if self.has_work() && self.in_flight < self.max_in_flight && self.need_source.is_none() {
             consider(self.rate.next_send().unwrap_or(self.start));
         }
@@ -534,7 +665,10 @@ impl Scan {
                 Some(t) => !self.addr_index.contains_key(&t.addr),
                 None => !self.targets_exhausted,
             };
-        !self.retx.is_empty() || self.groups.back().is_some_and(|g| g.cursor < g.n()) || can_open
+        !self.retx.is_empty()
+            || !self.sending.is_empty()
+            || self.groups.back().is_some_and(|g| g.cursor < g.n())
+            || can_open
     }
 
     /// Processes timers that expired by `now` (also done by every other call).
@@ -555,6 +689,9 @@ impl Scan {
             if slot.status != ST_INFLIGHT || slot.sent != f.sent_tick {
                 continue;
             }
+            if self.pace_on_timeout(now, gi, f.slot) {
+                continue;
+            }
             if u32::from(slot.tries) <= self.cfg.timing.max_retries {
                 self.in_flight -= 1;
                 self.groups[gi].slots[f.slot as usize].status = ST_QUEUED;
@@ -567,6 +704,13 @@ impl Scan {
                 };
                 self.resolve_slot(gi, f.slot, silence, false, now);
             }
+        }
+        while let Some(Reverse((t, gid, h, lane))) = self.lane_timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.lane_timers.pop();
+            self.on_lane_timer(now, t, gid, h, lane);
         }
         if let Some(limit) = self.cfg.timing.host_timeout {
             if now >= self.last_host_check + HOST_TIMEOUT_CHECK {
@@ -596,6 +740,7 @@ impl Scan {
                     }
                 }
                 g.hosts[h].unresolved = 0;
+                g.hosts[h].pace = None;
                 let mut g = std::mem::replace(&mut self.groups[gi], empty_group());
                 self.finish_host_timed_out(&mut g, h, now);
                 self.groups[gi] = g;
@@ -615,114 +760,187 @@ impl Scan {
         if self.in_flight >= self.max_in_flight || !self.rate.may_send(now) {
             return None;
         }
-        let (gid, slot_idx) = self.next_slot(now)?;
-        let gi = self.group_pos(gid)?;
+        if let Some(t) = self.poll_round(now, buf) {
+            return Some(t);
+        }
+        loop {
+            let (gid, slot_idx) = self.next_slot(now)?;
+            let gi = self.group_pos(gid)?;
+            if self.skip_slot(now, gi, slot_idx) {
+                continue;
+            }
+            return self.send_slot(now, gid, gi, slot_idx, None, buf);
+        }
+    }
+
+    /// A slot that needs no probe after all: a timestamp ping to an IPv6 target (ICMPv6
+    /// has no timestamp message) is settled as unanswered without sending anything.
+    fn skip_slot(&mut self, now: Instant, gi: usize, slot_idx: u32) -> bool {
+        let p = self.ports_len;
+        let h = slot_idx as usize / p;
+        let slot_port = self.cfg.ports[slot_idx as usize % p];
+        let v6 = self.groups[gi].hosts[h].target.addr.is_ipv6();
+        if v6 && self.ping(slot_port) == Some(PingProbe::Timestamp) {
+            let silence = Verdict {
+                state: self.cfg.scan_type.silent_state(),
+                reason: Reason::NoResponse,
+                ttl: None,
+            };
+            self.resolve_slot(gi, slot_idx, silence, false, now);
+            return true;
+        }
+        false
+    }
+
+    /// The source address for a probe to `dst`: the family's addresses in turn by `key`.
+    fn pick_source(&self, dst: IpAddr, key: usize) -> Option<IpAddr> {
+        let list = &self.srcs[usize::from(dst.is_ipv6())];
+        list.get(key % list.len().max(1)).copied()
+    }
+
+    /// Whether `addr` is one of our source addresses.
+    fn is_ours(&self, addr: IpAddr) -> bool {
+        self.srcs[usize::from(addr.is_ipv6())].contains(&addr)
+    }
+
+    /// Writes the probe for a slot's port (`slot_port`: a real port, or a ping index in
+    /// a discovery scan) into `buf`; returns its length and destination port.
+    fn build_probe(
+        &mut self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        slot_port: u16,
+        sport: u16,
+    ) -> Result<(usize, u16), wire::WireError> {
+        let ping = self.ping(slot_port);
+        let port = match ping {
+            Some(
+                PingProbe::Syn(p) | PingProbe::Ack(p) | PingProbe::Connect(p) | PingProbe::Udp(p),
+            ) => p,
+            Some(PingProbe::Echo | PingProbe::Timestamp) => 0,
+            None => slot_port,
+        };
+        self.rng = splitmix64(self.rng);
+        // The cookie goes into the sequence number, and into the acknowledgement number
+        // too when the probe carries ACK: a RST to an ACK probe echoes that number as
+        // its own sequence number.
+        let cookie = self.jar.seq(dst, port, sport);
+        let udp = match ping {
+            None => self.cfg.scan_type == ScanType::Udp,
+            Some(k) => matches!(k, PingProbe::Udp(_)),
+        };
+        let len = if udp {
+            let mut udp = wire::UdpProbe {
+                src,
+                dst,
+                ttl: 64,
+                ip_id: self.rng as u16,
+                src_port: sport,
+                dst_port: port,
+                payload: wire::payloads::udp_payload(port).unwrap_or(&[]),
+            };
+            // A payload that does not fit the caller's buffer: send the bare datagram
+            // rather than nothing.
+            wire::build_udp(buf, &udp).or_else(|_| {
+                udp.payload = &[];
+                wire::build_udp(buf, &udp)
+            })?
+        } else if ping == Some(PingProbe::Echo) {
+            let echo = wire::EchoProbe {
+                src,
+                dst,
+                ttl: 64,
+                ip_id: self.rng as u16,
+                ident: sport,
+                seq: cookie as u16,
+                payload: &[],
+            };
+            wire::build_echo(buf, &echo)?
+        } else if ping == Some(PingProbe::Timestamp) {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
+                return Err(wire::WireError::FamilyMismatch);
+            };
+            let ts = wire::TimestampProbe {
+                src,
+                dst,
+                ttl: 64,
+                ip_id: self.rng as u16,
+                ident: sport,
+                seq: cookie as u16,
+                originate: cookie,
+            };
+            wire::build_timestamp(buf, &ts)?
+        } else {
+            let flags = match ping {
+                Some(PingProbe::Syn(_)) => wire::TcpFlags::SYN,
+                Some(_) => wire::TcpFlags::ACK,
+                None => self.probe_flags(),
+            };
+            let with_ack = flags.contains(wire::TcpFlags::ACK);
+            let probe = wire::TcpProbe {
+                src,
+                dst,
+                ttl: 64,
+                ip_id: self.rng as u16,
+                src_port: sport,
+                dst_port: port,
+                seq: cookie,
+                ack: if with_ack { cookie } else { 0 },
+                flags,
+                window: 1024,
+                options: if flags.contains(wire::TcpFlags::SYN) {
+                    &wire::TCP_OPT_MSS_1460
+                } else {
+                    &[]
+                },
+                payload: &[],
+            };
+            wire::build_tcp(buf, &probe)?
+        };
+        Ok((len, port))
+    }
+
+    /// Sends the next try of one slot, from `src` or from the source its turn gives.
+    fn send_slot(
+        &mut self,
+        now: Instant,
+        gid: u64,
+        gi: usize,
+        slot_idx: u32,
+        src: Option<IpAddr>,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
         let p = self.ports_len;
         let host_idx = slot_idx as usize / p;
         let slot_port = self.cfg.ports[slot_idx as usize % p];
         let dst = self.groups[gi].hosts[host_idx].target.addr;
         let attempt = self.groups[gi].slots[slot_idx as usize].tries;
         let ping = self.ping(slot_port);
-        let port = match ping {
-            Some(PingProbe::Syn(p) | PingProbe::Ack(p) | PingProbe::Connect(p)) => p,
-            Some(PingProbe::Echo) => 0,
-            None => slot_port,
-        };
         let connect = match ping {
             Some(k) => k.is_connect(),
             None => self.cfg.scan_type == ScanType::Connect,
         };
-        let len = match connect {
-            true => 0,
-            false => {
-                let src = match dst {
-                    IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
-                    IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
-                };
-                let Some(src) = src else {
-                    // Put the probe back and ask the driver for a source address.
-                    self.requeue_front(gid, slot_idx);
-                    self.need_source = Some(dst);
+        let (len, port) = if connect {
+            let port = match ping {
+                Some(PingProbe::Connect(p)) => p,
+                _ => slot_port,
+            };
+            (0, port)
+        } else {
+            let key = slot_idx as usize + usize::from(attempt);
+            let Some(src) = src.or_else(|| self.pick_source(dst, key)) else {
+                // Put the probe back and ask the driver for a source address.
+                self.requeue_front(gid, slot_idx);
+                self.need_source = Some(dst);
+                return None;
+            };
+            let sport = self.sport_for(attempt);
+            match self.build_probe(buf, src, dst, slot_port, sport) {
+                Ok(built) => built,
+                Err(_) => {
+                    self.requeue_back(gid, slot_idx);
                     return None;
-                };
-                self.rng = splitmix64(self.rng);
-                let sport = self.sport_for(attempt);
-                // The cookie goes into the sequence number, and into the
-                // acknowledgement number too when the probe carries ACK: a RST to an
-                // ACK probe echoes that number as its own sequence number.
-                let cookie = self.jar.seq(dst, port, sport);
-                if ping.is_none() && self.cfg.scan_type == ScanType::Udp {
-                    let mut udp = wire::UdpProbe {
-                        src,
-                        dst,
-                        ttl: 64,
-                        ip_id: self.rng as u16,
-                        src_port: sport,
-                        dst_port: port,
-                        payload: wire::payloads::udp_payload(port).unwrap_or(&[]),
-                    };
-                    // A payload that does not fit the caller's buffer: send the bare
-                    // datagram rather than nothing.
-                    let built = wire::build_udp(buf, &udp).or_else(|_| {
-                        udp.payload = &[];
-                        wire::build_udp(buf, &udp)
-                    });
-                    match built {
-                        Ok(n) => n,
-                        Err(_) => {
-                            self.requeue_back(gid, slot_idx);
-                            return None;
-                        }
-                    }
-                } else if ping == Some(PingProbe::Echo) {
-                    let echo = wire::EchoProbe {
-                        src,
-                        dst,
-                        ttl: 64,
-                        ip_id: self.rng as u16,
-                        ident: sport,
-                        seq: cookie as u16,
-                        payload: &[],
-                    };
-                    match wire::build_echo(buf, &echo) {
-                        Ok(n) => n,
-                        Err(_) => {
-                            self.requeue_back(gid, slot_idx);
-                            return None;
-                        }
-                    }
-                } else {
-                    let flags = match ping {
-                        Some(PingProbe::Syn(_)) => wire::TcpFlags::SYN,
-                        Some(_) => wire::TcpFlags::ACK,
-                        None => self.probe_flags(),
-                    };
-                    let with_ack = flags.contains(wire::TcpFlags::ACK);
-                    let probe = wire::TcpProbe {
-                        src,
-                        dst,
-                        ttl: 64,
-                        ip_id: self.rng as u16,
-                        src_port: sport,
-                        dst_port: port,
-                        seq: cookie,
-                        ack: if with_ack { cookie } else { 0 },
-                        flags,
-                        window: 1024,
-                        options: if flags.contains(wire::TcpFlags::SYN) {
-                            &wire::TCP_OPT_MSS_1460
-                        } else {
-                            &[]
-                        },
-                        payload: &[],
-                    };
-                    match wire::build_tcp(buf, &probe) {
-                        Ok(n) => n,
-                        Err(_) => {
-                            self.requeue_back(gid, slot_idx);
-                            return None;
-                        }
-                    }
                 }
             }
         };
@@ -753,6 +971,284 @@ impl Scan {
             len,
             timeout: self.rtt.rto(),
         })
+    }
+
+    /// Whether this scan paces UDP hosts (a UDP port scan, not discovery).
+    fn paces_udp(&self) -> bool {
+        self.cfg.scan_type == ScanType::Udp && self.cfg.pings.is_none()
+    }
+
+    /// A probe of slot `slot` timed out. For a host that answers with port unreachable,
+    /// the slot goes to the host's paced queues instead of being retransmitted at once
+    /// (true); otherwise the usual retransmission applies (false).
+    fn pace_on_timeout(&mut self, now: Instant, gi: usize, slot: u32) -> bool {
+        if !self.paces_udp() {
+            return false;
+        }
+        let p = self.ports_len;
+        let h = slot as usize / p;
+        let m = slot % p as u32;
+        let host = &self.groups[gi].hosts[h];
+        if host.done || (host.closed.is_empty() && host.pace.is_none()) {
+            return false;
+        }
+        self.in_flight -= 1;
+        self.groups[gi].slots[slot as usize].status = ST_PACED;
+        self.ensure_pace(now, gi, h);
+        if let Some(pace) = self.groups[gi].hosts[h].pace.as_mut() {
+            if !pace.in_round.contains(&m) {
+                pace.fresh.push_back(m);
+            }
+        }
+        self.kick_lanes(now, gi, h);
+        true
+    }
+
+    /// Makes host `h` paced: one lane per source address of its family. Ports already
+    /// given up as silent by plain retransmission are taken up again, since they may
+    /// have been rate-limited closed ports.
+    fn ensure_pace(&mut self, now: Instant, gi: usize, h: usize) {
+        if self.groups[gi].hosts[h].pace.is_some() {
+            return;
+        }
+        let dst = self.groups[gi].hosts[h].target.addr;
+        let srcs = self.srcs[usize::from(dst.is_ipv6())].clone();
+        let min_interval = self.rtt.rto();
+        let lanes = srcs
+            .into_iter()
+            .map(|src| Lane {
+                src,
+                rate: IcmpRate::new(min_interval),
+                last_round: Some(now),
+                timer: None,
+                round: None,
+                icmp: 0,
+                blank: 0,
+            })
+            .collect();
+        let mut pace = Pace {
+            fresh: VecDeque::new(),
+            suspects: VecDeque::new(),
+            evidence: HashMap::new(),
+            in_round: HashSet::new(),
+            lanes,
+            next_witness: 0,
+        };
+        let p = self.ports_len;
+        let silent = state_code(self.cfg.scan_type.silent_state());
+        let g = &mut self.groups[gi];
+        for (m, s) in g.slots[h * p..(h + 1) * p].iter_mut().enumerate() {
+            if s.status == ST_FINAL && !s.answered && s.state == silent {
+                s.status = ST_PACED;
+                pace.fresh.push_back(m as u32);
+                g.hosts[h].unresolved += 1;
+                self.progress.ports_done -= 1;
+            }
+        }
+        g.hosts[h].pace = Some(Box::new(pace));
+    }
+
+    /// Gives idle lanes of a paced host with work a timer for their next round.
+    fn kick_lanes(&mut self, now: Instant, gi: usize, h: usize) {
+        let gid = self.groups[gi].id;
+        let Some(pace) = self.groups[gi].hosts[h].pace.as_mut() else {
+            return;
+        };
+        if pace.fresh.is_empty() && pace.suspects.is_empty() {
+            return;
+        }
+        for (l, lane) in pace.lanes.iter_mut().enumerate() {
+            if lane.round.is_none() && lane.timer.is_none() {
+                let at = lane
+                    .last_round
+                    .map_or(now, |t| t + lane.rate.interval())
+                    .max(now);
+                lane.timer = Some(at);
+                self.lane_timers
+                    .push(Reverse((at, gid, h as u32, l as u16)));
+            }
+        }
+    }
+
+    /// A lane's timer went off: judge its finished round, then start the next one.
+    fn on_lane_timer(&mut self, now: Instant, at: Instant, gid: u64, h: u32, l: u16) {
+        let Some(gi) = self.group_pos(gid) else {
+            return;
+        };
+        let h = h as usize;
+        let l = usize::from(l);
+        let needed = paced_evidence(self.cfg.timing.max_retries);
+        let p = self.ports_len;
+        let mut silent = Vec::new();
+        {
+            let g = &mut self.groups[gi];
+            if g.hosts[h].done {
+                return;
+            }
+            let Some(pace) = g.hosts[h].pace.as_mut() else {
+                return;
+            };
+            let Some(lane) = pace.lanes.get_mut(l) else {
+                return;
+            };
+            if lane.timer != Some(at) {
+                return;
+            }
+            lane.timer = None;
+            let Some(round) = lane.round.take() else {
+                self.start_round(now, gi, h, l);
+                return;
+            };
+            {
+                let icmp = std::mem::take(&mut lane.icmp);
+                lane.blank = if icmp == 0 { lane.blank + 1 } else { 0 };
+                lane.rate.on_round(round.elapsed, icmp, round.witnessed);
+                let evidence = round.witnessed || lane.blank >= DEAD_WITNESS_ROUNDS;
+                for (m, fresh) in round.members {
+                    pace.in_round.remove(&m);
+                    let s = &mut g.slots[h * p + m as usize];
+                    match s.status {
+                        ST_FINAL | ST_FOREIGN => continue,
+                        ST_INFLIGHT => self.in_flight -= 1,
+                        _ => {}
+                    }
+                    s.status = ST_PACED;
+                    if evidence {
+                        let e = pace.evidence.entry(m).or_insert(0);
+                        *e += 1;
+                        if *e >= needed {
+                            silent.push(m);
+                        } else {
+                            pace.suspects.push_back(m);
+                        }
+                    } else if fresh {
+                        pace.fresh.push_front(m);
+                    } else {
+                        pace.suspects.push_back(m);
+                    }
+                }
+            }
+        }
+        for m in silent {
+            let v = Verdict {
+                state: self.cfg.scan_type.silent_state(),
+                reason: Reason::NoResponse,
+                ttl: None,
+            };
+            self.resolve_slot(gi, (h * p) as u32 + m, v, false, now);
+        }
+        // The next round goes one token's worth after this one started.
+        if let Some(gi) = self.group_pos(gid) {
+            self.kick_lanes(now, gi, h);
+        }
+    }
+
+    /// Starts a round on an idle lane if its host has unresolved ports.
+    fn start_round(&mut self, now: Instant, gi: usize, h: usize, l: usize) {
+        let gid = self.groups[gi].id;
+        let host = &mut self.groups[gi].hosts[h];
+        if host.done || host.closed.is_empty() {
+            return;
+        }
+        let closed = &host.closed;
+        let Some(pace) = host.pace.as_mut() else {
+            return;
+        };
+        if pace.fresh.is_empty() && pace.suspects.is_empty() {
+            return;
+        }
+        let witness = closed[pace.next_witness % closed.len()];
+        pace.next_witness = pace.next_witness.wrapping_add(1);
+        let Some(lane) = pace.lanes.get_mut(l) else {
+            return;
+        };
+        let elapsed = lane
+            .last_round
+            .map_or(lane.rate.interval(), |t| now.saturating_duration_since(t));
+        let mut members = Vec::new();
+        for _ in 0..lane.rate.fresh_count(elapsed) {
+            match pace.fresh.pop_front() {
+                Some(m) => members.push((m, true)),
+                None => break,
+            }
+        }
+        for _ in 0..MAX_ROUND_SUSPECTS {
+            match pace.suspects.pop_front() {
+                Some(m) => members.push((m, false)),
+                None => break,
+            }
+        }
+        for (m, _) in &members {
+            pace.in_round.insert(*m);
+        }
+        lane.last_round = Some(now);
+        lane.round = Some(Round {
+            elapsed,
+            members,
+            next: 0,
+            witness,
+            witness_sent: false,
+            witnessed: false,
+        });
+        self.sending.push_back((gid, h as u32, l as u16));
+    }
+
+    /// The next probe of a round being sent: its members, then its witness.
+    fn poll_round(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let p = self.ports_len;
+        while let Some(&(gid, h, l)) = self.sending.front() {
+            let (h, l) = (h as usize, usize::from(l));
+            let Some(gi) = self.group_pos(gid) else {
+                self.sending.pop_front();
+                continue;
+            };
+            let host = &mut self.groups[gi].hosts[h];
+            let dst = host.target.addr;
+            let done = host.done;
+            let Some(lane) = host.pace.as_mut().and_then(|pc| pc.lanes.get_mut(l)) else {
+                self.sending.pop_front();
+                continue;
+            };
+            let src = lane.src;
+            let Some(round) = lane.round.as_mut().filter(|_| !done) else {
+                self.sending.pop_front();
+                continue;
+            };
+            if let Some(&(m, _)) = round.members.get(round.next) {
+                round.next += 1;
+                let slot = (h * p) as u32 + m;
+                if self.groups[gi].slots[slot as usize].status != ST_PACED {
+                    continue;
+                }
+                // Its place in the queues is the round; a timeout leaves it there.
+                if let Some(t) = self.send_slot(now, gid, gi, slot, Some(src), buf) {
+                    return Some(t);
+                }
+                continue;
+            }
+            let witness = round.witness;
+            round.witness_sent = true;
+            let deadline = now + self.rtt.rto();
+            lane.timer = Some(deadline);
+            self.lane_timers
+                .push(Reverse((deadline, gid, h as u32, l as u16)));
+            self.sending.pop_front();
+            let slot_port = self.cfg.ports[witness as usize];
+            let sport = self.sport_for(SOURCE_PORTS as u8 - 1);
+            let Ok((len, port)) = self.build_probe(buf, src, dst, slot_port, sport) else {
+                continue;
+            };
+            self.progress.probes_sent += 1;
+            self.rate.on_send(now);
+            return Some(Transmit {
+                dst,
+                port,
+                attempt: SOURCE_PORTS as u8 - 1,
+                len,
+                timeout: self.rtt.rto(),
+            });
+        }
+        None
     }
 
     /// Puts a probe that could not be built behind every other waiting probe, so that
@@ -801,6 +1297,19 @@ impl Scan {
         while let Some((gid, slot)) = self.retx.pop_front() {
             if let Some(gi) = self.group_pos(gid) {
                 if self.groups[gi].slots[slot as usize].status == ST_QUEUED {
+                    let h = slot as usize / self.ports_len;
+                    if self.groups[gi].hosts[h].pace.is_some() {
+                        // A paced host's ports wait for its rounds.
+                        self.groups[gi].slots[slot as usize].status = ST_PACED;
+                        let m = slot % self.ports_len as u32;
+                        if let Some(pace) = self.groups[gi].hosts[h].pace.as_mut() {
+                            if !pace.in_round.contains(&m) {
+                                pace.fresh.push_back(m);
+                            }
+                        }
+                        self.kick_lanes(now, gi, h);
+                        continue;
+                    }
                     return Some((gid, slot));
                 }
             }
@@ -866,6 +1375,8 @@ impl Scan {
                 responded: None,
                 done: false,
                 srtt: None,
+                closed: Vec::new(),
+                pace: None,
             });
         }
         if hosts.is_empty() {
@@ -944,8 +1455,8 @@ impl Scan {
             None => self.cfg.ports.binary_search(&port).ok(),
             Some(pings) => pings.iter().position(|k| match k {
                 PingProbe::Connect(p) => connect && *p == port,
-                PingProbe::Syn(p) | PingProbe::Ack(p) => !connect && *p == port,
-                PingProbe::Echo => false,
+                PingProbe::Syn(p) | PingProbe::Ack(p) | PingProbe::Udp(p) => !connect && *p == port,
+                PingProbe::Echo | PingProbe::Timestamp => false,
             }),
         }
     }
@@ -1030,13 +1541,6 @@ impl Scan {
         })
     }
 
-    fn our_source(&self, family_of: IpAddr) -> Option<IpAddr> {
-        match family_of {
-            IpAddr::V4(_) => self.cfg.source_v4.map(IpAddr::V4),
-            IpAddr::V6(_) => self.cfg.source_v6.map(IpAddr::V6),
-        }
-    }
-
     fn match_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
         if self.stopped || self.cfg.scan_type == ScanType::Connect {
             return false;
@@ -1057,7 +1561,7 @@ impl Scan {
                 let Some(attempt) = self.attempt_of(dst_port) else {
                     return false;
                 };
-                if self.our_source(p.src) != Some(p.dst) {
+                if !self.is_ours(p.dst) {
                     return false;
                 }
                 let is_synack = flags.contains(wire::TcpFlags::SYN | wire::TcpFlags::ACK);
@@ -1093,17 +1597,28 @@ impl Scan {
                         ttl: Some(p.ttl),
                     },
                     from_target: true,
+                    via: Some(p.dst),
                 };
                 self.on_answer(now, answer)
             }
             wire::L4::Udp {
                 src_port, dst_port, ..
-            } if self.cfg.scan_type == ScanType::Udp && self.cfg.pings.is_none() => {
+            } => {
                 // Any UDP answer from the port we probed, to one of our source ports.
                 let Some(attempt) = self.attempt_of(dst_port) else {
                     return false;
                 };
-                if self.our_source(p.src) != Some(p.dst) {
+                if !self.is_ours(p.dst) {
+                    return false;
+                }
+                if self.cfg.pings.is_some() {
+                    let Some(idx) = self.ping_index(PingProbe::Udp(src_port)) else {
+                        return false;
+                    };
+                    let answer = ping_answer(p.src, idx, attempt, Reason::UdpResponse, Some(p.ttl));
+                    return self.on_answer(now, answer);
+                }
+                if self.cfg.scan_type != ScanType::Udp {
                     return false;
                 }
                 let answer = Answer {
@@ -1116,24 +1631,18 @@ impl Scan {
                         ttl: Some(p.ttl),
                     },
                     from_target: true,
+                    via: Some(p.dst),
                 };
                 self.on_answer(now, answer)
             }
             wire::L4::EchoReply { ident, seq, .. } => {
-                let Some(idx) = self
-                    .cfg
-                    .pings
-                    .as_ref()
-                    .and_then(|k| k.iter().position(|k| *k == PingProbe::Echo))
-                else {
+                let Some(idx) = self.ping_index(PingProbe::Echo) else {
                     return false;
                 };
                 let Some(attempt) = self.attempt_of(ident) else {
                     return false;
                 };
-                if self.our_source(p.src) != Some(p.dst)
-                    || seq != self.jar.seq(p.src, 0, ident) as u16
-                {
+                if !self.is_ours(p.dst) || seq != self.jar.seq(p.src, 0, ident) as u16 {
                     return false;
                 }
                 self.on_answer(
@@ -1141,8 +1650,29 @@ impl Scan {
                     ping_answer(p.src, idx, attempt, Reason::EchoReply, Some(p.ttl)),
                 )
             }
-            // In a discovery scan only answers from the host itself count.
-            wire::L4::IcmpError { .. } if self.cfg.pings.is_some() => false,
+            wire::L4::TimestampReply {
+                ident,
+                seq,
+                originate,
+                ..
+            } => {
+                let Some(idx) = self.ping_index(PingProbe::Timestamp) else {
+                    return false;
+                };
+                let Some(attempt) = self.attempt_of(ident) else {
+                    return false;
+                };
+                // The reply copies our identifier, sequence number and originate time;
+                // both carry the cookie.
+                let cookie = self.jar.seq(p.src, 0, ident);
+                if !self.is_ours(p.dst) || seq != cookie as u16 || originate != cookie {
+                    return false;
+                }
+                self.on_answer(
+                    now,
+                    ping_answer(p.src, idx, attempt, Reason::TimestampReply, Some(p.ttl)),
+                )
+            }
             wire::L4::IcmpError { kind, quoted } => {
                 let Some(sport) = quoted.src_port else {
                     return false;
@@ -1150,16 +1680,37 @@ impl Scan {
                 let Some(attempt) = self.attempt_of(sport) else {
                     return false;
                 };
+                let Some(port) = quoted.dst_port else {
+                    return false;
+                };
+                if !self.is_ours(quoted.src) || quoted.src.is_ipv4() != quoted.dst.is_ipv4() {
+                    return false;
+                }
+                let from_target = p.src == quoted.dst;
+                if self.cfg.pings.is_some() {
+                    // In a discovery scan only the target's own port unreachable to a
+                    // UDP ping counts: a router's, or any other code, says nothing
+                    // about the host.
+                    if quoted.protocol != 17
+                        || kind != wire::IcmpError::PortUnreachable
+                        || !from_target
+                    {
+                        return false;
+                    }
+                    let Some(idx) = self.ping_index(PingProbe::Udp(port)) else {
+                        return false;
+                    };
+                    let answer =
+                        ping_answer(quoted.dst, idx, attempt, Reason::PortUnreach, Some(p.ttl));
+                    return self.on_answer(now, answer);
+                }
                 let proto = match self.cfg.scan_type {
                     ScanType::Udp => 17,
                     _ => 6,
                 };
-                if quoted.protocol != proto || self.our_source(quoted.dst) != Some(quoted.src) {
+                if quoted.protocol != proto {
                     return false;
                 }
-                let Some(port) = quoted.dst_port else {
-                    return false;
-                };
                 // ICMP errors quote at least 8 bytes of the TCP header; without the
                 // sequence number (a non-conforming router) we accept on the ports.
                 if let Some(seq) = quoted.seq {
@@ -1177,7 +1728,6 @@ impl Scan {
                     wire::IcmpError::AdminProhibited => Reason::AdminProhibited,
                     _ => return false,
                 };
-                let from_target = p.src == quoted.dst;
                 // For UDP, port unreachable from the target itself is the closed port's
                 // answer; from anyone else (a router) it is a filter.
                 let state = match (self.cfg.scan_type, reason) {
@@ -1194,11 +1744,17 @@ impl Scan {
                         ttl: Some(p.ttl),
                     },
                     from_target,
+                    via: Some(quoted.src),
                 };
                 self.on_answer(now, answer)
             }
             _ => false,
         }
+    }
+
+    /// Index of a ping probe in a discovery scan.
+    fn ping_index(&self, probe: PingProbe) -> Option<usize> {
+        self.cfg.pings.as_ref()?.iter().position(|k| *k == probe)
     }
 
     /// A SYN/ACK or RST to one of our TCP pings.
@@ -1269,6 +1825,7 @@ impl Scan {
                 ttl: None,
             },
             from_target,
+            via: None,
         };
         let matched = self.on_answer(now, answer);
         if matched {
@@ -1284,6 +1841,7 @@ impl Scan {
             attempt,
             verdict,
             from_target,
+            via,
         } = a;
         let Some(&(gid, h)) = self.addr_index.get(&addr) else {
             return false;
@@ -1298,6 +1856,9 @@ impl Scan {
         let slot = self.groups[gi].slots[slot_idx];
         if self.groups[gi].hosts[h as usize].done || slot.tries == 0 {
             return false;
+        }
+        if from_target && self.paces_udp() && verdict.reason != Reason::UdpResponse {
+            self.pace_on_icmp(gi, h as usize, pi as u32, via, verdict.reason);
         }
         if attempt != u8::MAX && attempt >= slot.tries {
             return false;
@@ -1341,6 +1902,31 @@ impl Scan {
         }
         self.resolve_slot(gi, slot_idx as u32, verdict, true, now);
         true
+    }
+
+    /// Paced UDP bookkeeping for an ICMP error from the target itself: remembers ports
+    /// that answered port unreachable as witnesses, counts the error for the lane of the
+    /// source it came to, and notes an answered witness.
+    fn pace_on_icmp(&mut self, gi: usize, h: usize, m: u32, via: Option<IpAddr>, r: Reason) {
+        let host = &mut self.groups[gi].hosts[h];
+        if r == Reason::PortUnreach
+            && host.closed.len() < MAX_WITNESSES
+            && !host.closed.contains(&m)
+        {
+            host.closed.push(m);
+        }
+        let Some(pace) = host.pace.as_mut() else {
+            return;
+        };
+        let Some(lane) = pace.lanes.iter_mut().find(|l| Some(l.src) == via) else {
+            return;
+        };
+        lane.icmp += 1;
+        if let Some(round) = lane.round.as_mut() {
+            if round.witness_sent && round.witness == m && r == Reason::PortUnreach {
+                round.witnessed = true;
+            }
+        }
     }
 
     fn push_open(&mut self, addr: IpAddr, port: u16, v: Verdict) {
@@ -1494,6 +2080,7 @@ fn ping_answer(addr: IpAddr, idx: usize, attempt: u8, reason: Reason, ttl: Optio
             ttl,
         },
         from_target: true,
+        via: None,
     }
 }
 

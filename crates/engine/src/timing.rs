@@ -27,6 +27,18 @@
 //! while a congested path, which drops bursts, crosses it quickly. Local back-pressure
 //! (the kernel refusing a send, or dropping replies before we read them) is congestion
 //! too. Issue #3 refines this model.
+//!
+//! # ICMP rate limits (UDP scans)
+//!
+//! A closed UDP port answers with ICMP port unreachable, and Linux limits those per peer
+//! with a token bucket (`net.ipv4.icmp_ratelimit`: one token per second, a burst of six;
+//! IPv6 is similar and scales with the route's prefix length). Probes beyond the bucket get
+//! no answer at all, exactly like an open port that stays silent. [`IcmpRate`] learns one
+//! target's bucket as seen from one source address (the limit is per peer: N sources, N
+//! buckets); the scan (see [`crate::scan`], "Paced UDP") probes in *rounds* at that rate.
+//! The learning reads the ICMP errors that come back per round: when the round ran out of
+//! tokens (its witness went unanswered) they measure the refill rate; when it did not,
+//! the rate is at least what was seen and may be higher, so it grows.
 
 use std::time::{Duration, Instant};
 
@@ -360,9 +372,106 @@ impl RateControl {
     }
 }
 
+/// Most tokens a target's ICMP bucket is assumed to hold (Linux: 6).
+pub const ICMP_BURST_CAP: f64 = 6.0;
+/// Largest group of probes sent in one paced round, before the witness.
+pub const MAX_ROUND_GROUP: usize = 256;
+
+/// What one target, as seen from one source address, allows in ICMP errors: the learnt
+/// refill rate of its token bucket and the size of the next group of unresolved ports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcmpRate {
+    rate: f64,
+    group: usize,
+    floor: f64,
+    ceiling: f64,
+}
+
+impl IcmpRate {
+    /// A fresh estimate: Linux's default of one ICMP error per second until the target
+    /// shows otherwise. `min_interval` bounds how often rounds may go (the RTO: a round
+    /// is judged only when its answers had time to come back).
+    pub fn new(min_interval: Duration) -> IcmpRate {
+        IcmpRate {
+            rate: 1.0,
+            group: 2,
+            floor: 0.05,
+            ceiling: 1.0 / min_interval.as_secs_f64().max(1e-3),
+        }
+    }
+
+    /// Learnt tokens per second.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Time between two rounds: one token's worth.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.rate)
+    }
+
+    /// How many never-answered ports the round that starts `elapsed` after the previous
+    /// one should carry: the tokens that accumulated, one more to find out whether there
+    /// are more, or the current group size when silent ports make tokens go unused.
+    pub fn fresh_count(&self, elapsed: Duration) -> usize {
+        let tokens = (self.rate * elapsed.as_secs_f64()).min(ICMP_BURST_CAP);
+        (tokens.max(0.0) as usize + 1)
+            .max(self.group)
+            .min(MAX_ROUND_GROUP)
+    }
+
+    /// Learns from a finished round that lasted `elapsed` since the previous one and
+    /// got `icmp` ICMP errors back from the target (its witness included).
+    /// `witnessed`: the witness was answered, so the target still had a token after
+    /// every closed port in the round — the round did not exhaust the bucket.
+    pub fn on_round(&mut self, elapsed: Duration, icmp: u32, witnessed: bool) {
+        let secs = elapsed.as_secs_f64().max(1e-3);
+        let sample = f64::from(icmp) / secs;
+        if witnessed {
+            // Not exhausted: the bucket refills at least this fast; try larger groups.
+            self.rate = (self.rate.max(sample) * 1.25).min(self.ceiling);
+            self.group = (self.group * 2).min(MAX_ROUND_GROUP);
+        } else {
+            // Exhausted: what came back is what the bucket gave.
+            self.rate = (self.rate * 0.75 + sample * 0.25).clamp(self.floor, self.ceiling);
+            self.group = (self.group / 2).max(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icmp_rate_converges_to_a_one_per_second_bucket() {
+        // A bucket of 1 token/s drained by rounds that always ask for more than it has:
+        // each round of ~1 s gets one or two ICMP errors back.
+        let mut r = IcmpRate::new(Duration::from_millis(100));
+        let mut tokens = 0.0f64;
+        for _ in 0..200 {
+            let elapsed = r.interval();
+            tokens = (tokens + elapsed.as_secs_f64()).min(ICMP_BURST_CAP);
+            let want = r.fresh_count(elapsed) as f64 + 1.0;
+            let got = tokens.floor().min(want);
+            tokens -= got;
+            r.on_round(elapsed, got as u32, got >= want);
+        }
+        assert!((0.8..=1.25).contains(&r.rate()), "{}", r.rate());
+        assert_eq!(r.fresh_count(Duration::from_secs(1)), 2);
+    }
+
+    #[test]
+    fn icmp_rate_grows_when_rounds_are_witnessed() {
+        let mut r = IcmpRate::new(Duration::from_millis(100));
+        for _ in 0..30 {
+            r.on_round(r.interval(), 1, true);
+        }
+        assert_eq!(r.rate(), 10.0);
+        assert_eq!(r.fresh_count(Duration::ZERO), MAX_ROUND_GROUP);
+        r.on_round(Duration::from_millis(100), 0, false);
+        assert_eq!(r.fresh_count(Duration::ZERO), MAX_ROUND_GROUP / 2);
+    }
 
     #[test]
     fn templates_validate_and_order() {

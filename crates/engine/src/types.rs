@@ -209,6 +209,8 @@ pub enum Reason {
     UdpResponse,
     /// ICMP echo reply.
     EchoReply,
+    /// ICMP timestamp reply (`-PP`).
+    TimestampReply,
     /// The user said so (`-Pn`: host assumed up).
     UserSet,
     /// The target is this machine.
@@ -232,6 +234,7 @@ impl Reason {
             Reason::NetProhibited => "net-prohibited",
             Reason::UdpResponse => "udp-response",
             Reason::EchoReply => "echo-reply",
+            Reason::TimestampReply => "timestamp-reply",
             Reason::UserSet => "user-set",
             Reason::LocalhostResponse => "localhost-response",
         }
@@ -372,7 +375,8 @@ pub struct ServiceDetail {
     pub soft: bool,
 }
 
-/// One host-discovery probe (`-PE`, `-PS`, `-PA`, or a connect when unprivileged).
+/// One host-discovery probe (`-PE`, `-PP`, `-PS`, `-PA`, `-PU`, or a connect when
+/// unprivileged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PingProbe {
     /// ICMP / ICMPv6 echo request (`-PE`).
@@ -383,6 +387,14 @@ pub enum PingProbe {
     Ack(u16),
     /// A `connect()` to a port (unprivileged): connected or refused means up.
     Connect(u16),
+    /// ICMP timestamp request (`-PP`, type 13): a timestamp reply (type 14) means up
+    /// (reason `timestamp-reply`). IPv4 only: ICMPv6 has no timestamp message, so for an
+    /// IPv6 target this probe is skipped without a word (the host's other probes decide).
+    Timestamp,
+    /// UDP datagram to a port (`-PU`, default [`PingProbe::DEFAULT_UDP_PORT`]): any UDP
+    /// answer (`udp-response`) or an ICMP port unreachable from the target itself
+    /// (`port-unreach`) means up; other ICMP unreachables (e.g. a router's) do not.
+    Udp(u16),
 }
 
 impl PingProbe {
@@ -392,6 +404,9 @@ impl PingProbe {
         [PingProbe::Echo, PingProbe::Syn(443), PingProbe::Ack(80)];
     /// Without raw sockets: connects to 80 and 443.
     pub const DEFAULT_CONNECT: [PingProbe; 2] = [PingProbe::Connect(80), PingProbe::Connect(443)];
+    /// The port `-PU` probes when none is given: a high port that is almost never
+    /// open, so a live host answers with port unreachable.
+    pub const DEFAULT_UDP_PORT: u16 = 40125;
 
     /// Whether the probe goes through `connect()` rather than raw sockets.
     pub fn is_connect(self) -> bool {

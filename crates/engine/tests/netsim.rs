@@ -72,7 +72,30 @@ struct SimHost {
     ports: HashMap<u16, Behaviour>,
     default: Behaviour,
     rst_limit: Bucket,
-    icmp_limit: Bucket,
+    /// ICMP errors per source address, as Linux keeps them per peer.
+    icmp_limits: HashMap<IpAddr, Bucket>,
+    icmp_per_sec: f64,
+    icmp_burst: f64,
+    /// Answers ICMP echo requests.
+    echo: bool,
+    /// Answers ICMP timestamp requests (IPv4).
+    timestamp: bool,
+}
+
+impl SimHost {
+    /// Whether the ICMP bucket for `peer` has a token at `now` (and takes it).
+    fn icmp_allowed(&mut self, peer: IpAddr, now: Instant) -> bool {
+        let (per_sec, burst) = (self.icmp_per_sec, self.icmp_burst);
+        self.icmp_limits
+            .entry(peer)
+            .or_insert(Bucket {
+                per_sec,
+                burst,
+                tokens: burst,
+                last: None,
+            })
+            .take(now)
+    }
 }
 
 #[derive(Clone)]
@@ -121,10 +144,10 @@ fn csum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// An ICMP(v6) destination-unreachable from `from`, quoting `probe`.
-fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
-    match from {
-        IpAddr::V4(src) => {
+/// An ICMP(v6) destination-unreachable from `from` to `to`, quoting `probe`.
+fn icmp_unreach(from: IpAddr, to: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
+    match (from, to) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let quote = &probe[..28.min(probe.len())];
             let mut icmp = vec![3, code4, 0, 0, 0, 0, 0, 0];
             icmp.extend_from_slice(quote);
@@ -146,13 +169,13 @@ fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
                 0,
             ];
             ip.extend_from_slice(&src.octets());
-            ip.extend_from_slice(&SCANNER4.octets());
+            ip.extend_from_slice(&dst.octets());
             let c = csum(&ip);
             ip[10..12].copy_from_slice(&c.to_be_bytes());
             ip.extend_from_slice(&icmp);
             ip
         }
-        IpAddr::V6(src) => {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let code6 = match code4 {
                 13 => 1,
                 1 => 3,
@@ -163,7 +186,7 @@ fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
             icmp.extend_from_slice(probe);
             let mut pseudo = Vec::new();
             pseudo.extend_from_slice(&src.octets());
-            pseudo.extend_from_slice(&SCANNER6.octets());
+            pseudo.extend_from_slice(&dst.octets());
             pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
             pseudo.extend_from_slice(&[0, 0, 0, 58]);
             pseudo.extend_from_slice(&icmp);
@@ -173,11 +196,42 @@ fn icmp_unreach(from: IpAddr, probe: &[u8], code4: u8) -> Vec<u8> {
             ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
             ip.extend_from_slice(&[58, 64]);
             ip.extend_from_slice(&src.octets());
-            ip.extend_from_slice(&SCANNER6.octets());
+            ip.extend_from_slice(&dst.octets());
             ip.extend_from_slice(&icmp);
             ip
         }
+        _ => Vec::new(),
     }
+}
+
+/// A timestamp reply to the request `probe` (IPv4, no options).
+fn timestamp_reply(probe: &[u8]) -> Option<Vec<u8>> {
+    let p = monban_wire::parse(probe).ok()?;
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (p.dst, p.src) else {
+        return None;
+    };
+    if probe.len() < 40 || probe[20] != 13 {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    let n = monban_wire::build_timestamp(
+        &mut buf,
+        &monban_wire::TimestampProbe {
+            src,
+            dst,
+            ttl: 61,
+            ip_id: 0,
+            ident: u16::from_be_bytes([probe[24], probe[25]]),
+            seq: u16::from_be_bytes([probe[26], probe[27]]),
+            originate: u32::from_be_bytes([probe[28], probe[29], probe[30], probe[31]]),
+        },
+    )
+    .ok()?;
+    // Type 14 with receive and transmit times; the engine does not check checksums.
+    buf[20] = 14;
+    buf[32..36].copy_from_slice(&1000u32.to_be_bytes());
+    buf[36..40].copy_from_slice(&1001u32.to_be_bytes());
+    Some(buf[..n].to_vec())
 }
 
 fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Option<Vec<u8>> {
@@ -204,18 +258,24 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
             }
             // A closed UDP port answers with ICMP port unreachable (rate-limited).
             Behaviour::Refuse => host
-                .icmp_limit
-                .take(now)
-                .then(|| icmp_unreach(p.dst, probe, 3)),
+                .icmp_allowed(p.src, now)
+                .then(|| icmp_unreach(p.dst, p.src, probe, 3)),
             Behaviour::Drop => None,
             Behaviour::Reject(code) => host
-                .icmp_limit
-                .take(now)
-                .then(|| icmp_unreach(p.dst, probe, code)),
+                .icmp_allowed(p.src, now)
+                .then(|| icmp_unreach(p.dst, p.src, probe, code)),
+        };
+    }
+    if let monban_wire::L4::Other { protocol: 1 } = p.l4 {
+        return match hosts.get(&p.dst) {
+            Some(h) if h.timestamp => timestamp_reply(probe),
+            _ => None,
         };
     }
     if let monban_wire::L4::EchoRequest { ident, seq, .. } = p.l4 {
-        hosts.get(&p.dst)?;
+        if !hosts.get(&p.dst)?.echo {
+            return None;
+        }
         let mut buf = [0u8; 128];
         let n = monban_wire::build_echo(
             &mut buf,
@@ -348,10 +408,10 @@ fn reply(hosts: &mut HashMap<IpAddr, SimHost>, probe: &[u8], now: Instant) -> Op
         }
         Behaviour::Drop => None,
         Behaviour::Reject(code) => {
-            if !host.icmp_limit.take(now) {
+            if !host.icmp_allowed(p.src, now) {
                 return None;
             }
-            Some(icmp_unreach(p.dst, probe, code))
+            Some(icmp_unreach(p.dst, p.src, probe, code))
         }
     }
 }
@@ -368,12 +428,10 @@ fn connect_outcome(
         Behaviour::Refuse => host.rst_limit.take(now).then_some(ConnectOutcome::Refused),
         Behaviour::Drop => None,
         Behaviour::Reject(13) => host
-            .icmp_limit
-            .take(now)
+            .icmp_allowed(IpAddr::V4(SCANNER4), now)
             .then_some(ConnectOutcome::Unreachable(Reason::AdminProhibited)),
         Behaviour::Reject(_) => host
-            .icmp_limit
-            .take(now)
+            .icmp_allowed(IpAddr::V4(SCANNER4), now)
             .then_some(ConnectOutcome::Unreachable(Reason::HostUnreach)),
     }
 }
@@ -427,12 +485,43 @@ fn run(case: &Case, behaviours: &dyn Fn(IpAddr, u16) -> Behaviour) -> Outcome {
     run_with(case, behaviours, None, &case.targets)
 }
 
+/// What [`Case`] does not say: extra source addresses, the targets' ICMP burst and
+/// which hosts answer echo and timestamp requests.
+struct Extra {
+    sources: Vec<IpAddr>,
+    icmp_burst: f64,
+    echo: fn(IpAddr) -> bool,
+    timestamp: fn(IpAddr) -> bool,
+}
+
+impl Default for Extra {
+    fn default() -> Extra {
+        Extra {
+            sources: Vec::new(),
+            icmp_burst: 6.0,
+            echo: |_| true,
+            timestamp: |_| false,
+        }
+    }
+}
+
 /// [`run`], optionally as a discovery scan, where only the hosts in `live` exist.
 fn run_with(
     case: &Case,
     behaviours: &dyn Fn(IpAddr, u16) -> Behaviour,
     pings: Option<Vec<PingProbe>>,
     live: &[IpAddr],
+) -> Outcome {
+    run_full(case, behaviours, pings, live, &Extra::default())
+}
+
+/// [`run_with`] with [`Extra`] settings.
+fn run_full(
+    case: &Case,
+    behaviours: &dyn Fn(IpAddr, u16) -> Behaviour,
+    pings: Option<Vec<PingProbe>>,
+    live: &[IpAddr],
+    extra: &Extra,
 ) -> Outcome {
     let Case {
         scan_type,
@@ -466,12 +555,11 @@ fn run_with(
                     tokens: 50.0,
                     last: None,
                 },
-                icmp_limit: Bucket {
-                    per_sec: net.icmp_per_sec,
-                    burst: 6.0,
-                    tokens: 6.0,
-                    last: None,
-                },
+                icmp_limits: HashMap::new(),
+                icmp_per_sec: net.icmp_per_sec,
+                icmp_burst: extra.icmp_burst,
+                echo: (extra.echo)(t),
+                timestamp: (extra.timestamp)(t),
             },
         );
     }
@@ -483,6 +571,7 @@ fn run_with(
         seed,
         source_v4: Some(SCANNER4),
         source_v6: Some(SCANNER6),
+        sources: extra.sources.clone(),
         source_port: 47001,
         fixed_source_port: fixed_port,
         tcp_flags: None,
@@ -961,6 +1050,7 @@ fn stop_reports_partial_hosts() {
         seed: 1,
         source_v4: Some(SCANNER4),
         source_v6: None,
+        sources: Vec::new(),
         source_port: 40000,
         fixed_source_port: false,
         tcp_flags: None,
@@ -1005,6 +1095,7 @@ fn forged_and_stray_replies_are_ignored() {
         seed: 5,
         source_v4: Some(SCANNER4),
         source_v6: None,
+        sources: Vec::new(),
         source_port: 40000,
         fixed_source_port: false,
         tcp_flags: None,
@@ -1314,4 +1405,258 @@ fn udp_reads_answers_port_unreachables_and_silence() {
         91,
         false,
     );
+}
+
+#[test]
+fn timestamp_and_udp_pings_find_hosts_that_drop_echo() {
+    let v4 = |d: u8| IpAddr::V4(Ipv4Addr::new(10, 1, 0, d));
+    let v6 = |d: u16| IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, d));
+    // Nobody answers echo. A answers timestamps only; B answers on UDP 40125; C says
+    // port unreachable there; D rejects it with admin-prohibited (not "up"); F is IPv6
+    // (no timestamp in ICMPv6) and drops 40125; G is IPv6 and says port unreachable.
+    let (a, b, c, d, f, g) = (v4(10), v4(11), v4(12), v4(13), v6(0x10), v6(0x11));
+    let absent = v4(99);
+    let behaviour = move |addr: IpAddr, port: u16| match (addr, port) {
+        (x, 40125) if x == b => Behaviour::Listen,
+        (x, 40125) if x == c || x == g => Behaviour::Refuse,
+        (x, 40125) if x == d => Behaviour::Reject(13),
+        _ => Behaviour::Drop,
+    };
+    let live = vec![a, b, c, d, f, g];
+    let extra = Extra {
+        echo: |_| false,
+        timestamp: |x| x == IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10)) || x.is_ipv6(),
+        ..Extra::default()
+    };
+    let probes = vec![
+        PingProbe::Timestamp,
+        PingProbe::Udp(PingProbe::DEFAULT_UDP_PORT),
+    ];
+    for (seed, loss) in [(1, 0.0), (2, 0.05)] {
+        let case = Case {
+            scan_type: ScanType::Syn,
+            targets: live.iter().copied().chain([absent]).collect(),
+            ports: vec![40125],
+            net: Net {
+                loss,
+                ..Net::default()
+            },
+            timing: Timing::template(4),
+            seed,
+            fixed_port: false,
+            shard: None,
+        };
+        let out = run_full(&case, &behaviour, Some(probes.clone()), &live, &extra);
+        let got: BTreeMap<IpAddr, (monban_engine::HostStatus, Reason, Option<u8>)> = out
+            .reports
+            .iter()
+            .map(|r| (r.addr, (r.status, r.status_reason, r.status_ttl)))
+            .collect();
+        use monban_engine::HostStatus::{Down, Up};
+        let want: BTreeMap<IpAddr, (monban_engine::HostStatus, Reason, Option<u8>)> = [
+            (a, (Up, Reason::TimestampReply, Some(61))),
+            (b, (Up, Reason::UdpResponse, Some(61))),
+            (c, (Up, Reason::PortUnreach, Some(64))),
+            (d, (Down, Reason::NoResponse, None)),
+            (f, (Down, Reason::NoResponse, None)),
+            (g, (Up, Reason::PortUnreach, Some(64))),
+            (absent, (Down, Reason::NoResponse, None)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(got, want, "seed {seed}");
+        assert_eq!(out.reports.len(), 7);
+        if loss == 0.0 {
+            // Up hosts: one probe each (A's timestamp, or the UDP ping; the other may
+            // have left before the answer). Down IPv4 hosts: both probes with 6
+            // retries; F (IPv6) only the UDP ping: no timestamp is ever sent to it.
+            let down = 2 * 2 * 7 + 7;
+            assert!(out.sent >= down && out.sent <= down + 4 * 2, "{}", out.sent);
+        }
+    }
+    // -PP alone: only A is up; the IPv6 hosts get no probe at all and are down.
+    let case = Case {
+        scan_type: ScanType::Syn,
+        targets: live.clone(),
+        ports: vec![40125],
+        net: Net::default(),
+        timing: Timing::template(4),
+        seed: 3,
+        fixed_port: false,
+        shard: None,
+    };
+    let out = run_full(
+        &case,
+        &behaviour,
+        Some(vec![PingProbe::Timestamp]),
+        &live,
+        &extra,
+    );
+    for r in &out.reports {
+        assert_eq!(
+            r.status == monban_engine::HostStatus::Up,
+            r.addr == a,
+            "{}",
+            r.addr
+        );
+    }
+    assert_eq!(out.sent, 1 + 3 * 7, "A once, B, C and D with every retry");
+}
+
+/// The UDP ground truth for the rate-limit tests: three answering services, three
+/// silent ports, every other port closed.
+fn udp_truth(_addr: IpAddr, port: u16) -> Behaviour {
+    match port {
+        53 | 123 | 161 => Behaviour::Listen,
+        7 | 99 | 150 => Behaviour::Drop,
+        _ => Behaviour::Refuse,
+    }
+}
+
+/// A UDP scan of `targets`, ports 1-200, against Linux-like ICMP buckets (burst 6,
+/// 1 per second per source address), with `extra_sources` besides the scanner's own
+/// addresses. Checks every port exactly; returns the outcome.
+fn udp_paced(targets: Vec<IpAddr>, extra_sources: Vec<IpAddr>, loss: f64, seed: u64) -> Outcome {
+    let ports: Vec<u16> = (1..=200).collect();
+    let case = Case {
+        scan_type: ScanType::Udp,
+        targets: targets.clone(),
+        ports: ports.clone(),
+        net: Net {
+            loss,
+            icmp_per_sec: 1.0,
+            ..Net::default()
+        },
+        timing: Timing::template(4),
+        seed,
+        fixed_port: false,
+        shard: None,
+    };
+    let extra = Extra {
+        sources: extra_sources,
+        ..Extra::default()
+    };
+    let out = run_full(&case, &udp_truth, None, &targets, &extra);
+    assert_eq!(out.reports.len(), targets.len());
+    for r in &out.reports {
+        assert_eq!(r.ports.len(), ports.len(), "{}", r.addr);
+        for pr in &r.ports {
+            let b = udp_truth(r.addr, pr.port);
+            assert_eq!(
+                (pr.state, pr.reason),
+                expected(b, ScanType::Udp),
+                "{} port {} ({b:?}), loss {loss}, seed {seed}",
+                r.addr,
+                pr.port
+            );
+        }
+    }
+    out
+}
+
+/// The time the ICMP limit itself imposes on one host's 194 closed ports with `n`
+/// sources: what the buckets' bursts do not cover, at 1 per second per source.
+fn icmp_ideal(n: u32) -> Duration {
+    Duration::from_secs_f64((194.0 - 6.0 * f64::from(n)) / f64::from(n))
+}
+
+#[test]
+fn udp_learns_the_icmp_rate_and_resolves_every_closed_port() {
+    // Three hosts in parallel, lossless and with 5 % loss each way: every port exact
+    // (open, closed, and open|filtered only for the three silent ones), within 1.5x of
+    // the time the limit imposes.
+    let targets: Vec<IpAddr> = targets4(2).into_iter().chain(targets6(1)).collect();
+    for (seed, loss) in [(101, 0.0), (102, 0.02), (103, 0.05)] {
+        let out = udp_paced(targets.clone(), Vec::new(), loss, seed);
+        let ideal = icmp_ideal(1);
+        assert!(
+            out.elapsed <= ideal.mul_f64(1.5),
+            "loss {loss}: {:?}, ideal {ideal:?}",
+            out.elapsed
+        );
+        // Not faster than the limit allows either: the simulation's buckets are real.
+        assert!(out.elapsed >= ideal, "{:?}", out.elapsed);
+    }
+}
+
+#[test]
+fn four_sources_give_four_buckets_and_four_times_the_speed() {
+    let targets: Vec<IpAddr> = targets4(2).into_iter().chain(targets6(1)).collect();
+    let extra: Vec<IpAddr> = (3..=5)
+        .map(|d| IpAddr::V4(Ipv4Addr::new(10, 0, 0, d)))
+        .chain((3..=5).map(|d| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, d))))
+        .collect();
+    let one = udp_paced(targets.clone(), Vec::new(), 0.03, 111);
+    for (seed, loss) in [(112, 0.0), (113, 0.05)] {
+        let four = udp_paced(targets.clone(), extra.clone(), loss, seed);
+        let ideal = icmp_ideal(4);
+        assert!(
+            four.elapsed <= ideal.mul_f64(1.5),
+            "loss {loss}: {:?}, ideal {ideal:?}",
+            four.elapsed
+        );
+        let speedup = one.elapsed.as_secs_f64() / four.elapsed.as_secs_f64();
+        assert!(speedup >= 3.5, "speed-up {speedup:.2}");
+    }
+}
+
+#[test]
+fn replies_to_an_address_that_is_not_ours_are_ignored() {
+    let t0 = Instant::now();
+    let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
+    let cfg = ScanConfig {
+        scan_type: ScanType::Udp,
+        timing: Timing::template(4),
+        ports: vec![53],
+        randomize_ports: false,
+        seed: 5,
+        source_v4: None,
+        source_v6: None,
+        sources: vec![
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)),
+        ],
+        source_port: 40000,
+        fixed_source_port: false,
+        tcp_flags: None,
+        assume_up: false,
+        wall_start: SystemTime::UNIX_EPOCH,
+        max_group_slots: 1 << 20,
+        shard: None,
+        pings: None,
+    };
+    let mut scan = Scan::new(
+        cfg,
+        Box::new(std::iter::once(Target {
+            addr: target,
+            name: None,
+        })),
+        1,
+        t0,
+    )
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let t = scan.poll_transmit(t0, &mut buf).unwrap();
+    let sent = monban_wire::parse(&buf[..t.len]).unwrap();
+    assert_eq!(sent.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)));
+    let answer = |to: IpAddr| {
+        let mut r = [0u8; 64];
+        let n = monban_wire::build_udp(
+            &mut r,
+            &monban_wire::UdpProbe {
+                src: target,
+                dst: to,
+                ttl: 60,
+                ip_id: 0,
+                src_port: 53,
+                dst_port: 40000,
+                payload: b"x",
+            },
+        )
+        .unwrap();
+        r[..n].to_vec()
+    };
+    assert!(!scan.on_packet(t0, &answer(IpAddr::V4(SCANNER4))));
+    // Any of our sources is ours, not only the one this try left from.
+    assert!(scan.on_packet(t0, &answer(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)))));
 }
