@@ -356,6 +356,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         seed,
         source_v4,
         source_v6,
+        sources: Vec::new(),
         source_port,
         fixed_source_port,
         tcp_flags: plan.scan_flags,
@@ -474,15 +475,19 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         }
     };
     // Phase 2: the port scan of the live hosts.
-    let mut result = result;
+    let mut result = result.map_err(anyhow::Error::from);
     if let (Ok(()), Some((targets, n)), false) = (&result, live, stop.load(Ordering::Relaxed)) {
-        let mut scan = Scan::new(cfg, targets, n, Instant::now())?;
-        result = drive(&mut scan, &opts, &mut out);
-        if result.is_err() {
-            // Close the documents with what was found before reporting the failure.
-            scan.stop(Instant::now());
-            while let Some(ev) = scan.poll_event() {
-                out.event(ev);
+        if let Some(server) = &plan.bounce {
+            result = run_bounce(server, targets, &cfg, plan.timing.template, &stop, &mut out);
+        } else {
+            let mut scan = Scan::new(cfg, targets, n, Instant::now())?;
+            result = drive(&mut scan, &opts, &mut out).map_err(anyhow::Error::from);
+            if result.is_err() {
+                // Close the documents with what was found before reporting the failure.
+                scan.stop(Instant::now());
+                while let Some(ev) = scan.poll_event() {
+                    out.event(ev);
+                }
             }
         }
     }
@@ -603,5 +608,133 @@ impl Handler for Discovery<'_> {
 
     fn progress(&mut self, p: &Progress) {
         self.out.progress(p);
+    }
+}
+
+/// Hosts handed to the FTP server per control session: the outputs get each chunk's
+/// reports when it ends, and memory stays bounded however many targets there are.
+const BOUNCE_CHUNK: usize = 16;
+
+/// How long the FTP server may take to answer one `LIST` before the port is called
+/// filtered (no-response) and the control connection is replaced, by timing template.
+fn bounce_timeout(timing: &Timing, template: u8) -> Duration {
+    let base = match template {
+        0..=2 => Duration::from_secs(30),
+        3 => Duration::from_secs(10),
+        4 => Duration::from_secs(5),
+        _ => Duration::from_secs(3),
+    };
+    base.max(timing.max_rto)
+}
+
+/// Phase 2 for `-b`: the live hosts' ports are probed through the FTP server, a chunk
+/// of hosts per control session; each host's report is written when its chunk ends.
+/// Ports the server refuses to connect to (privileged ports, another address family)
+/// are left out of the reports, with a warning saying why.
+fn run_bounce(
+    server: &cli::BouncePlan,
+    targets: Box<dyn Iterator<Item = Target> + Send>,
+    cfg: &ScanConfig,
+    template: u8,
+    stop: &AtomicBool,
+    out: &mut Out,
+) -> Result<()> {
+    let mut bcfg = monban_engine::bounce::BounceConfig::new(
+        server.server.ip(),
+        &server.user,
+        &server.pass,
+        bounce_timeout(&cfg.timing, template),
+    );
+    bcfg.slow_refusal = bcfg.slow_refusal.min(bcfg.timeout / 2);
+    let mut ports = cfg.ports.clone();
+    if cfg.randomize_ports {
+        let perm = monban_engine::perm::Permutation::new(ports.len() as u64, cfg.seed);
+        ports = (0..ports.len() as u64)
+            .filter_map(|i| cfg.ports.get(perm.get(i) as usize).copied())
+            .collect();
+    }
+    let mut skipped: HashMap<&'static str, usize> = HashMap::new();
+    let mut targets = targets.peekable();
+    let mut failure = None;
+    while targets.peek().is_some() && failure.is_none() {
+        let chunk: Vec<Target> = targets.by_ref().take(BOUNCE_CHUNK).collect();
+        let list: Vec<(IpAddr, Vec<u16>)> = chunk.iter().map(|t| (t.addr, ports.clone())).collect();
+        let start = SystemTime::now();
+        let mut found: HashMap<IpAddr, Vec<monban_engine::PortResult>> = HashMap::new();
+        let outcome = monban_netio::bounce::run_with(
+            server.server,
+            bcfg.clone(),
+            &list,
+            stop,
+            &mut |&(addr, port, state, reason)| {
+                if state == PortState::Open {
+                    let result = monban_engine::PortResult {
+                        port,
+                        proto: Protocol::Tcp,
+                        state,
+                        reason,
+                        ttl: None,
+                    };
+                    out.event(Event::OpenPort { addr, result });
+                }
+                found
+                    .entry(addr)
+                    .or_default()
+                    .push(monban_engine::PortResult {
+                        port,
+                        proto: Protocol::Tcp,
+                        state,
+                        reason,
+                        ttl: None,
+                    });
+            },
+        );
+        let stopped = match outcome {
+            Ok(o) => {
+                for (_, _, why) in &o.skipped {
+                    *skipped.entry(why.as_str()).or_default() += 1;
+                }
+                o.stopped
+            }
+            Err(e) => {
+                failure = Some(e);
+                true
+            }
+        };
+        let end = SystemTime::now();
+        for t in chunk {
+            let mut ports = found.remove(&t.addr).unwrap_or_default();
+            ports.sort_by_key(|p| p.port);
+            let done = ports.len();
+            let report = monban_engine::HostReport {
+                addr: t.addr,
+                name: t.name.as_deref().map(str::to_owned),
+                status: HostStatus::Up,
+                status_reason: Reason::UserSet,
+                status_ttl: None,
+                start,
+                end,
+                ports,
+                timed_out: false,
+                incomplete: stopped && done < cfg.ports.len(),
+                srtt: None,
+                services: Vec::new(),
+                risks: Vec::new(),
+            };
+            out.event(Event::Host(Box::new(report)));
+        }
+        if stopped {
+            break;
+        }
+    }
+    let mut reasons: Vec<_> = skipped.into_iter().collect();
+    reasons.sort();
+    for (why, n) in reasons {
+        eprintln!("monban: {n} port(s) not scanned: {why}");
+    }
+    match failure {
+        Some(e) => Err(anyhow::Error::new(e)
+            .context(format!("FTP bounce scan through {} failed", server.server))),
+        None => Ok(()),
     }
 }

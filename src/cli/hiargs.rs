@@ -7,16 +7,17 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use monban_engine::bounce::BounceServer;
 pub(super) use monban_engine::ports::{parse_exclude_ports, parse_ports, top_ports};
 use monban_engine::targets::{parse_target, TargetSet, TargetSpec};
 use monban_engine::{Protocol, ScanType};
 
 use super::lowargs::{LowArgs, OutputFlag, TargetSource};
-use super::{ArgError, OutputFormat, OutputSpec, ScanPlan, TimingArgs};
+use super::{ArgError, BouncePlan, OutputFormat, OutputSpec, ScanPlan, TimingArgs};
 
 /// The outside world the plan needs: files and the name resolver.
 pub(crate) trait Env {
@@ -97,6 +98,10 @@ pub(crate) fn build(
         cache: HashMap::new(),
     };
     let targets = targets(&low, &mut resolver)?;
+    let bounce = match &low.bounce {
+        Some(spec) => Some(bounce_server(spec, &low, &mut resolver)?),
+        None => None,
+    };
     Ok(ScanPlan {
         args_line,
         scan_type,
@@ -125,6 +130,37 @@ pub(crate) fn build(
         version_detection: low.version_detection,
         version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),
         pings_from_profile,
+        bounce,
+    })
+}
+
+/// The `-b` server: parsed, its name resolved, checked against the other flags.
+fn bounce_server(
+    spec: &str,
+    low: &LowArgs,
+    resolver: &mut Resolver<'_>,
+) -> Result<BouncePlan, ArgError> {
+    let server = BounceServer::parse(spec).map_err(|e| ArgError(e.to_string()))?;
+    if low.version_detection {
+        return Err(ArgError(
+            "-b cannot be combined with -sV: the FTP server only says whether it could connect"
+                .into(),
+        ));
+    }
+    if low.scan_flags.is_some() {
+        return Err(ArgError(
+            "-b cannot be combined with --scanflags: the FTP server opens the connections".into(),
+        ));
+    }
+    let host = server.host.trim();
+    let addr = match host.parse::<IpAddr>() {
+        Ok(a) => a,
+        Err(_) => resolver.resolve(host)?,
+    };
+    Ok(BouncePlan {
+        server: SocketAddr::new(addr, server.port),
+        user: server.user,
+        pass: server.pass,
     })
 }
 
@@ -133,7 +169,7 @@ fn scan_type(given: &[ScanType]) -> Result<Option<ScanType>, ArgError> {
     if given.iter().any(|t| Some(*t) != first) {
         let mut letters: Vec<String> = Vec::new();
         for t in given {
-            let l = format!("-s{}", letter(*t));
+            let l = flag(*t).to_string();
             if !letters.contains(&l) {
                 letters.push(l);
             }
@@ -164,16 +200,17 @@ fn shard(low: &LowArgs) -> Result<Option<(u32, u32)>, ArgError> {
     Ok(Some((i - 1, n)))
 }
 
-fn letter(t: ScanType) -> char {
+fn flag(t: ScanType) -> &'static str {
     match t {
-        ScanType::Syn => 'S',
-        ScanType::Connect => 'T',
-        ScanType::Fin => 'F',
-        ScanType::Null => 'N',
-        ScanType::Xmas => 'X',
-        ScanType::Ack => 'A',
-        ScanType::Window => 'W',
-        ScanType::Udp => 'U',
+        ScanType::Syn => "-sS",
+        ScanType::Connect => "-sT",
+        ScanType::Fin => "-sF",
+        ScanType::Null => "-sN",
+        ScanType::Xmas => "-sX",
+        ScanType::Ack => "-sA",
+        ScanType::Window => "-sW",
+        ScanType::Udp => "-sU",
+        ScanType::Bounce => "-b",
     }
 }
 

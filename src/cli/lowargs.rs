@@ -132,6 +132,8 @@ pub(crate) struct LowArgs {
     pub version_intensity: Option<u8>,
     /// `--profile NAME` (checked when planning).
     pub profile: Option<String>,
+    /// `-b [user[:pass]@]server[:port]`: FTP bounce scan through this server.
+    pub bounce: Option<String>,
 }
 
 impl Default for LowArgs {
@@ -177,6 +179,7 @@ impl Default for LowArgs {
             version_detection: false,
             version_intensity: None,
             profile: None,
+            bounce: None,
         }
     }
 }
@@ -501,6 +504,11 @@ impl LowArgs {
             _ if arg.starts_with("-S") => {
                 let v = args.value("-S", attached("-S"))?;
                 self.source_addr = Some(v.parse().map_err(|_| needs("-S", "an IP address", &v))?);
+            }
+            _ if arg.starts_with("-b") => {
+                let v = args.value("-b", attached("-b"))?;
+                self.scan_types.push(ScanType::Bounce);
+                self.bounce = Some(v);
             }
             _ if arg.starts_with("-e") => {
                 let v = args.value("-e", attached("-e"))?;

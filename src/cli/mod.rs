@@ -169,6 +169,19 @@ pub struct ScanPlan {
     /// `pings` came from a `--profile`, not from flags: without raw sockets, use the
     /// default discovery probes rather than failing.
     pub pings_from_profile: bool,
+    /// `-b`: bounce the scan off this FTP server.
+    pub bounce: Option<BouncePlan>,
+}
+
+/// An FTP bounce scan's server (`-b`), its name resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncePlan {
+    /// The server's control address.
+    pub server: std::net::SocketAddr,
+    /// User name (`anonymous` unless given).
+    pub user: String,
+    /// Password.
+    pub pass: String,
 }
 
 /// Parses the command line (`args[0]` is the program name) into a [`Command`].
@@ -299,6 +312,10 @@ SCAN TECHNIQUES
   --profile NAME           a preset of the online scan suite: prescan, quick,
                            trojan, tcp-low, udp-low (stealth not yet); fills in only
                            what other flags leave unset (`monban profiles` lists them)
+  -b <[user[:pass]@]server[:port]>
+                           FTP bounce scan: the FTP server connects to the targets'
+                           ports for us (anonymous login by default; servers refuse
+                           ports below 1024)
   --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
                            number); replies are read as the scan type says
 
@@ -584,6 +601,52 @@ mod tests {
         assert_eq!(
             err(&["-sFA", "10.0.0.1"]),
             "monban: -sF and -sA cannot be combined: choose one scan type"
+        );
+    }
+
+    #[test]
+    fn ftp_bounce() {
+        let p = plan(&["-b", "10.0.0.9", "-p", "1024-1030", "10.0.0.1"]);
+        assert_eq!(p.scan_type, Some(ScanType::Bounce));
+        assert_eq!(
+            p.bounce,
+            Some(BouncePlan {
+                server: "10.0.0.9:21".parse().unwrap(),
+                user: "anonymous".into(),
+                pass: monban_engine::bounce::DEFAULT_PASS.into(),
+            })
+        );
+        let p = plan(&["-bjo:s3cr:t@x@v4only.example:2121", "10.0.0.1"]);
+        assert_eq!(
+            p.bounce,
+            Some(BouncePlan {
+                server: "10.0.0.6:2121".parse().unwrap(),
+                user: "jo".into(),
+                pass: "s3cr:t@x".into(),
+            })
+        );
+        assert_eq!(
+            plan(&["-b", "[fd00::9]:2121", "fd00::1"])
+                .bounce
+                .map(|b| b.server),
+            Some("[fd00::9]:2121".parse().unwrap())
+        );
+        assert_eq!(
+            err(&["-b", "10.0.0.9", "-sS", "10.0.0.1"]),
+            "monban: -b and -sS cannot be combined: choose one scan type"
+        );
+        assert_eq!(
+            err(&["-b", "10.0.0.9", "-sV", "10.0.0.1"]),
+            "monban: -b cannot be combined with -sV: the FTP server only says whether it could connect"
+        );
+        assert_eq!(
+            err(&["-b", "nowhere.example", "10.0.0.1"]),
+            "monban: cannot resolve \"nowhere.example\""
+        );
+        assert!(err(&["-b", "10.0.0.9:0", "10.0.0.1"]).contains("the port must be 1 to 65535"));
+        assert_eq!(
+            err(&["-b"]),
+            "monban: missing value for -b (see monban scan --help)"
         );
     }
 
