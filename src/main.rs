@@ -356,7 +356,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         seed,
         source_v4,
         source_v6,
-        sources: Vec::new(),
+        sources: plan.sources.clone(),
         source_port,
         fixed_source_port,
         tcp_flags: plan.scan_flags,

@@ -87,7 +87,11 @@ pub(crate) fn build(
     let tcp_ports = ports(&low, proto)?;
     let timing = timing(&low)?;
     let outputs = outputs(&low.outputs)?;
-    if let (Some(addr @ IpAddr::V4(_)), true) = (low.source_addr, low.ipv6) {
+    let sources = match &low.source_addr {
+        Some(spec) => source_addrs(spec)?,
+        None => Vec::new(),
+    };
+    if let (Some(addr @ IpAddr::V4(_)), true) = (sources.first(), low.ipv6) {
         return Err(ArgError(format!(
             "-S {addr} is an IPv4 address but -6 was given"
         )));
@@ -123,7 +127,8 @@ pub(crate) fn build(
         scan_flags: low.scan_flags,
         shard: shard(&low)?,
         source_port: low.source_port,
-        source_addr: low.source_addr,
+        source_addr: sources.first().copied(),
+        sources: sources.get(1..).unwrap_or_default().to_vec(),
         interface: low.interface,
         progress: !low.no_progress,
         allow_broadcast: low.allow_broadcast,
@@ -132,6 +137,39 @@ pub(crate) fn build(
         pings_from_profile,
         bounce,
     })
+}
+
+/// Most source addresses `-S` may name.
+const MAX_SOURCES: usize = 256;
+
+/// `-S`: an address, or addresses in the target syntax (`10.0.0.2,3`, `10.0.0.2-5`,
+/// `fd00::/126`), at most [`MAX_SOURCES`], in the order given, without repeats.
+fn source_addrs(spec: &str) -> Result<Vec<IpAddr>, ArgError> {
+    if let Ok(a) = spec.parse::<IpAddr>() {
+        return Ok(vec![a]);
+    }
+    let bad = |why: String| {
+        ArgError(format!("-S needs addresses (10.0.0.2, 10.0.0.2-5, 10.0.0.2,7 or a CIDR block), got {spec:?}: {why}"))
+    };
+    let specs = parse_target(spec).map_err(|e| bad(e.to_string()))?;
+    let mut set = TargetSet::new();
+    for s in specs {
+        if matches!(s, TargetSpec::Name(_)) {
+            return Err(bad("host names are not source addresses".into()));
+        }
+        set.allow_dangerous(true);
+        set.add(s, None).map_err(|e| bad(e.to_string()))?;
+    }
+    if set.len_upper_bound() > MAX_SOURCES as u128 {
+        return Err(bad(format!("more than {MAX_SOURCES} addresses")));
+    }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for t in set {
+        if !out.contains(&t.addr) {
+            out.push(t.addr);
+        }
+    }
+    Ok(out)
 }
 
 /// The `-b` server: parsed, its name resolved, checked against the other flags.

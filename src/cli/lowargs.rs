@@ -10,7 +10,6 @@
 //! to end options. A value-taking option always consumes the next argument as its value
 //! (so `-p -` and `--exclude-ports -100` work).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use monban_engine::PingProbe;
@@ -94,7 +93,7 @@ pub(crate) struct LowArgs {
     pub skip_discovery: bool,
     /// `-sn`: host discovery only.
     pub ping_only: bool,
-    /// `-PE`, `-PS[ports]`, `-PA[ports]` in the order given.
+    /// `-PE`, `-PP`, `-PS[ports]`, `-PA[ports]`, `-PU[ports]` in the order given.
     pub pings: Vec<PingProbe>,
     /// `-n`.
     pub no_dns: bool,
@@ -120,8 +119,8 @@ pub(crate) struct LowArgs {
     pub shard: Option<(u32, u32)>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
-    /// `-S`.
-    pub source_addr: Option<IpAddr>,
+    /// `-S`: one address, or a list / range / CIDR block of them (checked when planning).
+    pub source_addr: Option<String>,
     /// `-e`.
     pub interface: Option<String>,
     pub no_progress: bool,
@@ -226,7 +225,7 @@ const UNSUPPORTED_SCANS: [(char, &str); 8] = [
 ];
 
 /// nmap `-P` discovery letters we know but do not implement yet.
-const UNSUPPORTED_PINGS: &str = "UYPMOR";
+const UNSUPPORTED_PINGS: &str = "YMOR";
 
 fn unknown(opt: &str) -> ArgError {
     ArgError(format!("unknown option {opt:?} (see monban scan --help)"))
@@ -443,9 +442,14 @@ impl LowArgs {
             "-Pn" | "-PN" => self.skip_discovery = true,
             _ if arg.starts_with("-s") => self.scan_letters(arg)?,
             "-PE" => self.pings.push(PingProbe::Echo),
+            "-PP" => self.pings.push(PingProbe::Timestamp),
+            _ if arg.starts_with("-PU") => {
+                let list = ping_ports(arg, &arg[3..], PingProbe::DEFAULT_UDP_PORT)?;
+                self.pings.extend(list.into_iter().map(PingProbe::Udp));
+            }
             _ if arg.starts_with("-PS") || arg.starts_with("-PA") => {
                 let syn = arg.starts_with("-PS");
-                let list = ping_ports(arg, &arg[3..])?;
+                let list = ping_ports(arg, &arg[3..], 80)?;
                 self.pings.extend(list.into_iter().map(|p| {
                     if syn {
                         PingProbe::Syn(p)
@@ -503,7 +507,10 @@ impl LowArgs {
             }
             _ if arg.starts_with("-S") => {
                 let v = args.value("-S", attached("-S"))?;
-                self.source_addr = Some(v.parse().map_err(|_| needs("-S", "an IP address", &v))?);
+                if v.is_empty() {
+                    return Err(needs("-S", "an IP address", &v));
+                }
+                self.source_addr = Some(v);
             }
             _ if arg.starts_with("-b") => {
                 let v = args.value("-b", attached("-b"))?;
@@ -588,17 +595,25 @@ pub(crate) fn scan_flags(v: &str) -> Option<u8> {
     Some(bits)
 }
 
-/// Ports of `-PS`/`-PA` (attached, as nmap takes them: `-PS22,443`); port 80 when none.
-fn ping_ports(flag: &str, spec: &str) -> Result<Vec<u16>, ArgError> {
+/// Ports of `-PS`/`-PA`/`-PU` (attached, as nmap takes them: `-PS22,443`); `default`
+/// when none.
+fn ping_ports(flag: &str, spec: &str, default: u16) -> Result<Vec<u16>, ArgError> {
     if spec.is_empty() {
-        return Ok(vec![80]);
+        return Ok(vec![default]);
     }
     let list = monban_engine::ports::parse_ports(spec)
         .map_err(|e| ArgError(format!("bad port list in {flag}: {e}")))?;
-    if list.tcp.is_empty() {
-        return Err(ArgError(format!("{flag} names no TCP port")));
+    // Bare numbers land in the TCP list; `-PU` probes them over UDP.
+    let mut ports = list.tcp;
+    if flag.starts_with("-PU") {
+        ports.extend(list.udp);
+        ports.sort_unstable();
+        ports.dedup();
     }
-    Ok(list.tcp)
+    if ports.is_empty() {
+        return Err(ArgError(format!("{flag} names no port")));
+    }
+    Ok(ports)
 }
 
 /// `-T` value: `0`..`5` or a template name.
@@ -831,6 +846,27 @@ mod tests {
     }
 
     #[test]
+    fn ping_flags() {
+        let l = low(&["-PE", "-PP", "-PU", "-PU53,161", "-PS", "-PA22-23"]).unwrap();
+        assert_eq!(
+            l.pings,
+            vec![
+                PingProbe::Echo,
+                PingProbe::Timestamp,
+                PingProbe::Udp(PingProbe::DEFAULT_UDP_PORT),
+                PingProbe::Udp(53),
+                PingProbe::Udp(161),
+                PingProbe::Syn(80),
+                PingProbe::Ack(22),
+                PingProbe::Ack(23),
+            ]
+        );
+        assert_eq!(low(&["-PUU:53"]).unwrap().pings, vec![PingProbe::Udp(53)]);
+        assert_eq!(err(&["-PSU:53"]), "monban: -PSU:53 names no port");
+        assert!(err(&["-PUx"]).starts_with("monban: bad port list in -PUx: "));
+    }
+
+    #[test]
     fn scan_letters() {
         assert_eq!(low(&["-sS"]).unwrap().scan_types, vec![ScanType::Syn]);
         assert_eq!(low(&["-sT"]).unwrap().scan_types, vec![ScanType::Connect]);
@@ -852,8 +888,8 @@ mod tests {
             "monban: unknown option \"-s\" (see monban scan --help)"
         );
         assert_eq!(
-            err(&["-PU"]),
-            "monban: discovery probe -PU is not supported yet (-Pn skips discovery)"
+            err(&["-PY"]),
+            "monban: discovery probe -PY is not supported yet (-Pn skips discovery)"
         );
         assert_eq!(
             err(&["-Pz"]),

@@ -128,7 +128,7 @@ pub struct ScanPlan {
     pub skip_discovery: bool,
     /// `-sn`: find live hosts, scan no ports.
     pub ping_only: bool,
-    /// Discovery probes asked for (`-PE`, `-PS`, `-PA`); empty: the defaults.
+    /// Discovery probes asked for (`-PE`, `-PP`, `-PS`, `-PA`, `-PU`); empty: the defaults.
     pub pings: Vec<PingProbe>,
     /// `-n`: no reverse DNS.
     pub no_dns: bool,
@@ -152,8 +152,10 @@ pub struct ScanPlan {
     pub shard: Option<(u32, u32)>,
     /// `-g` / `--source-port`.
     pub source_port: Option<u16>,
-    /// `-S`: source address.
+    /// `-S`: source address (the first one given).
     pub source_addr: Option<IpAddr>,
+    /// `-S` with a list or range: the addresses after the first, in order.
+    pub sources: Vec<IpAddr>,
     /// `-e`: network interface.
     pub interface: Option<String>,
     /// Show a progress bar (false with `--no-progress`).
@@ -280,7 +282,10 @@ TARGET SPECIFICATION
 HOST DISCOVERY
   -sn                      find live hosts only; scan no ports
   -PE                      discovery by ICMP / ICMPv6 echo request
+  -PP                      discovery by ICMP timestamp request (IPv4)
   -PS[ports] / -PA[ports]  discovery by TCP SYN / ACK to these ports (default 80)
+  -PU[ports]               discovery by UDP to these ports (default 40125): any
+                           answer or a port unreachable means up
                            (without -P: echo, SYN to 443 and ACK to 80 when
                            privileged; connects to 80 and 443 otherwise)
   -Pn                      skip discovery: treat every host as up
@@ -354,7 +359,10 @@ MISC
   -6                       IPv6: resolve names to IPv6 addresses
   --seed <n>               seed the random port and host order (repeatable scans)
   -g, --source-port <port> send from this source port
-  -S <addr>                send from this source address
+  -S <addrs>               send from this source address, or spread probes over
+                           several (10.0.0.2-5, 10.0.0.2,7, a CIDR block): each
+                           must be configured on this host; -sU is paced per
+                           source, so N sources resolve closed ports ~N times faster
   -e <iface>               send through this network interface
   -h, --help               show this help
   -V, --version            show the version
@@ -601,6 +609,28 @@ mod tests {
         assert_eq!(
             err(&["-sFA", "10.0.0.1"]),
             "monban: -sF and -sA cannot be combined: choose one scan type"
+        );
+    }
+
+    #[test]
+    fn source_address_lists() {
+        let p = plan(&["-S", "10.0.0.2-4,9", "10.0.0.1"]);
+        assert_eq!(p.source_addr, Some("10.0.0.2".parse().unwrap()));
+        let rest: Vec<IpAddr> = ["10.0.0.3", "10.0.0.4", "10.0.0.9"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(p.sources, rest);
+        let p = plan(&["-S", "fd00::/127", "-6", "fd00::1"]);
+        assert_eq!(p.source_addr, Some("fd00::".parse().unwrap()));
+        assert_eq!(p.sources, vec!["fd00::1".parse::<IpAddr>().unwrap()]);
+        assert!(plan(&["-S10.0.0.2", "10.0.0.1"]).sources.is_empty());
+        assert!(err(&["-S", "10.0.0.0/16", "10.0.0.1"]).contains("more than 256 addresses"));
+        assert!(err(&["-S", "gate.example", "10.0.0.1"])
+            .contains("host names are not source addresses"));
+        assert_eq!(
+            err(&["-S", "10.0.0.2-3", "-6", "fd00::1"]),
+            "monban: -S 10.0.0.2 is an IPv4 address but -6 was given"
         );
     }
 
@@ -920,7 +950,7 @@ mod tests {
         );
         assert_eq!(
             err(&["-S", "gate", "10.0.0.1"]),
-            "monban: -S needs an IP address, got \"gate\""
+            "monban: -S needs addresses (10.0.0.2, 10.0.0.2-5, 10.0.0.2,7 or a CIDR block), got \"gate\": host names are not source addresses"
         );
         assert_eq!(
             err(&["-e", "", "10.0.0.1"]),
