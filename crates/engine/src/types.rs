@@ -375,6 +375,40 @@ pub struct ServiceDetail {
     pub soft: bool,
 }
 
+/// What a TLS handshake with a service showed (`-sV` on a TLS port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDetail {
+    /// Negotiated protocol version: `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    /// Negotiated cipher suite, IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub cipher: String,
+    /// The server's certificate (the first of its chain), if it could be read.
+    pub cert: Option<CertDetail>,
+    /// Why the certificate could not be read (none sent, malformed); `None` with `cert`.
+    pub cert_error: Option<String>,
+}
+
+/// What a server certificate says, as far as a scan shows it (nothing is verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertDetail {
+    /// Subject attributes in certificate order, by short name: `("CN", "lab.example")`.
+    pub subject: Vec<(String, String)>,
+    /// Issuer attributes, likewise.
+    pub issuer: Vec<(String, String)>,
+    /// Start of validity, ISO 8601 UTC: `2024-01-31T00:00:00Z`.
+    pub not_before: String,
+    /// End of validity, same form.
+    pub not_after: String,
+    /// Subject alternative names: `DNS:lab.example`, `IP:192.0.2.1`.
+    pub alt_names: Vec<String>,
+    /// The public key: `rsa 2048`, `ec 256 (P-256)`, `ed25519 256`.
+    pub key: Option<String>,
+    /// Signature algorithm, e.g. `sha256WithRSAEncryption`.
+    pub signature: String,
+    /// SHA-256 of the certificate's DER bytes, lower-case hex.
+    pub sha256: String,
+}
+
 /// One host-discovery probe (`-PE`, `-PP`, `-PS`, `-PA`, `-PU`, or a connect when
 /// unprivileged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
