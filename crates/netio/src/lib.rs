@@ -15,6 +15,7 @@
 pub mod bounce;
 pub mod connect;
 mod error;
+pub mod neighbor;
 pub mod route;
 pub mod syn;
 mod sys;

@@ -50,7 +50,7 @@ pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// A 48-bit IEEE 802 MAC address.
 ///
 /// Displays as nmap writes it: six upper-case hex pairs separated by colons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MacAddr(pub [u8; 6]);
 
 impl MacAddr {
@@ -110,6 +110,12 @@ impl MacAddr {
         let mut m = [0u8; 6];
         m.copy_from_slice(data);
         MacAddr(m)
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MacAddr({self})")
     }
 }
 
@@ -648,6 +654,7 @@ mod tests {
     #[test]
     fn mac_text() {
         assert_eq!(MAC_B.to_string(), "52:54:00:AB:CD:EF");
+        assert_eq!(format!("{MAC_B:?}"), "MacAddr(52:54:00:AB:CD:EF)");
         assert_eq!(MacAddr::parse("52:54:00:ab:cd:ef"), Some(MAC_B));
         assert_eq!(MacAddr::parse("52-54-00-AB-CD-EF"), Some(MAC_B));
         for bad in [
