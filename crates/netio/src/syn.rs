@@ -40,6 +40,10 @@ enum Op {
 /// The kernel filter: incoming (not outgoing) IPv4/IPv6 packets that are ICMP/ICMPv6,
 /// or TCP or UDP to a port in `lo..=hi` (IPv4 first fragments only; the destination port
 /// sits at the same offset in both). Truncated to [`SNAP`] bytes.
+///
+/// It never looks at the destination address: replies to every source address the scan
+/// uses (`-S` with several addresses) come through the one socket, and the engine checks
+/// that the address is one of its own.
 pub fn filter(lo: u16, hi: u16) -> Vec<libc::sock_filter> {
     use Op::*;
     let (lo, hi) = (u32::from(lo), u32::from(hi));
@@ -300,5 +304,72 @@ mod tests {
             }
         }
         assert_eq!(f.last().map(|i| (i.code, i.k)), Some((RET_K, 0)));
+    }
+
+    /// Runs a classic BPF program the way the kernel does for the opcodes we use;
+    /// `outgoing` is the packet type the kernel's ancillary load reports.
+    fn bpf(prog: &[libc::sock_filter], pkt: &[u8], outgoing: bool) -> u32 {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let byte = |i: usize| u32::from(pkt.get(i).copied().unwrap_or(0));
+        let half = |i: usize| (byte(i) << 8) | byte(i + 1);
+        for _ in 0..prog.len() {
+            let ins = prog[pc];
+            pc += 1;
+            let k = ins.k as usize;
+            let jump = |cond: bool| usize::from(if cond { ins.jt } else { ins.jf });
+            match ins.code {
+                LD_W_ABS if ins.k == SKF_AD_PKTTYPE => {
+                    a = if outgoing { PACKET_OUTGOING } else { 0 }
+                }
+                LD_W_ABS => a = (half(k) << 16) | half(k + 2),
+                LD_H_ABS => a = half(k),
+                LD_B_ABS => a = byte(k),
+                LD_H_IND => a = half(x as usize + k),
+                LDX_B_MSH => x = (byte(k) & 0xf) * 4,
+                ALU_AND_K => a &= ins.k,
+                JEQ_K => pc += jump(a == ins.k),
+                JGE_K => pc += jump(a >= ins.k),
+                JGT_K => pc += jump(a > ins.k),
+                JSET_K => pc += jump(a & ins.k != 0),
+                RET_K => return ins.k,
+                other => panic!("opcode {other:#x} not modelled"),
+            }
+        }
+        panic!("program did not return");
+    }
+
+    fn udp(src: [u8; 4], dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[0, 53]);
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 8, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn filter_passes_replies_to_every_source_address() {
+        let f = filter(47001, 47016);
+        let target = [10, 77, 1, 10];
+        // Replies to each of four source addresses, on the first and last source port.
+        for last in 2..=5u8 {
+            for port in [47001, 47016] {
+                let p = udp(target, [10, 77, 0, last], port);
+                assert_eq!(bpf(&f, &p, false), SNAP as u32, "10.77.0.{last}:{port}");
+                assert_eq!(bpf(&f, &p, true), 0, "our own outgoing packet");
+            }
+        }
+        // Not our ports.
+        assert_eq!(bpf(&f, &udp(target, [10, 77, 0, 3], 47000), false), 0);
+        assert_eq!(bpf(&f, &udp(target, [10, 77, 0, 3], 47017), false), 0);
+        // ICMP errors to any address pass (the engine checks the quote).
+        let mut icmp = udp(target, [10, 77, 0, 4], 0);
+        icmp[9] = 1;
+        assert_eq!(bpf(&f, &icmp, false), SNAP as u32);
+        // A later fragment of UDP does not.
+        let mut frag = udp(target, [10, 77, 0, 4], 47001);
+        frag[7] = 1;
+        assert_eq!(bpf(&f, &frag, false), 0);
     }
 }
