@@ -479,6 +479,8 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     if let (Ok(()), Some((targets, n)), false) = (&result, live, stop.load(Ordering::Relaxed)) {
         if let Some(server) = &plan.bounce {
             result = run_bounce(server, targets, &cfg, plan.timing.template, &stop, &mut out);
+        } else if plan.stealth {
+            result = run_stealth(targets, &cfg, &opts, &mut out);
         } else {
             let mut scan = Scan::new(cfg, targets, n, Instant::now())?;
             result = drive(&mut scan, &opts, &mut out).map_err(anyhow::Error::from);
@@ -737,4 +739,122 @@ fn run_bounce(
             .context(format!("FTP bounce scan through {} failed", server.server))),
         None => Ok(()),
     }
+}
+
+/// Hosts per round of the stealth profile's five scans: their reports wait in memory
+/// until the last scan of the round, so a round stays small.
+const STEALTH_CHUNK: usize = 256;
+
+/// Collects one scan's host reports for the stealth profile; progress goes to the
+/// outputs' bar, and the SYN scan's open ports are streamed as found.
+struct Collect<'a> {
+    out: &'a mut Out,
+    stream_open: bool,
+    reports: HashMap<IpAddr, monban_engine::HostReport>,
+}
+
+impl Handler for Collect<'_> {
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::OpenPort { .. } if self.stream_open => self.out.event(event),
+            Event::OpenPort { .. } => {}
+            Event::Host(r) => {
+                self.reports.insert(r.addr, *r);
+            }
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        self.out.progress(p);
+    }
+}
+
+/// Phase 2 of `--profile stealth`: SYN, FIN, NULL, Xmas and ACK scans of each round of
+/// hosts, combined into one verdict per port ([`monban_engine::verdict`]). Stopped
+/// early, a round is combined from the scans that finished and marked incomplete.
+fn run_stealth(
+    targets: Box<dyn Iterator<Item = Target> + Send>,
+    cfg: &ScanConfig,
+    opts: &DriveOptions,
+    out: &mut Out,
+) -> Result<()> {
+    use monban_engine::verdict::{combine, STEALTH_SCANS};
+    let mut targets = targets.peekable();
+    while targets.peek().is_some() {
+        let chunk: Vec<Target> = targets.by_ref().take(STEALTH_CHUNK).collect();
+        let mut rounds: Vec<(ScanType, HashMap<IpAddr, monban_engine::HostReport>)> = Vec::new();
+        let mut failure = None;
+        for scan_type in STEALTH_SCANS {
+            if opts.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let scfg = ScanConfig {
+                scan_type,
+                ..cfg.clone()
+            };
+            let n = chunk.len() as u128;
+            let mut scan = Scan::new(scfg, Box::new(chunk.clone().into_iter()), n, Instant::now())?;
+            let mut collect = Collect {
+                out: &mut *out,
+                stream_open: scan_type == ScanType::Syn,
+                reports: HashMap::new(),
+            };
+            let r = drive(&mut scan, opts, &mut collect);
+            if r.is_err() {
+                scan.stop(Instant::now());
+                while let Some(ev) = scan.poll_event() {
+                    collect.event(ev);
+                }
+            }
+            rounds.push((scan_type, collect.reports));
+            if let Err(e) = r {
+                failure = Some(e);
+                break;
+            }
+        }
+        for t in &chunk {
+            let mut per_scan: Vec<(ScanType, monban_engine::HostReport)> = rounds
+                .iter_mut()
+                .filter_map(|(st, reports)| reports.remove(&t.addr).map(|r| (*st, r)))
+                .collect();
+            if per_scan.is_empty() {
+                continue;
+            }
+            let complete = per_scan.len() == STEALTH_SCANS.len()
+                && per_scan.iter().all(|(_, r)| !r.incomplete && !r.timed_out);
+            let mut ports: Vec<u16> = per_scan
+                .iter()
+                .flat_map(|(_, r)| r.ports.iter().map(|p| p.port))
+                .collect();
+            ports.sort_unstable();
+            ports.dedup();
+            let combined: Vec<monban_engine::PortResult> = ports
+                .iter()
+                .filter_map(|&port| {
+                    let results: Vec<(ScanType, monban_engine::PortResult)> = per_scan
+                        .iter()
+                        .filter_map(|(st, r)| {
+                            r.ports.iter().find(|p| p.port == port).map(|p| (*st, *p))
+                        })
+                        .collect();
+                    combine(&results).map(|v| v.result)
+                })
+                .collect();
+            let end = per_scan.iter().map(|(_, r)| r.end).max();
+            let timed_out = per_scan.iter().any(|(_, r)| r.timed_out);
+            let (_, mut report) = per_scan.swap_remove(0);
+            report.ports = combined;
+            report.end = end.unwrap_or(report.end);
+            report.timed_out = timed_out;
+            report.incomplete = !complete && !timed_out;
+            out.event(Event::Host(Box::new(report)));
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if opts.stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(())
 }

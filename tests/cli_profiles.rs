@@ -134,23 +134,3 @@ fn profiles_subcommand_lists_the_six() {
     );
     assert_eq!(ran.stderr, "");
 }
-
-#[test]
-fn stealth_profile_is_a_usage_error() {
-    let ran = run(
-        Command::new("unshare").args([
-            "--net",
-            MONBAN,
-            "scan",
-            "--profile",
-            "stealth",
-            "127.0.0.1",
-        ]),
-        Duration::from_secs(30),
-    );
-    assert_eq!(ran.status.code(), Some(2), "{ran:?}");
-    assert_eq!(
-        ran.stderr,
-        "monban: the stealth profile (SYN plus FIN/NULL/Xmas/ACK combined) is not implemented yet\n"
-    );
-}

@@ -136,6 +136,7 @@ pub(crate) fn build(
         version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),
         pings_from_profile,
         bounce,
+        stealth: low.stealth,
     })
 }
 

@@ -133,6 +133,8 @@ pub(crate) struct LowArgs {
     pub profile: Option<String>,
     /// `-b [user[:pass]@]server[:port]`: FTP bounce scan through this server.
     pub bounce: Option<String>,
+    /// Set by `--profile stealth`: SYN, FIN, NULL, Xmas and ACK, one verdict per port.
+    pub stealth: bool,
 }
 
 impl Default for LowArgs {
@@ -179,6 +181,7 @@ impl Default for LowArgs {
             version_intensity: None,
             profile: None,
             bounce: None,
+            stealth: false,
         }
     }
 }

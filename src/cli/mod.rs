@@ -173,6 +173,8 @@ pub struct ScanPlan {
     pub pings_from_profile: bool,
     /// `-b`: bounce the scan off this FTP server.
     pub bounce: Option<BouncePlan>,
+    /// `--profile stealth`: SYN, FIN, NULL, Xmas and ACK scans combined per port.
+    pub stealth: bool,
 }
 
 /// An FTP bounce scan's server (`-b`), its name resolved.
@@ -315,7 +317,7 @@ SCAN TECHNIQUES
                            try probes up to this rarity (default 7; 0 = only the
                            probes that list the port, 9 = all)
   --profile NAME           a preset of the online scan suite: prescan, quick,
-                           trojan, tcp-low, udp-low (stealth not yet); fills in only
+                           trojan, tcp-low, udp-low, stealth; fills in only
                            what other flags leave unset (`monban profiles` lists them)
   -b <[user[:pass]@]server[:port]>
                            FTP bounce scan: the FTP server connects to the targets'
@@ -1326,11 +1328,20 @@ mod tests {
         assert_eq!(pre.version_intensity, 7);
         assert!(!pre.pings_from_profile);
 
+        let st = plan(&["--profile", "stealth", "10.0.0.1"]);
+        assert!(st.stealth);
+        assert_eq!(st.scan_type, Some(ScanType::Syn));
+        assert_eq!(st.tcp_ports, quick.tcp_ports);
+        assert_eq!(st.pings, vec![PingProbe::Echo]);
+        let st = plan(&["--profile", "stealth", "-p", "80", "-Pn", "10.0.0.1"]);
+        assert!(st.stealth && st.skip_discovery && st.pings.is_empty());
+        assert_eq!(st.tcp_ports, vec![80]);
         assert_eq!(
-            err(&["--profile", "stealth", "10.0.0.1"]),
-            "monban: the stealth profile (SYN plus FIN/NULL/Xmas/ACK combined) is not \
-             implemented yet"
+            err(&["--profile", "stealth", "-sT", "10.0.0.1"]),
+            "monban: the stealth profile chooses its own probes (SYN, FIN, NULL, Xmas, ACK): \
+             leave out -sS/-sT/-sF/..."
         );
+        assert!(!plan(&["--profile", "stealth", "-sn", "10.0.0.1"]).stealth);
         assert_eq!(
             err(&["--profile", "fast", "10.0.0.1"]),
             "monban: unknown profile \"fast\": choose one of prescan, quick, stealth, trojan, \
@@ -1396,7 +1407,8 @@ mod tests {
                  SOCKS, HTTP proxy, SSH and HTTP (10 ports)\n\
                  \x20 quick     SYN scan (connect when unprivileged) of 37 common and backdoor \
                  ports, echo-request discovery\n\
-                 \x20 stealth   SYN plus FIN/NULL/Xmas/ACK combined per port (not implemented yet)\n\
+                 \x20 stealth   the quick list probed with SYN, FIN, NULL, Xmas and ACK, one \
+                 verdict per port (a filter that drops only SYNs cannot hide a closed port)\n\
                  \x20 trojan    well-known trojan and backdoor ports (monban's own list)\n\
                  \x20 tcp-low   every TCP port from 1 to 1024\n\
                  \x20 udp-low   every UDP port from 1 to 1024 (-sU)\n"

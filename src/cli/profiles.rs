@@ -33,7 +33,8 @@ pub(crate) const PROFILES: [Profile; 6] = [
     },
     Profile {
         name: "stealth",
-        about: "SYN plus FIN/NULL/Xmas/ACK combined per port (not implemented yet)",
+        about: "the quick list probed with SYN, FIN, NULL, Xmas and ACK, one verdict per \
+                port (a filter that drops only SYNs cannot hide a closed port)",
     },
     Profile {
         name: "trojan",
@@ -154,11 +155,22 @@ pub(crate) fn apply(low: &mut LowArgs) -> Result<bool, ArgError> {
             }
         }
         "stealth" => {
-            return Err(ArgError(
-                "the stealth profile (SYN plus FIN/NULL/Xmas/ACK combined) is not \
-                 implemented yet"
-                    .into(),
-            ))
+            if !low.scan_types.is_empty() {
+                return Err(ArgError(
+                    "the stealth profile chooses its own probes (SYN, FIN, NULL, Xmas, ACK): \
+                     leave out -sS/-sT/-sF/..."
+                        .into(),
+                ));
+            }
+            if !low.ping_only {
+                low.stealth = true;
+                low.scan_types = vec![ScanType::Syn];
+            }
+            set_ports(low, QUICK_PORTS.to_string());
+            if low.pings.is_empty() && !low.skip_discovery {
+                low.pings = vec![PingProbe::Echo];
+                pings_from_profile = true;
+            }
         }
         other => {
             let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();

@@ -15,6 +15,7 @@ pub mod services;
 pub mod targets;
 pub mod timing;
 pub mod types;
+pub mod verdict;
 
 pub use scan::{ConnectOutcome, Event, Progress, Scan, ScanConfig, ScanError, Transmit};
 pub use timing::Timing;
