@@ -331,6 +331,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         None if raw_ok => ScanType::Syn,
         None => ScanType::Connect,
     };
+    check_sources(&plan)?;
     let pings = discovery_probes(&plan, raw_ok)?;
     let timing = timing_for(&plan)?;
     let seed = plan.seed.unwrap_or_else(random_u64);
@@ -855,6 +856,33 @@ fn run_stealth(
         if opts.stop.load(Ordering::Relaxed) {
             break;
         }
+    }
+    Ok(())
+}
+
+/// `-S` with several addresses spreads probes over them, so each must be one of this
+/// host's own addresses: replies to any other would never come back. (A single `-S`
+/// address is taken as given, as nmap does: the user may route its replies back.)
+fn check_sources(plan: &ScanPlan) -> Result<()> {
+    if plan.sources.is_empty() {
+        return Ok(());
+    }
+    let local: Vec<IpAddr> = monban_netio::neighbor::interfaces()
+        .context("cannot list this host's addresses to check -S")?
+        .into_iter()
+        .flat_map(|i| i.addrs.into_iter().map(|a| a.addr))
+        .collect();
+    let all = plan.source_addr.iter().chain(&plan.sources);
+    let missing: Vec<String> = all
+        .filter(|a| !local.contains(a))
+        .map(IpAddr::to_string)
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "-S {}: not configured on this host, so replies to it would never arrive \
+             (add it first, e.g. ip addr add ADDR/PREFIX dev IFACE)",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
