@@ -163,6 +163,7 @@ fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
         reason: plan.reason,
         open_only: plan.open_only,
         verbose: plan.verbose,
+        audit: plan.audit,
     };
     let mut multi = MultiSink::new();
     let stdout_taken = plan.outputs.iter().any(|o| o.path.as_os_str() == "-");

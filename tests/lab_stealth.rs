@@ -25,6 +25,7 @@ const QUICK: [u16; 37] = [
 fn scan(lab: &Lab, profile: &str, target: &str, out: &std::path::Path) -> common::JsonReport {
     let args = [
         "scan",
+        "--audit",
         "--profile",
         profile,
         "-Pn",
@@ -87,5 +88,27 @@ fn stealth_profile_sees_closed_ports_behind_a_syn_filter() {
             })
             .collect();
         assert_eq!(got, expected, "{profile}");
+
+        // --audit: exposed, the backdoor port first; 22 undecided only in stealth.
+        let host_event = report
+            .events
+            .iter()
+            .find(|e| e["event"] == "host")
+            .expect("a host event");
+        let audit = &host_event["audit"];
+        assert_eq!(audit["verdict"], "exposed", "{audit}");
+        assert_eq!(audit["open"][0]["port"], 31337, "{audit}");
+        assert_eq!(audit["open"][0]["risk"], "high", "{audit}");
+        let mut open: Vec<u64> = audit["open"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["port"].as_u64())
+            .collect();
+        open.sort_unstable();
+        assert_eq!(open, [1, 80, 443, 8080, 31337], "{audit}");
+        let (blocked, undecided) = if stealth { (0, "22") } else { (3, "") };
+        assert_eq!(audit["blocked"], blocked, "{audit}");
+        assert_eq!(audit["undecided"], undecided, "{audit}");
     }
 }

@@ -75,6 +75,11 @@ pub(crate) fn build(
     if low.version_detection && scan_type == Some(ScanType::Udp) {
         return Err(ArgError("version detection covers TCP only for now".into()));
     }
+    if low.audit && low.ping_only {
+        return Err(ArgError(
+            "--audit judges the ports of each host: it needs a port scan, not -sn".into(),
+        ));
+    }
     if low.skip_discovery && !low.pings.is_empty() {
         return Err(ArgError(
             "-Pn skips discovery: it cannot be combined with -PE/-PS/-PA".into(),
@@ -137,6 +142,7 @@ pub(crate) fn build(
         pings_from_profile,
         bounce,
         stealth: low.stealth,
+        audit: low.audit,
     })
 }
 

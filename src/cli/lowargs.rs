@@ -135,6 +135,8 @@ pub(crate) struct LowArgs {
     pub bounce: Option<String>,
     /// Set by `--profile stealth`: SYN, FIN, NULL, Xmas and ACK, one verdict per port.
     pub stealth: bool,
+    /// `--audit`: a verdict per host.
+    pub audit: bool,
 }
 
 impl Default for LowArgs {
@@ -182,6 +184,7 @@ impl Default for LowArgs {
             profile: None,
             bounce: None,
             stealth: false,
+            audit: false,
         }
     }
 }
@@ -190,12 +193,13 @@ impl Default for LowArgs {
 const SUBCOMMANDS: [&str; 3] = ["scan", "help", "profiles"];
 
 /// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 22] = [
+const LONG_OPTIONS: [&str; 23] = [
     "profile",
     "help",
     "version",
     "open",
     "reason",
+    "audit",
     "no-progress",
     "allow-broadcast",
     "exclude-ports",
@@ -360,6 +364,7 @@ impl LowArgs {
                 }));
             }
             "--open" => switch(&mut self.open, &inline)?,
+            "--audit" => switch(&mut self.audit, &inline)?,
             "--reason" => switch(&mut self.reason, &inline)?,
             "--no-progress" => switch(&mut self.no_progress, &inline)?,
             "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,

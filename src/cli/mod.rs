@@ -175,6 +175,8 @@ pub struct ScanPlan {
     pub bounce: Option<BouncePlan>,
     /// `--profile stealth`: SYN, FIN, NULL, Xmas and ACK scans combined per port.
     pub stealth: bool,
+    /// `--audit`: a verdict per host (exposed, visible, stealth) and what to close first.
+    pub audit: bool,
 }
 
 /// An FTP bounce scan's server (`-b`), its name resolved.
@@ -354,6 +356,9 @@ OUTPUT
                            a <file> of '-' writes to standard output
   --open                   show only open (or possibly open) ports
   --reason                 show why each port got its state
+  --audit                  a verdict per host: exposed (open ports, riskiest
+                           first to close), visible (closed ports answer), or
+                           stealth (every port blocked)
   -v, -vv, -v<level>       say more while scanning
   --no-progress            no progress bar
 
@@ -633,6 +638,21 @@ mod tests {
         assert_eq!(
             err(&["-S", "10.0.0.2-3", "-6", "fd00::1"]),
             "monban: -S 10.0.0.2 is an IPv4 address but -6 was given"
+        );
+    }
+
+    #[test]
+    fn audit_flag() {
+        assert!(!plan(&["10.0.0.1"]).audit);
+        assert!(plan(&["--audit", "10.0.0.1"]).audit);
+        assert!(plan(&["-audit", "--profile", "quick", "10.0.0.1"]).audit);
+        assert_eq!(
+            err(&["--audit=yes", "10.0.0.1"]),
+            "monban: --audit does not take a value"
+        );
+        assert_eq!(
+            err(&["--audit", "-sn", "10.0.0.1"]),
+            "monban: --audit judges the ports of each host: it needs a port scan, not -sn"
         );
     }
 

@@ -77,6 +77,7 @@ fn write(
         reason: false,
         open_only: false,
         verbose: 1,
+        audit: false,
     };
     let mut sink = XmlSink::new(BufWriter::new(File::create(path)?), opts);
     sink.begin(&RunInfo {

@@ -223,6 +223,7 @@ mod tests {
             reason: false,
             open_only: true,
             verbose: 1,
+            audit: false,
         };
         let out = render(opts, &[host_small(), host_v6(), host_down()], &stats(true));
         assert_eq!(

@@ -123,6 +123,34 @@ impl<W: Write> JsonSink<W> {
     }
 }
 
+/// `--audit`'s verdict for an up host, `null` for a down one.
+fn audit_object(host: &HostReport, services: ServiceFn) -> String {
+    if host.status != HostStatus::Up {
+        return j(Value::Null);
+    }
+    let a = crate::audit::audit(host, &services);
+    let open: Vec<String> = a
+        .open
+        .iter()
+        .map(|o| {
+            object(&[
+                ("port", j(o.port)),
+                ("proto", j(o.proto.as_str())),
+                ("service", j(o.service.clone())),
+                ("risk", j(o.risk.clone())),
+            ])
+        })
+        .collect();
+    object(&[
+        ("verdict", j(a.verdict.as_str())),
+        ("open", array(&open)),
+        ("closed", j(format_ranges(&a.closed))),
+        ("blocked", j(a.blocked)),
+        ("undecided", j(format_ranges(&a.undecided))),
+        ("advice", j(a.advice())),
+    ])
+}
+
 /// One JSON value as text.
 fn j(value: impl Into<Value>) -> String {
     value.into().to_string()
@@ -216,7 +244,7 @@ impl<W: Write> Sink for JsonSink<W> {
         let srtt_us = host
             .srtt
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        self.line(&[
+        let mut fields = vec![
             ("event", j("host")),
             ("time", j(unix_f64(host.end))),
             ("addr", j(host.addr.to_string())),
@@ -231,7 +259,12 @@ impl<W: Write> Sink for JsonSink<W> {
             ("incomplete", j(host.incomplete)),
             ("ports", array(&ports)),
             ("extraports", array(&extra)),
-        ])
+        ];
+        if self.opts.audit {
+            // Present only with --audit, so schema-1 readers see the lines they know.
+            fields.push(("audit", audit_object(host, self.services)));
+        }
+        self.line(&fields)
     }
 
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError> {
@@ -428,11 +461,13 @@ mod tests {
                 reason: false,
                 open_only: true,
                 verbose: 0,
+                audit: false,
             },
             SinkOptions {
                 reason: false,
                 open_only: false,
                 verbose: 2,
+                audit: false,
             },
         ] {
             let out = render(opts, std::slice::from_ref(&report), &stats(false));

@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use monban_engine::types::{HostReport, PortResult, PortState, Protocol, Reason, ScanType};
 
+pub mod audit;
 mod grep;
 mod json;
 mod normal;
@@ -61,6 +62,8 @@ pub struct SinkOptions {
     pub open_only: bool,
     /// `-v` count: raises the collapsing threshold and shows down hosts.
     pub verbose: u8,
+    /// `--audit`: a verdict per up host (see [`audit`]) in normal, XML and JSON output.
+    pub audit: bool,
 }
 
 /// Totals known when the scan ends.

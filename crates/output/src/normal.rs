@@ -31,6 +31,8 @@ pub struct NormalSink<W: Write> {
     risky: [u64; 5],
     /// Hosts with at least one risky open service.
     risky_hosts: u64,
+    /// `--audit` verdicts so far: stealth, visible, exposed, unknown.
+    verdicts: [u64; 4],
 }
 
 impl<W: Write> NormalSink<W> {
@@ -45,6 +47,7 @@ impl<W: Write> NormalSink<W> {
             services: service_name,
             risky: [0; 5],
             risky_hosts: 0,
+            verdicts: [0; 4],
         }
     }
 
@@ -332,6 +335,11 @@ impl<W: Write> Sink for NormalSink<W> {
             }
             self.risky_hosts += 1;
         }
+        if self.opts.audit && host.status == HostStatus::Up {
+            let a = crate::audit::audit(host, &self.services);
+            self.verdicts[a.verdict as usize] += 1;
+            text.push_str(&a.text());
+        }
         if host.incomplete {
             text.push_str(&format!(
                 "Scan interrupted: {} not resolved\n",
@@ -345,6 +353,13 @@ impl<W: Write> Sink for NormalSink<W> {
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError> {
         self.phase.end()?;
         let mut text = risk_summary(&self.risky, self.risky_hosts);
+        if self.opts.audit {
+            let [stealth, visible, exposed, unknown] = self.verdicts;
+            text.push_str(&format!(
+                "Audit: {exposed} exposed, {visible} visible, {stealth} stealth, {unknown} \
+                 not judged\n"
+            ));
+        }
         if self.file {
             if stats.interrupted {
                 text.push_str(&format!("# {INTERRUPTED}\n"));
@@ -423,6 +438,7 @@ mod tests {
             reason: true,
             open_only: false,
             verbose: 1,
+            audit: false,
         };
         let out = render(opts, false, &[host_small(), host_down()], &stats(true));
         assert_eq!(
@@ -450,6 +466,7 @@ mod tests {
             reason: false,
             open_only: true,
             verbose: 0,
+            audit: false,
         };
         // The v6 host has no open port: --open leaves it out.
         let out = render(opts, true, &[host_small(), host_v6()], &stats(false));

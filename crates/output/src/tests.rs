@@ -19,6 +19,7 @@ fn opts(open_only: bool, verbose: u8) -> SinkOptions {
         reason: false,
         open_only,
         verbose,
+        audit: false,
     }
 }
 
@@ -234,4 +235,80 @@ fn multisink_without_errors_is_ok() {
         .is_ok());
     assert!(multi.end(&stats(true)).is_ok());
     assert!(MultiSink::new().is_empty());
+}
+
+/// `--audit` in every format that carries it, for an exposed host and a visible one.
+#[test]
+fn audit_verdicts_in_normal_json_and_xml() {
+    let exposed = host_risks();
+    let mut visible = host_small();
+    visible.incomplete = false;
+    visible.ports = closed(3);
+    visible
+        .ports
+        .push(tcp(80, PortState::Filtered, Reason::NoResponse, None));
+    let hosts = [exposed, visible];
+    let o = SinkOptions {
+        audit: true,
+        ..opts(false, 0)
+    };
+
+    let mut normal = NormalSink::new(Vec::new(), o);
+    let mut json = JsonSink::new(Vec::new(), o);
+    let mut xml = XmlSink::new(Vec::new(), o);
+    let mut grep = GrepSink::new(Vec::new(), o);
+    let sinks: [&mut dyn Sink; 4] = [&mut normal, &mut json, &mut xml, &mut grep];
+    for s in sinks {
+        s.begin(&run_info()).unwrap();
+        for h in &hosts {
+            s.host(h).unwrap();
+        }
+        s.end(&stats(false)).unwrap();
+    }
+
+    let text = String::from_utf8(normal.into_inner()).unwrap();
+    assert!(
+        text.contains(
+            "Audit: EXPOSED: 3 open, 0 closed, 0 blocked of 3 ports\n  close first: \
+             31337/tcp [critical], 23/tcp telnet [high], 22/tcp ssh\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Audit: VISIBLE: 0 open, 3 closed, 1 blocked of 4 ports\n  closed (visible): 1-3\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Audit: 1 exposed, 1 visible, 0 stealth, 0 not judged\n"),
+        "{text}"
+    );
+
+    let body = String::from_utf8(json.into_inner()).unwrap();
+    let audits: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "host")
+        .map(|e| e["audit"].clone())
+        .collect();
+    assert_eq!(audits[0]["verdict"], "exposed");
+    assert_eq!(audits[0]["open"][0]["port"], 31337);
+    assert_eq!(audits[0]["open"][0]["risk"], "critical");
+    assert_eq!(audits[0]["open"][1]["service"], "telnet");
+    assert_eq!(audits[1]["verdict"], "visible");
+    assert_eq!(audits[1]["closed"], "1-3");
+    assert_eq!(audits[1]["blocked"], 1);
+
+    let x = String::from_utf8(xml.into_inner()).unwrap();
+    assert!(
+        x.contains("<script id=\"monban-audit\" output=\"Audit: VISIBLE: 0 open, 3 closed, 1 blocked of 4 ports&#10;  closed (visible): 1-3&#10;"),
+        "{x}"
+    );
+    assert_eq!(x.matches("<elem key=\"verdict\">exposed</elem>").count(), 1);
+    assert_eq!(
+        x.matches("<hostscript>").count(),
+        2,
+        "one hostscript per host"
+    );
 }

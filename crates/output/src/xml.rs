@@ -112,7 +112,7 @@ fn service_elem(d: &ServiceDetail) -> String {
 /// TypeError in `PortDiff.append_to_port_table`) on a port whose state, service and version
 /// match in both files but whose script results differ — as they do between an nmap scan
 /// and ours for, say, 3306/mysql. Its host-script path has no such fault.
-fn risk_hostscript(risks: &[RiskNote]) -> String {
+fn risk_script(risks: &[RiskNote]) -> String {
     let lines: Vec<String> = risks
         .iter()
         .map(|r| {
@@ -123,8 +123,19 @@ fn risk_hostscript(risks: &[RiskNote]) -> String {
         })
         .collect();
     format!(
-        "<hostscript><script id=\"monban-risk\" output=\"{}\"/></hostscript>\n",
+        "<script id=\"monban-risk\" output=\"{}\"/>",
         xml_escape(&lines.join("\n"))
+    )
+}
+
+/// `--audit`'s verdict as `<script id="monban-audit">`, its text that of normal output,
+/// with the verdict itself in an `<elem key="verdict">` for tools.
+fn audit_script(host: &HostReport, services: ServiceFn) -> String {
+    let a = crate::audit::audit(host, &services);
+    format!(
+        "<script id=\"monban-audit\" output=\"{}\"><elem key=\"verdict\">{}</elem></script>",
+        xml_escape(a.text().trim_end()),
+        a.verdict.as_str()
     )
 }
 
@@ -256,8 +267,15 @@ impl<W: Write> Sink for XmlSink<W> {
                 x.push_str("</port>\n");
             }
             x.push_str("</ports>\n");
+            let mut scripts = String::new();
             if !host.risks.is_empty() {
-                x.push_str(&risk_hostscript(&host.risks));
+                scripts.push_str(&risk_script(&host.risks));
+            }
+            if self.opts.audit {
+                scripts.push_str(&audit_script(host, self.services));
+            }
+            if !scripts.is_empty() {
+                let _ = writeln!(x, "<hostscript>{scripts}</hostscript>");
             }
         }
         if let Some(srtt) = host.srtt {
@@ -516,6 +534,7 @@ mod tests {
             reason: false,
             open_only: false,
             verbose: 1,
+            audit: false,
         };
         let out = render(opts, &[host_small(), host_down()], &stats(true));
         let expected = format!(
