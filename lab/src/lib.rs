@@ -54,6 +54,13 @@ pub const DROPPED: RangeInclusive<u16> = 20000..=20999;
 /// Ports every target rejects with ICMP admin-prohibited: filtered, admin-prohibited.
 pub const REJECTED: RangeInclusive<u16> = 21000..=21499;
 
+/// The /16 that target 0 answers for when [`LabBuilder::local_net`] is on: every address
+/// of 10.78.0.0/16 is local to that host (`ip route add local 10.78.0.0/16 dev lo` in its
+/// namespace, routed there by the router), so its open ports are open on all 65,536 of them.
+pub const LOCAL_NET_V4: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 0);
+/// Prefix length of [`LOCAL_NET_V4`].
+pub const LOCAL_NET_PREFIX: u8 = 16;
+
 /// The most targets a lab may have (addresses 10.77.1.10 to .209).
 pub const MAX_HOSTS: usize = 200;
 
@@ -195,6 +202,7 @@ pub struct LabBuilder {
     rate_kbit: Option<u32>,
     unlimited_icmp: bool,
     router_rules: Vec<String>,
+    local_net: bool,
 }
 
 impl Default for LabBuilder {
@@ -205,6 +213,7 @@ impl Default for LabBuilder {
             rate_kbit: None,
             unlimited_icmp: true,
             router_rules: Vec::new(),
+            local_net: false,
         }
     }
 }
@@ -244,6 +253,15 @@ impl LabBuilder {
         self
     }
 
+    /// Makes target 0 answer for the whole of [`LOCAL_NET_V4`]/[`LOCAL_NET_PREFIX`] (default
+    /// off): its listeners, firewall and closed-port RSTs then hold for every address of that
+    /// /16, which is how benchmarks and scale tests get 65,536 answering hosts from one
+    /// namespace. [`Lab::local_net`] reports the network once built.
+    pub fn local_net(mut self, on: bool) -> Self {
+        self.local_net = on;
+        self
+    }
+
     /// Builds the lab; blocks while another lab exists on this machine.
     pub fn build(self) -> Result<Lab, LabError> {
         Lab::build(self)
@@ -262,6 +280,7 @@ pub struct Lab {
     hosts: Vec<Host>,
     loss_permille: u16,
     rate_kbit: Option<u32>,
+    local_net: bool,
     /// Namespaces created so far, deleted in reverse on drop.
     made: Vec<String>,
     listeners: Vec<Listeners>,
@@ -330,6 +349,7 @@ impl Lab {
             prefix,
             loss_permille: opts.loss_permille,
             rate_kbit: opts.rate_kbit,
+            local_net: opts.local_net,
             made: Vec::new(),
             listeners: Vec::new(),
             _lock: lock,
@@ -456,6 +476,15 @@ impl Lab {
             cmd::nft_in(&h.ns, &target_ruleset())?;
         }
 
+        if opts.local_net {
+            let net = format!("{LOCAL_NET_V4}/{LOCAL_NET_PREFIX}");
+            if let Some(h) = hosts.first() {
+                cmd::ip_in(&h.ns, &["route", "add", "local", &net, "dev", "lo"])?;
+                let via = h.v4.to_string();
+                cmd::ip_in(&rt, &["route", "add", &net, "via", &via, "dev", "br0"])?;
+            }
+        }
+
         if opts.loss_permille > 0 || !opts.router_rules.is_empty() {
             cmd::nft_in(&rt, &router_ruleset(opts.loss_permille, &opts.router_rules))?;
         }
@@ -501,9 +530,10 @@ impl Lab {
     }
 
     /// Connects from the scanner to every host's first open port, over IPv4 and IPv6,
-    /// until it works (this also fills the neighbour caches).
+    /// until it works (this also fills the neighbour caches); with a local /16, also to the
+    /// first and last address of that network.
     fn wait_ready(&self, within: Duration) -> Result<(), LabError> {
-        let targets: Vec<SocketAddr> = self
+        let mut targets: Vec<SocketAddr> = self
             .hosts
             .iter()
             .flat_map(|h| {
@@ -514,6 +544,11 @@ impl Lab {
                 ]
             })
             .collect();
+        if let (Some((first, last)), Some(h)) = (self.local_net_bounds(), self.hosts.first()) {
+            let port = h.open.first().copied().unwrap_or(22);
+            targets.push(SocketAddr::from((first, port)));
+            targets.push(SocketAddr::from((last, port)));
+        }
         let failed = in_namespace(&self.scanner, move || {
             let deadline = Instant::now() + within;
             let mut waiting = targets;
@@ -564,6 +599,19 @@ impl Lab {
         self.loss_permille
     }
 
+    /// The network target 0 answers for, `Some((10.78.0.0, 16))`, when the lab was built with
+    /// [`LabBuilder::local_net`]; its SYN-scan truth is [`Host::truth`] of host 0 for every
+    /// address.
+    pub fn local_net(&self) -> Option<(Ipv4Addr, u8)> {
+        self.local_net.then_some((LOCAL_NET_V4, LOCAL_NET_PREFIX))
+    }
+
+    /// First and last address of the local network, if any.
+    fn local_net_bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let (net, prefix) = self.local_net()?;
+        Some(net_bounds(net, prefix))
+    }
+
     /// The SYN-scan ground truth of host `index`, or `None` if there is no such host.
     pub fn truth(&self, index: usize) -> Option<impl Fn(u16) -> Truth + '_> {
         let host = self.hosts.get(index)?;
@@ -608,12 +656,16 @@ impl Lab {
         let rate = self
             .rate_kbit
             .map_or_else(|| "null".to_owned(), |k| k.to_string());
+        let local = self.local_net().map_or_else(
+            || "null".to_owned(),
+            |(net, prefix)| format!("{{\"net\":\"{net}/{prefix}\",\"host\":0}}"),
+        );
         format!(
             "{{\"pid\":{},\"prefix\":\"{}\",\
              \"scanner\":{{\"ns\":\"{}\",\"v4\":\"{SCANNER_V4}\",\"v6\":\"{SCANNER_V6}\"}},\
              \"router\":{{\"ns\":\"{}\",\"v4\":[\"{ROUTER_V4}\",\"{ROUTER_BRIDGE_V4}\"],\
              \"v6\":[\"{ROUTER_V6}\",\"{ROUTER_BRIDGE_V6}\"]}},\
-             \"loss_permille\":{},\"rate_kbit\":{rate},\"hosts\":[{}]}}",
+             \"loss_permille\":{},\"rate_kbit\":{rate},\"local_net\":{local},\"hosts\":[{}]}}",
             std::process::id(),
             self.prefix,
             self.scanner,
@@ -634,6 +686,13 @@ impl Drop for Lab {
             let _ = cmd::ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// First and last address of `net`/`prefix`.
+fn net_bounds(net: Ipv4Addr, prefix: u8) -> (Ipv4Addr, Ipv4Addr) {
+    let mask = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let base = u32::from(net) & !mask;
+    (Ipv4Addr::from(base), Ipv4Addr::from(base | mask))
 }
 
 /// The targets' firewall: drop one range, reject another with admin-prohibited.
@@ -726,6 +785,24 @@ mod tests {
         }
         assert!(all.iter().any(|p| p.contains(&65535)));
         assert!(all.iter().any(|p| p.contains(&1)));
+    }
+
+    #[test]
+    fn local_net_spans_a_whole_slash16() {
+        assert_eq!(
+            net_bounds(LOCAL_NET_V4, LOCAL_NET_PREFIX),
+            (Ipv4Addr::new(10, 78, 0, 0), Ipv4Addr::new(10, 78, 255, 255))
+        );
+        assert_eq!(
+            net_bounds(Ipv4Addr::new(10, 78, 3, 7), 24),
+            (Ipv4Addr::new(10, 78, 3, 0), Ipv4Addr::new(10, 78, 3, 255))
+        );
+        assert_eq!(
+            net_bounds(Ipv4Addr::new(10, 78, 3, 7), 32),
+            (Ipv4Addr::new(10, 78, 3, 7), Ipv4Addr::new(10, 78, 3, 7))
+        );
+        assert!(!LabBuilder::default().local_net);
+        assert!(Lab::builder().local_net(true).local_net);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `monban-lab`: build the lab by hand for benchmarks and demos.
 //!
 //! ```text
-//! monban-lab up [--hosts N] [--loss PERMILLE] [--rate KBIT] [--icmp-limits] [--ignore-stdin]
+//! monban-lab up [--hosts N] [--loss PERMILLE] [--rate KBIT] [--icmp-limits] [--local-net]
+//!               [--ignore-stdin]
 //! monban-lab down
 //! ```
 //! `up` prints the lab as one JSON line on stdout once it carries traffic, then holds it until
 //! SIGINT, SIGTERM or SIGHUP, or until stdin closes (unless `--ignore-stdin`), and tears it
-//! down. `down` deletes every lab namespace (`mb<pid>x<n>-*`) on this machine.
+//! down. `--local-net` makes target 0 answer for every address of 10.78.0.0/16. `down` deletes
+//! every lab namespace (`mb<pid>x<n>-*`) on this machine.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use monban_lab::Lab;
 
 const USAGE: &str = "usage: monban-lab up [--hosts N] [--loss PERMILLE] [--rate KBIT] \
-                     [--icmp-limits] [--ignore-stdin]\n       monban-lab down";
+                     [--icmp-limits] [--local-net] [--ignore-stdin]\n       monban-lab down";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,6 +68,7 @@ fn up(args: &[String]) -> ExitCode {
                 None => return usage_error("--rate needs a number (kbit/s)"),
             },
             "--icmp-limits" => builder = builder.unlimited_icmp(false),
+            "--local-net" => builder = builder.local_net(true),
             "--ignore-stdin" => watch_stdin = false,
             other => return usage_error(&format!("unknown option {other}")),
         }
