@@ -373,6 +373,11 @@ pub struct ServiceDetail {
     pub cpe: Vec<String>,
     /// Only the service is known, not the product (a soft match).
     pub soft: bool,
+    /// The tunnel the service was identified through: `ssl` when probes inside TLS found
+    /// it (nmap's `tunnel="ssl"`, shown `ssl/http`), else `None`.
+    pub tunnel: Option<String>,
+    /// What the TLS handshake on this port showed, when one succeeded.
+    pub tls: Option<TlsDetail>,
 }
 
 /// What a TLS handshake with a service showed (`-sV` on a TLS port).

@@ -196,6 +196,8 @@ impl ServiceResult {
             os: m.os.clone(),
             cpe: m.cpe.clone(),
             soft: m.soft,
+            tunnel: self.in_tunnel.then(|| "ssl".to_owned()),
+            tls: self.tls.clone(),
         })
     }
 }
@@ -262,8 +264,9 @@ struct Found {
     hard: Option<(usize, ServiceMatch)>,
     /// The soft match of the earliest step, and that step's index.
     soft: Option<(usize, ServiceMatch)>,
-    /// The banner and how good its reply was (see [`banner_rank`]).
-    banner: Option<(u8, String)>,
+    /// The banner, how good its reply was (see [`banner_rank`]) and its step's index:
+    /// the best reply, the earliest step among equals.
+    banner: Option<(u8, usize, String)>,
 }
 
 /// Detection state of one port.
@@ -403,12 +406,12 @@ impl<'a> Job<'a> {
         }
         let rank = banner_rank(m.as_ref());
         let better = match &self.found.banner {
-            Some((r, _)) => rank > *r,
+            Some((r, i, _)) => rank > *r || (rank == *r && index < *i),
             None => true,
         };
         if better {
             let head = reply.get(..BANNER_BYTES).unwrap_or(reply);
-            self.found.banner = Some((rank, clean(head)));
+            self.found.banner = Some((rank, index, clean(head)));
         }
         match m {
             Some(m) if !m.soft && earlier(index, self.found.hard.as_ref()) => {
@@ -455,7 +458,7 @@ impl<'a> Job<'a> {
             tls,
             tls_error,
             probes_sent: self.probes_sent,
-            banner: banner.map(|(_, b)| b),
+            banner: banner.map(|(_, _, b)| b),
             error: self.error,
             elapsed,
         }
@@ -1822,6 +1825,15 @@ probe Thing tcp
         assert!(r.in_tunnel);
         assert_eq!(r.tls_error, None);
         assert_eq!(r.error, None);
+        let detail = r.detail().unwrap();
+        assert_eq!(
+            (
+                detail.name.as_str(),
+                detail.tunnel.as_deref(),
+                detail.tls.as_ref()
+            ),
+            ("http", Some("ssl"), r.tls.as_ref())
+        );
         let tls = r.tls.unwrap();
         assert_eq!(tls.version, "TLSv1.3");
         assert_eq!(tls.cipher, "TLS_AES_256_GCM_SHA384");

@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monban_engine::types::{
-    HostReport, HostStatus, PortResult, PortState, Protocol, Reason, RiskNote, ScanType,
-    ServiceDetail,
+    CertDetail, HostReport, HostStatus, PortResult, PortState, Protocol, Reason, RiskNote,
+    ScanType, ServiceDetail, TlsDetail,
 };
 
 use crate::{RunInfo, RunStats};
@@ -180,6 +180,8 @@ pub fn host_versions() -> HostReport {
         os: None,
         cpe: Vec::new(),
         soft: false,
+        tunnel: None,
+        tls: None,
     };
     HostReport {
         services: vec![
@@ -215,6 +217,94 @@ pub fn host_versions() -> HostReport {
                 tcp(25, PortState::Open, Reason::SynAck, Some(63)),
                 tcp(80, PortState::Open, Reason::SynAck, Some(63)),
                 tcp(443, PortState::Open, Reason::SynAck, Some(63)),
+            ],
+        )
+    }
+}
+
+/// A host after `-sV` with TLS: 443 nginx found inside TLS (with a certificate whose
+/// subject carries hostile text), 8443 TLS whose certificate could not be read and where
+/// nothing answered inside, and 22 plain ssh; plus a risk note on 23.
+pub fn host_tls() -> HostReport {
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let https = ServiceDetail {
+        port: 443,
+        proto: Protocol::Tcp,
+        name: "http".to_string(),
+        product: Some("nginx".to_string()),
+        version: Some("1.22.1".to_string()),
+        info: None,
+        hostname: None,
+        os: None,
+        cpe: vec!["cpe:/a:nginx:nginx:1.22.1".to_string()],
+        soft: false,
+        tunnel: Some("ssl".to_string()),
+        tls: Some(TlsDetail {
+            version: "TLSv1.3".to_string(),
+            cipher: "TLS_AES_256_GCM_SHA384".to_string(),
+            cert: Some(CertDetail {
+                subject: vec![
+                    pair("CN", "tls.monban.test"),
+                    pair("O", "Evil, <Inc>\n\u{1b}[31m"),
+                ],
+                issuer: vec![pair("CN", "Monban Lab CA"), pair("O", "Monban")],
+                not_before: "2025-01-01T00:00:00Z".to_string(),
+                not_after: "2035-06-30T23:59:59Z".to_string(),
+                alt_names: vec![
+                    "DNS:tls.monban.test".to_string(),
+                    "IP:10.77.1.7".to_string(),
+                ],
+                key: Some("rsa 2048".to_string()),
+                signature: "sha256WithRSAEncryption".to_string(),
+                sha256: "ab".repeat(32),
+            }),
+            cert_error: None,
+        }),
+    };
+    let unknown_tls = ServiceDetail {
+        port: 8443,
+        name: "ssl".to_string(),
+        product: None,
+        version: None,
+        cpe: Vec::new(),
+        soft: true,
+        tunnel: None,
+        tls: Some(TlsDetail {
+            version: "TLSv1.2".to_string(),
+            cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string(),
+            cert: None,
+            cert_error: Some("certificate truncated".to_string()),
+        }),
+        ..https.clone()
+    };
+    let ssh = ServiceDetail {
+        port: 22,
+        name: "ssh".to_string(),
+        product: Some("OpenSSH".to_string()),
+        version: Some("9.2p1".to_string()),
+        cpe: Vec::new(),
+        tunnel: None,
+        tls: None,
+        ..https.clone()
+    };
+    HostReport {
+        services: vec![ssh, https, unknown_tls],
+        risks: vec![RiskNote {
+            port: 23,
+            proto: Protocol::Tcp,
+            level: "high".to_string(),
+            name: "telnet".to_string(),
+            why: "Clear text.".to_string(),
+            advice: "Use SSH.".to_string(),
+        }],
+        ..up(
+            IpAddr::V4(Ipv4Addr::new(10, 77, 1, 7)),
+            None,
+            vec![
+                tcp(22, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(23, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(443, PortState::Open, Reason::SynAck, Some(63)),
+                tcp(8443, PortState::Open, Reason::SynAck, Some(63)),
             ],
         )
     }

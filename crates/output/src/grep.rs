@@ -10,8 +10,8 @@ use monban_engine::types::{HostReport, HostStatus, PortResult, PortState};
 use crate::text::{host_name, safe_text};
 use crate::time::ctime_utc;
 use crate::{
-    collapse, plural, summary, unresolved, version_text, OutputError, Phase, RunInfo, RunStats,
-    ServiceFn, Sink, SinkOptions, INTERRUPTED,
+    collapse, plural, service_label, summary, unresolved, version_text, OutputError, Phase,
+    RunInfo, RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
 };
 
 /// Text for one `/`-separated field of a port entry: made safe, and `/` (the field
@@ -132,7 +132,8 @@ impl<W: Write> Sink for GrepSink<W> {
                             p.port,
                             p.state,
                             p.proto,
-                            grep_field(&d.name),
+                            // `ssl/http` reads `ssl|http`, as nmap writes it.
+                            grep_field(&service_label(d)),
                             grep_field(&version_text(d))
                         ),
                         None => format!(
@@ -243,5 +244,14 @@ mod tests {
     fn version_details() {
         let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
         assert_eq!(out, "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nHost: 10.77.1.4 ()\tStatus: Up\nHost: 10.77.1.4 ()\tPorts: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/, 25/open/tcp//smtp//Evil<&\"'|;\\x09mta 1.0\\x1b[31m (a\\x0ab)/, 80/open/tcp//http///, 443/open/tcp/////\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n");
+    }
+
+    #[test]
+    fn tls_details() {
+        let out = render(SinkOptions::default(), &[host_tls()], &stats(false));
+        assert_eq!(
+            out,
+            "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nHost: 10.77.1.7 ()\tStatus: Up\nHost: 10.77.1.7 ()\tPorts: 22/open/tcp//ssh//OpenSSH 9.2p1/, 23/open/tcp/////, 443/open/tcp//ssl|http//nginx 1.22.1/, 8443/open/tcp//ssl///\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n"
+        );
     }
 }

@@ -10,13 +10,15 @@ use std::time::SystemTime;
 use monban_engine::ports::format_ranges;
 use monban_engine::services::service_name;
 use monban_engine::types::{
-    HostReport, HostStatus, PortResult, PortState, RiskNote, ServiceDetail,
+    HostReport, HostStatus, PortResult, PortState, RiskNote, ServiceDetail, TlsDetail,
 };
 use serde_json::Value;
 
 use crate::text::host_name;
 use crate::time::{secs_f64, unix_f64};
-use crate::{collapse, OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink, SinkOptions};
+use crate::{
+    collapse, dn_get, dn_text, OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink, SinkOptions,
+};
 
 /// Version of the JSON Lines schema written in the `start` event.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -106,6 +108,13 @@ impl<W: Write> JsonSink<W> {
             ("hostname", text(|d| &d.hostname)),
             ("os", text(|d| &d.os)),
             ("cpe", j(detail.map(|d| d.cpe.clone()).unwrap_or_default())),
+            ("tunnel", text(|d| &d.tunnel)),
+            (
+                "tls",
+                detail
+                    .and_then(|d| d.tls.as_ref())
+                    .map_or_else(|| "null".to_string(), tls_object),
+            ),
             (
                 "risk",
                 risk.map_or_else(
@@ -148,6 +157,36 @@ fn audit_object(host: &HostReport, services: ServiceFn) -> String {
         ("blocked", j(a.blocked)),
         ("undecided", j(format_ranges(&a.undecided))),
         ("advice", j(a.advice())),
+    ])
+}
+
+/// A port's `tls` object: what the handshake showed, the certificate (`null` when it
+/// could not be read, then `cert_error` says why).
+fn tls_object(t: &TlsDetail) -> String {
+    let cert = t.cert.as_ref().map_or_else(
+        || "null".to_string(),
+        |c| {
+            object(&[
+                ("subject", j(dn_text(&c.subject))),
+                ("subject_cn", j(dn_get(&c.subject, "CN"))),
+                ("subject_o", j(dn_get(&c.subject, "O"))),
+                ("issuer", j(dn_text(&c.issuer))),
+                ("issuer_cn", j(dn_get(&c.issuer, "CN"))),
+                ("issuer_o", j(dn_get(&c.issuer, "O"))),
+                ("not_before", j(c.not_before.as_str())),
+                ("not_after", j(c.not_after.as_str())),
+                ("alt_names", j(c.alt_names.clone())),
+                ("key", j(c.key.clone())),
+                ("signature", j(c.signature.as_str())),
+                ("sha256", j(c.sha256.as_str())),
+            ])
+        },
+    );
+    object(&[
+        ("version", j(t.version.as_str())),
+        ("cipher", j(t.cipher.as_str())),
+        ("cert", cert),
+        ("cert_error", j(t.cert_error.clone())),
     ])
 }
 
@@ -334,9 +373,9 @@ mod tests {
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.3","name":null,"status":"up","reason":"user-set","ttl":null,"#,
                     r#""start":1795239000.5,"end":1795239010.25,"srtt_us":12345,"timed_out":false,"incomplete":true,"#,
-                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh","product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null},"#,
-                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null},"#,
-                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"risk":null}],"extraports":[]}"#
+                    r#""ports":[{"port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":63,"service":"ssh","product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"tunnel":null,"tls":null,"risk":null},"#,
+                    r#"{"port":23,"proto":"tcp","state":"closed","reason":"conn-refused","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"tunnel":null,"tls":null,"risk":null},"#,
+                    r#"{"port":443,"proto":"tcp","state":"filtered","reason":"no-response","ttl":null,"service":null,"product":null,"version":null,"info":null,"hostname":null,"os":null,"cpe":[],"tunnel":null,"tls":null,"risk":null}],"extraports":[]}"#
                 ),
                 concat!(
                     r#"{"event":"host","time":1795239010.25,"addr":"10.77.1.8","name":null,"status":"down","reason":"no-response","ttl":null,"#,
@@ -525,7 +564,7 @@ mod tests {
     #[test]
     fn version_details() {
         let out = render(SinkOptions::default(), &[host_versions()], &stats(false));
-        assert_eq!(out, "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":25,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":80,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.4\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1 Debian 2+deb12u3\",\"info\":\"protocol 2.0\",\"hostname\":null,\"os\":\"Linux\",\"cpe\":[\"cpe:/a:openbsd:openssh:9.2p1\",\"cpe:/o:linux:linux_kernel\"],\"risk\":null},{\"port\":25,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"smtp\",\"product\":\"Evil<&\\\"'/,\\tmta\",\"version\":\"1.0\\u001b[31m\",\"info\":\"a\\nb\",\"hostname\":\"mail<x>\",\"os\":null,\"cpe\":[\"cpe:/a:evil:<mta>\"],\"risk\":null},{\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n");
+        assert_eq!(out, "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":25,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":80,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.4\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.4\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1 Debian 2+deb12u3\",\"info\":\"protocol 2.0\",\"hostname\":null,\"os\":\"Linux\",\"cpe\":[\"cpe:/a:openbsd:openssh:9.2p1\",\"cpe:/o:linux:linux_kernel\"],\"tunnel\":null,\"tls\":null,\"risk\":null},{\"port\":25,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"smtp\",\"product\":\"Evil<&\\\"'/,\\tmta\",\"version\":\"1.0\\u001b[31m\",\"info\":\"a\\nb\",\"hostname\":\"mail<x>\",\"os\":null,\"cpe\":[\"cpe:/a:evil:<mta>\"],\"tunnel\":null,\"tls\":null,\"risk\":null},{\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":null},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":null}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n");
     }
 
     #[test]
@@ -534,7 +573,21 @@ mod tests {
         let lines = parse_lines(&out);
         assert_eq!(lines.len(), 6);
         assert_eq!(out.lines().nth(4), Some(
-                "{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.5\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":null},{\"port\":23,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":{\"level\":\"high\",\"why\":\"Logins cross the network in clear text.\",\"advice\":\"Use SSH instead.\"}},{\"port\":31337,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"risk\":{\"level\":\"critical\",\"why\":\"Bad \\u001b[31m<b>&\\\"'\\nthing.\",\"advice\":\"Close <it> & \\\"now\\\".\"}}],\"extraports\":[]}"
+                "{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.5\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":null},{\"port\":23,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":{\"level\":\"high\",\"why\":\"Logins cross the network in clear text.\",\"advice\":\"Use SSH instead.\"}},{\"port\":31337,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":{\"level\":\"critical\",\"why\":\"Bad \\u001b[31m<b>&\\\"'\\nthing.\",\"advice\":\"Close <it> & \\\"now\\\".\"}}],\"extraports\":[]}"
             ));
+    }
+
+    #[test]
+    fn tls_details() {
+        let out = render(SinkOptions::default(), &[host_tls()], &stats(false));
+        let lines = parse_lines(&out);
+        assert_eq!(
+            lines[5]["ports"][2]["tls"]["cert"]["not_after"],
+            json!("2035-06-30T23:59:59Z")
+        );
+        assert_eq!(
+            out,
+            "{\"event\":\"start\",\"time\":1795239000.0,\"scanner\":\"monban\",\"version\":\"0.1.0\",\"args\":\"monban scan -sS \\u001b[31m<&>\",\"scan\":\"syn\",\"protocol\":\"tcp\",\"ports\":65535,\"schema\":1}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.7\",\"proto\":\"tcp\",\"port\":22,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\"}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.7\",\"proto\":\"tcp\",\"port\":23,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.7\",\"proto\":\"tcp\",\"port\":443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"port\",\"time\":1795239003.125,\"addr\":\"10.77.1.7\",\"proto\":\"tcp\",\"port\":8443,\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null}\n{\"event\":\"host\",\"time\":1795239010.25,\"addr\":\"10.77.1.7\",\"name\":null,\"status\":\"up\",\"reason\":\"user-set\",\"ttl\":null,\"start\":1795239000.5,\"end\":1795239010.25,\"srtt_us\":null,\"timed_out\":false,\"incomplete\":false,\"ports\":[{\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssh\",\"product\":\"OpenSSH\",\"version\":\"9.2p1\",\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":null},{\"port\":23,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":null,\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":null,\"risk\":{\"level\":\"high\",\"why\":\"Clear text.\",\"advice\":\"Use SSH.\"}},{\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"http\",\"product\":\"nginx\",\"version\":\"1.22.1\",\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[\"cpe:/a:nginx:nginx:1.22.1\"],\"tunnel\":\"ssl\",\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_256_GCM_SHA384\",\"cert\":{\"subject\":\"CN=tls.monban.test, O=Evil\\\\, <Inc>\\n\\u001b[31m\",\"subject_cn\":\"tls.monban.test\",\"subject_o\":\"Evil, <Inc>\\n\\u001b[31m\",\"issuer\":\"CN=Monban Lab CA, O=Monban\",\"issuer_cn\":\"Monban Lab CA\",\"issuer_o\":\"Monban\",\"not_before\":\"2025-01-01T00:00:00Z\",\"not_after\":\"2035-06-30T23:59:59Z\",\"alt_names\":[\"DNS:tls.monban.test\",\"IP:10.77.1.7\"],\"key\":\"rsa 2048\",\"signature\":\"sha256WithRSAEncryption\",\"sha256\":\"abababababababababababababababababababababababababababababababab\"},\"cert_error\":null},\"risk\":null},{\"port\":8443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":63,\"service\":\"ssl\",\"product\":null,\"version\":null,\"info\":null,\"hostname\":null,\"os\":null,\"cpe\":[],\"tunnel\":null,\"tls\":{\"version\":\"TLSv1.2\",\"cipher\":\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\",\"cert\":null,\"cert_error\":\"certificate truncated\"},\"risk\":null}],\"extraports\":[]}\n{\"event\":\"end\",\"time\":1795239012.34,\"elapsed\":12.34,\"hosts_up\":3,\"hosts_down\":1,\"hosts_total\":4,\"interrupted\":false}\n"
+        );
     }
 }

@@ -386,6 +386,84 @@ pub(crate) fn version_text(d: &monban_engine::types::ServiceDetail) -> String {
     parts.join(" ")
 }
 
+/// The SERVICE column's name: `ssl/http` for a service found inside TLS (nmap's way),
+/// else the name; not made safe yet.
+pub(crate) fn service_label(d: &monban_engine::types::ServiceDetail) -> String {
+    match d.tunnel.as_deref().filter(|t| !t.is_empty()) {
+        Some(tunnel) => format!("{tunnel}/{}", d.name),
+        None => d.name.clone(),
+    }
+}
+
+/// A distinguished name as text: `CN=lab.example, O=Example`; a `\` or `,` inside a
+/// value is escaped with `\`. Not made safe yet.
+pub(crate) fn dn_text(attrs: &[(String, String)]) -> String {
+    attrs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace('\\', "\\\\").replace(',', "\\,")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first value of attribute `key` (`CN`, `O`, ...) of a distinguished name.
+pub(crate) fn dn_get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The one-line certificate summary under a TLS port in normal output (not made safe
+/// yet): `subject CN=a, O=b; issuer CN=c; expires 2035-06-30T23:59:59Z; TLSv1.3`.
+pub(crate) fn tls_line(t: &monban_engine::types::TlsDetail) -> String {
+    match &t.cert {
+        Some(c) => format!(
+            "subject {}; issuer {}; expires {}; {}",
+            dn_text(&c.subject),
+            dn_text(&c.issuer),
+            c.not_after,
+            t.version
+        ),
+        None => format!(
+            "certificate not read ({}); {}",
+            t.cert_error.as_deref().unwrap_or("none"),
+            t.version
+        ),
+    }
+}
+
+/// The lines of a TLS port in the `ssl-cert` script (not escaped yet): the port with its
+/// TLS version and cipher, then the certificate's fields indented.
+pub(crate) fn tls_script_lines(
+    port: u16,
+    proto: Protocol,
+    t: &monban_engine::types::TlsDetail,
+) -> Vec<String> {
+    let mut lines = vec![format!("{port}/{proto}: {} {}", t.version, t.cipher)];
+    match &t.cert {
+        Some(c) => {
+            lines.push(format!("  Subject: {}", dn_text(&c.subject)));
+            lines.push(format!("  Issuer: {}", dn_text(&c.issuer)));
+            lines.push(format!("  Not valid before: {}", c.not_before));
+            lines.push(format!("  Not valid after: {}", c.not_after));
+            if !c.alt_names.is_empty() {
+                lines.push(format!("  Alternative names: {}", c.alt_names.join(", ")));
+            }
+            lines.push(format!(
+                "  Key: {}; signature: {}",
+                c.key.as_deref().unwrap_or("unknown"),
+                c.signature
+            ));
+            lines.push(format!("  SHA-256: {}", c.sha256));
+        }
+        None => lines.push(format!(
+            "  Certificate not read: {}",
+            t.cert_error.as_deref().unwrap_or("none")
+        )),
+    }
+    lines
+}
+
 /// Looks up a port's usual service name; [`monban_engine::services::service_name`] outside
 /// tests.
 type ServiceFn = fn(u16, Protocol) -> Option<&'static str>;

@@ -9,8 +9,8 @@ use monban_engine::types::{HostReport, HostStatus, PortResult, PortState, Protoc
 use crate::text::{host_label, safe_text, sig2_secs, table};
 use crate::time::{ctime_utc, minute_utc};
 use crate::{
-    collapse, plural, summary, unresolved, version_text, ExtraPorts, OutputError, Phase, RunInfo,
-    RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
+    collapse, plural, service_label, summary, tls_line, unresolved, version_text, ExtraPorts,
+    OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
 };
 
 /// Writes nmap's normal output.
@@ -295,7 +295,7 @@ impl<W: Write> Sink for NormalSink<W> {
             for p in &c.shown {
                 let detail = host.service(p.port, p.proto);
                 let name = match detail {
-                    Some(d) => safe_text(&d.name),
+                    Some(d) => safe_text(&service_label(d)),
                     None => (self.services)(p.port, p.proto)
                         .unwrap_or("unknown")
                         .to_string(),
@@ -313,7 +313,20 @@ impl<W: Write> Sink for NormalSink<W> {
                 }
                 rows.push(row);
             }
-            text.push_str(&table(&rows));
+            // The table, with a certificate line under each TLS port (row i + 1).
+            let lines: Vec<String> = table(&rows).lines().map(str::to_owned).collect();
+            for (i, line) in lines.iter().enumerate() {
+                text.push_str(line);
+                text.push('\n');
+                let tls = i
+                    .checked_sub(1)
+                    .and_then(|k| c.shown.get(k))
+                    .and_then(|p| host.service(p.port, p.proto))
+                    .and_then(|d| d.tls.as_ref());
+                if let Some(t) = tls {
+                    text.push_str(&format!("|_ssl-cert: {}\n", safe_text(&tls_line(t))));
+                }
+            }
             let info = service_info(host);
             if !info.is_empty() {
                 text.push_str(&format!("Service Info: {info}\n"));
@@ -552,6 +565,15 @@ mod tests {
         assert_eq!(
             out,
             "Starting monban 0.1.0 at 2026-11-21 05:30 UTC\nmonban scan report for 10.77.1.5\nHost is up.\nPORT      STATE SERVICE\n22/tcp    open  ssh\n23/tcp    open  unknown\n31337/tcp open  unknown\nRisk notes:\n  23/tcp telnet [high]: Logins cross the network in clear text. \u{2192} Use SSH instead.\n  31337/tcp evil<&\"'> [critical]: Bad \\x1b[31m<b>&\"'\\x0athing. \u{2192} Close <it> & \"now\".\n\nmonban scan report for 10.77.1.6\nHost is up.\nPORT      STATE SERVICE\n22/tcp    open  ssh\n23/tcp    open  unknown\n31337/tcp open  unknown\nRisk notes:\n  23/tcp telnet [high]: Logins cross the network in clear text. \u{2192} Use SSH instead.\n\nRisky open services: 3 (1 critical, 2 high) on 2 hosts\nmonban done: 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n"
+        );
+    }
+
+    #[test]
+    fn tls_details() {
+        let out = render(SinkOptions::default(), true, &[host_tls()], &stats(false));
+        assert_eq!(
+            out,
+            "# monban 0.1.0 scan initiated Sat Nov 21 05:30:00 2026 as: monban scan -sS \\x1b[31m<&>\nmonban scan report for 10.77.1.7\nHost is up.\nPORT     STATE SERVICE  VERSION\n22/tcp   open  ssh      OpenSSH 9.2p1\n23/tcp   open  unknown\n443/tcp  open  ssl/http nginx 1.22.1\n|_ssl-cert: subject CN=tls.monban.test, O=Evil\\, <Inc>\\x0a\\x1b[31m; issuer CN=Monban Lab CA, O=Monban; expires 2035-06-30T23:59:59Z; TLSv1.3\n8443/tcp open  ssl\n|_ssl-cert: certificate not read (certificate truncated); TLSv1.2\nRisk notes:\n  23/tcp telnet [high]: Clear text. → Use SSH.\n\nRisky open services: 1 (1 high) on 1 host\n# monban done at Sat Nov 21 05:30:12 2026 -- 4 IP addresses (3 hosts up) scanned in 12.34 seconds\n"
         );
     }
 }
