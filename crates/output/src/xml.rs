@@ -34,6 +34,10 @@ pub struct XmlSink<W: Write> {
     phase: Phase,
     scanned: usize,
     services: ServiceFn,
+    /// The `ssl-cert` script's lines and tables so far, written at the end (see
+    /// [`tls_entries`]).
+    tls_lines: Vec<String>,
+    tls_tables: String,
 }
 
 impl<W: Write> XmlSink<W> {
@@ -45,6 +49,8 @@ impl<W: Write> XmlSink<W> {
             phase: Phase::New,
             scanned: 0,
             services: service_name,
+            tls_lines: Vec::new(),
+            tls_tables: String::new(),
         }
     }
 
@@ -142,20 +148,33 @@ fn audit_script(host: &HostReport, services: ServiceFn) -> String {
     )
 }
 
-/// The TLS ports among `shown` as one `<script id="ssl-cert">`: a block of lines per port
-/// (version and cipher, subject, issuer, validity, names, key, SHA-256) in `output`, and a
-/// `<table key="443/tcp">` of `<elem>`s per port for programs. `None` without TLS ports.
+/// The TLS ports of a host for the run's `<postscript><script id="ssl-cert">`: lines
+/// for its `output` (per port: `ADDR PORT/tcp: version cipher`, then the certificate's
+/// subject, issuer, validity, names, key and SHA-256 indented) and a
+/// `<table key="ADDR PORT/tcp">` of `<elem>`s per port for programs.
 ///
-/// Host-level for the same ndiff fault as the risk notes: nmap -sV writes no script on
-/// its TLS ports, so a port-level script would differ on ports that match otherwise.
-fn tls_script(host: &HostReport, shown: &[PortResult]) -> Option<String> {
-    let mut lines = Vec::new();
-    let mut tables = String::new();
+/// Not per port, nor per host: nmap 7.93's ndiff crashes on a port whose columns match in
+/// both files but whose scripts differ (nmap -sV writes no script on its TLS ports), and
+/// on any host or port with two or more scripts (it sorts them, and its script results
+/// cannot be ordered in Python 3) — a host with risk notes already has one. Run-level
+/// post-scan scripts are neither sorted nor compared that way.
+fn tls_entries(
+    host: &HostReport,
+    shown: &[PortResult],
+    lines: &mut Vec<String>,
+    tables: &mut String,
+) {
     for p in shown {
         let Some(t) = host.service(p.port, p.proto).and_then(|d| d.tls.as_ref()) else {
             continue;
         };
-        lines.extend(tls_script_lines(p.port, p.proto, t));
+        for (i, line) in tls_script_lines(p.port, p.proto, t).into_iter().enumerate() {
+            lines.push(if i == 0 {
+                format!("{} {line}", host.addr)
+            } else {
+                line
+            });
+        }
         let mut elems: Vec<(&str, String)> =
             vec![("version", t.version.clone()), ("cipher", t.cipher.clone())];
         match &t.cert {
@@ -171,19 +190,16 @@ fn tls_script(host: &HostReport, shown: &[PortResult]) -> Option<String> {
                 t.cert_error.clone().unwrap_or_else(|| "none".to_owned()),
             )),
         }
-        let _ = write!(tables, "<table key=\"{}/{}\">", p.port, p.proto);
+        let _ = write!(
+            tables,
+            "<table key=\"{} {}/{}\">",
+            host.addr, p.port, p.proto
+        );
         for (k, v) in elems {
             let _ = write!(tables, "<elem key=\"{k}\">{}</elem>", xml_escape(&v));
         }
         tables.push_str("</table>");
     }
-    if lines.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "<script id=\"ssl-cert\" output=\"{}\">{tables}</script>",
-        xml_escape(&lines.join("\n"))
-    ))
 }
 
 fn addrtype(addr: IpAddr) -> &'static str {
@@ -314,7 +330,8 @@ impl<W: Write> Sink for XmlSink<W> {
                 x.push_str("</port>\n");
             }
             x.push_str("</ports>\n");
-            let mut scripts = tls_script(host, &c.shown).unwrap_or_default();
+            tls_entries(host, &c.shown, &mut self.tls_lines, &mut self.tls_tables);
+            let mut scripts = String::new();
             if !host.risks.is_empty() {
                 scripts.push_str(&risk_script(&host.risks));
             }
@@ -343,7 +360,17 @@ impl<W: Write> Sink for XmlSink<W> {
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError> {
         self.phase.end()?;
         let timestr = ctime_utc(stats.end);
-        let mut x = format!(
+        let mut x = String::new();
+        if !self.tls_lines.is_empty() {
+            let _ = writeln!(
+                x,
+                "<postscript><script id=\"ssl-cert\" output=\"{}\">{}</script></postscript>",
+                xml_escape(&self.tls_lines.join("\n")),
+                self.tls_tables
+            );
+        }
+        let _ = write!(
+            x,
             "<runstats><finished time=\"{}\" timestr=\"{timestr}\" summary=\"monban done at {timestr}; {}\" elapsed=\"{:.2}\"",
             unix_secs(stats.end),
             summary(stats),
@@ -685,9 +712,10 @@ mod tests {
     fn tls_details() {
         let out = render(SinkOptions::default(), &[host_tls()], &stats(false));
         check_well_formed(&out);
+        // The certificates wait for the end of the run, in a post-scan script.
         assert_eq!(
             out,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n<nmaprun scanner=\"monban\" args=\"monban scan -sS \\x1b[31m&lt;&amp;&gt;\" start=\"1795239000\" startstr=\"Sat Nov 21 05:30:00 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>\n<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n<host starttime=\"1795239000\" endtime=\"1795239010\"><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>\n<address addr=\"10.77.1.7\" addrtype=\"ipv4\"/>\n<hostnames/>\n<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1\" method=\"probed\" conf=\"10\"/></port>\n<port protocol=\"tcp\" portid=\"23\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n<port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"http\" product=\"nginx\" version=\"1.22.1\" tunnel=\"ssl\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:nginx:nginx:1.22.1</cpe></service></port>\n<port protocol=\"tcp\" portid=\"8443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssl\" method=\"probed\" conf=\"8\"/></port>\n</ports>\n<hostscript><script id=\"ssl-cert\" output=\"443/tcp: TLSv1.3 TLS_AES_256_GCM_SHA384&#10;  Subject: CN=tls.monban.test, O=Evil\\, &lt;Inc&gt;&#10;\\x1b[31m&#10;  Issuer: CN=Monban Lab CA, O=Monban&#10;  Not valid before: 2025-01-01T00:00:00Z&#10;  Not valid after: 2035-06-30T23:59:59Z&#10;  Alternative names: DNS:tls.monban.test, IP:10.77.1.7&#10;  Key: rsa 2048; signature: sha256WithRSAEncryption&#10;  SHA-256: abababababababababababababababababababababababababababababababab&#10;8443/tcp: TLSv1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256&#10;  Certificate not read: certificate truncated\"><table key=\"443/tcp\"><elem key=\"version\">TLSv1.3</elem><elem key=\"cipher\">TLS_AES_256_GCM_SHA384</elem><elem key=\"subject\">CN=tls.monban.test, O=Evil\\, &lt;Inc&gt;&#10;\\x1b[31m</elem><elem key=\"issuer\">CN=Monban Lab CA, O=Monban</elem><elem key=\"not_before\">2025-01-01T00:00:00Z</elem><elem key=\"not_after\">2035-06-30T23:59:59Z</elem><elem key=\"sha256\">abababababababababababababababababababababababababababababababab</elem></table><table key=\"8443/tcp\"><elem key=\"version\">TLSv1.2</elem><elem key=\"cipher\">TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</elem><elem key=\"cert_error\">certificate truncated</elem></table></script><script id=\"monban-risk\" output=\"23/tcp telnet [high]: Clear text. Advice: Use SSH.\"/></hostscript>\n</host>\n<runstats><finished time=\"1795239012\" timestr=\"Sat Nov 21 05:30:12 2026\" summary=\"monban done at Sat Nov 21 05:30:12 2026; 4 IP addresses (3 hosts up) scanned in 12.34 seconds\" elapsed=\"12.34\" exit=\"success\"/><hosts up=\"3\" down=\"1\" total=\"4\"/>\n</runstats>\n</nmaprun>\n"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n<nmaprun scanner=\"monban\" args=\"monban scan -sS \\x1b[31m&lt;&amp;&gt;\" start=\"1795239000\" startstr=\"Sat Nov 21 05:30:00 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>\n<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n<host starttime=\"1795239000\" endtime=\"1795239010\"><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>\n<address addr=\"10.77.1.7\" addrtype=\"ipv4\"/>\n<hostnames/>\n<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1\" method=\"probed\" conf=\"10\"/></port>\n<port protocol=\"tcp\" portid=\"23\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/></port>\n<port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"http\" product=\"nginx\" version=\"1.22.1\" tunnel=\"ssl\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:nginx:nginx:1.22.1</cpe></service></port>\n<port protocol=\"tcp\" portid=\"8443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><service name=\"ssl\" method=\"probed\" conf=\"8\"/></port>\n</ports>\n<hostscript><script id=\"monban-risk\" output=\"23/tcp telnet [high]: Clear text. Advice: Use SSH.\"/></hostscript>\n</host>\n<postscript><script id=\"ssl-cert\" output=\"10.77.1.7 443/tcp: TLSv1.3 TLS_AES_256_GCM_SHA384&#10;  Subject: CN=tls.monban.test, O=Evil\\, &lt;Inc&gt;&#10;\\x1b[31m&#10;  Issuer: CN=Monban Lab CA, O=Monban&#10;  Not valid before: 2025-01-01T00:00:00Z&#10;  Not valid after: 2035-06-30T23:59:59Z&#10;  Alternative names: DNS:tls.monban.test, IP:10.77.1.7&#10;  Key: rsa 2048; signature: sha256WithRSAEncryption&#10;  SHA-256: abababababababababababababababababababababababababababababababab&#10;10.77.1.7 8443/tcp: TLSv1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256&#10;  Certificate not read: certificate truncated\"><table key=\"10.77.1.7 443/tcp\"><elem key=\"version\">TLSv1.3</elem><elem key=\"cipher\">TLS_AES_256_GCM_SHA384</elem><elem key=\"subject\">CN=tls.monban.test, O=Evil\\, &lt;Inc&gt;&#10;\\x1b[31m</elem><elem key=\"issuer\">CN=Monban Lab CA, O=Monban</elem><elem key=\"not_before\">2025-01-01T00:00:00Z</elem><elem key=\"not_after\">2035-06-30T23:59:59Z</elem><elem key=\"sha256\">abababababababababababababababababababababababababababababababab</elem></table><table key=\"10.77.1.7 8443/tcp\"><elem key=\"version\">TLSv1.2</elem><elem key=\"cipher\">TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</elem><elem key=\"cert_error\">certificate truncated</elem></table></script></postscript>\n<runstats><finished time=\"1795239012\" timestr=\"Sat Nov 21 05:30:12 2026\" summary=\"monban done at Sat Nov 21 05:30:12 2026; 4 IP addresses (3 hosts up) scanned in 12.34 seconds\" elapsed=\"12.34\" exit=\"success\"/><hosts up=\"3\" down=\"1\" total=\"4\"/>\n</runstats>\n</nmaprun>\n"
         );
     }
 }
