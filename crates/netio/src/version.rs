@@ -1555,7 +1555,8 @@ probe Thing tcp
             (m.service.as_str(), m.product.as_deref()),
             ("other", Some("other server"))
         );
-        assert_eq!(r.probes_sent, 4);
+        // Thing is closed when Other's answer comes first, connected or not yet.
+        assert!((3..=4).contains(&r.probes_sent), "{}", r.probes_sent);
         assert_eq!(r.banner.as_deref(), Some("OTHER"));
         // Hello (index 1, before Other) got a soft reply and runs to its 300 ms wait:
         // an earlier step may still beat a later hard match.
