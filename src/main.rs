@@ -186,6 +186,14 @@ fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
     Ok(multi)
 }
 
+/// Why a live host was found up: reason, reply TTL, round trip, MAC address (ARP / ND).
+type Discovered = (
+    Reason,
+    Option<u8>,
+    Option<Duration>,
+    Option<monban_wire::MacAddr>,
+);
+
 struct Out {
     sinks: MultiSink,
     /// Version detection for hosts with open TCP ports (None without -sV); reports pass
@@ -194,7 +202,7 @@ struct Out {
     /// Reverse DNS for up hosts (None with -n).
     rdns: Option<rdns::Resolver>,
     /// Why each live host was found up in discovery, for its port-scan report.
-    discovered: HashMap<IpAddr, (Reason, Option<u8>, Option<Duration>)>,
+    discovered: HashMap<IpAddr, Discovered>,
     bar: Option<ProgressBar>,
     up: u64,
     down: u64,
@@ -207,10 +215,11 @@ impl Handler for Out {
         let r = match event {
             Event::OpenPort { addr, result } => self.sinks.port(addr, &result),
             Event::Host(mut report) => {
-                if let Some((reason, ttl, srtt)) = self.discovered.get(&report.addr) {
+                if let Some((reason, ttl, srtt, mac)) = self.discovered.get(&report.addr) {
                     report.status_reason = *reason;
                     report.status_ttl = *ttl;
                     report.srtt = report.srtt.or(*srtt);
+                    report.mac = report.mac.or(*mac);
                 }
                 self.hosts += 1;
                 match report.status {
@@ -436,10 +445,38 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let plan_skip_discovery = plan.skip_discovery;
     let targets: Box<dyn Iterator<Item = Target> + Send> = Box::new(plan.targets.into_iter());
     // Phase 1: host discovery (unless -Pn). Down hosts are reported now; live ones go on.
+    // Targets on a directly attached Ethernet segment are found by ARP / ND (as nmap
+    // does when privileged), the others by the IP-level pings.
     let (result, live) = match pings {
         None => (Ok(()), Some((targets, total))),
         Some(pings) => {
             let connect = pings.iter().all(|p| p.is_connect());
+            let neighbors = (raw_ok && !connect && plan.arp_ping)
+                .then(monban_netio::neighbor::interfaces)
+                .and_then(|r| r.ok());
+            let local: Arc<std::sync::Mutex<Vec<Target>>> = Arc::default();
+            let targets: Box<dyn Iterator<Item = Target> + Send> = match &neighbors {
+                Some(ifaces) => {
+                    let ifaces = ifaces.clone();
+                    let iface = plan.interface.clone();
+                    let local = Arc::clone(&local);
+                    Box::new(targets.filter(move |t| {
+                        let on_link = monban_netio::neighbor::attachment_in(
+                            &ifaces,
+                            t.addr,
+                            iface.as_deref(),
+                        )
+                        .is_ok();
+                        if on_link {
+                            if let Ok(mut l) = local.lock() {
+                                l.push(t.clone());
+                            }
+                        }
+                        !on_link
+                    }))
+                }
+                None => targets,
+            };
             let dcfg = ScanConfig {
                 scan_type: if connect {
                     ScanType::Connect
@@ -458,14 +495,25 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
                 ping_only: plan.ping_only,
                 live: Vec::new(),
             };
-            let r = drive(&mut disc, &opts, &mut phase);
-            let live = phase.live;
+            let mut r = drive(&mut disc, &opts, &mut phase).map_err(anyhow::Error::from);
             if r.is_err() {
                 disc.stop(Instant::now());
                 while let Some(ev) = disc.poll_event() {
-                    out.event(ev);
+                    phase.event(ev);
                 }
             }
+            let local = std::mem::take(&mut *local.lock().unwrap_or_else(|e| e.into_inner()));
+            if let (Ok(()), Some(ifaces), false) = (&r, &neighbors, local.is_empty()) {
+                r = neighbor_discovery(
+                    ifaces,
+                    local,
+                    plan.interface.as_deref(),
+                    &cfg.timing,
+                    &stop,
+                    &mut phase,
+                );
+            }
+            let live = phase.live;
             let n = live.len() as u128;
             let next = (!plan.ping_only).then(|| {
                 (
@@ -477,7 +525,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         }
     };
     // Phase 2: the port scan of the live hosts.
-    let mut result = result.map_err(anyhow::Error::from);
+    let mut result = result;
     if let (Ok(()), Some((targets, n)), false) = (&result, live, stop.load(Ordering::Relaxed)) {
         if let Some(server) = &plan.bounce {
             result = run_bounce(server, targets, &cfg, plan.timing.template, &stop, &mut out);
@@ -600,7 +648,7 @@ impl Handler for Discovery<'_> {
             Event::Host(r) if !self.ping_only && r.status == HostStatus::Up && !r.incomplete => {
                 self.out
                     .discovered
-                    .insert(r.addr, (r.status_reason, r.status_ttl, r.srtt));
+                    .insert(r.addr, (r.status_reason, r.status_ttl, r.srtt, r.mac));
                 self.live.push(Target {
                     addr: r.addr,
                     name: r.name.as_deref().map(Arc::from),
@@ -722,6 +770,7 @@ fn run_bounce(
                 timed_out: false,
                 incomplete: stopped && done < cfg.ports.len(),
                 srtt: None,
+                mac: None,
                 services: Vec::new(),
                 risks: Vec::new(),
             };
@@ -884,6 +933,55 @@ fn check_sources(plan: &ScanPlan) -> Result<()> {
              (add it first, e.g. ip addr add ADDR/PREFIX dev IFACE)",
             missing.join(", ")
         );
+    }
+    Ok(())
+}
+
+/// ARP / ND discovery of the targets on directly attached Ethernet segments: each
+/// answer makes its host live (with its MAC address), silence reports it down.
+fn neighbor_discovery(
+    ifaces: &[monban_netio::neighbor::Interface],
+    local: Vec<Target>,
+    interface: Option<&str>,
+    timing: &Timing,
+    stop: &AtomicBool,
+    phase: &mut Discovery<'_>,
+) -> Result<()> {
+    let addrs: Vec<IpAddr> = local.iter().map(|t| t.addr).collect();
+    let names: HashMap<IpAddr, Option<Arc<str>>> =
+        local.into_iter().map(|t| (t.addr, t.name)).collect();
+    let groups = monban_netio::neighbor::plan(ifaces, &addrs, interface)
+        .context("local-segment discovery")?;
+    for (link, addrs) in groups {
+        let start = SystemTime::now();
+        monban_netio::neighbor::run(&link, &addrs, timing, stop, &mut |r| {
+            let reason = match r.reason {
+                monban_engine::neighbor::NeighborReason::ArpResponse => Reason::ArpResponse,
+                monban_engine::neighbor::NeighborReason::NdResponse => Reason::NdResponse,
+                monban_engine::neighbor::NeighborReason::NoResponse => Reason::NoResponse,
+            };
+            let report = monban_engine::HostReport {
+                addr: r.addr,
+                name: names.get(&r.addr).cloned().flatten().map(|n| n.to_string()),
+                status: r.status,
+                status_reason: reason,
+                status_ttl: None,
+                start,
+                end: SystemTime::now(),
+                ports: Vec::new(),
+                timed_out: false,
+                incomplete: r.incomplete,
+                srtt: r.rtt,
+                mac: r.mac,
+                services: Vec::new(),
+                risks: Vec::new(),
+            };
+            phase.event(Event::Host(Box::new(report)));
+        })
+        .with_context(|| format!("ARP / ND discovery on {}", link.interface))?;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
     }
     Ok(())
 }

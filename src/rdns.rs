@@ -165,6 +165,7 @@ mod tests {
             timed_out: false,
             incomplete: false,
             srtt: None,
+            mac: None,
             services: Vec::new(),
             risks: Vec::new(),
         })

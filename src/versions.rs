@@ -128,24 +128,7 @@ impl Detector {
 
 /// The identified ports of `results` as report entries.
 fn details(results: &[ServiceResult]) -> Vec<ServiceDetail> {
-    let mut out: Vec<ServiceDetail> = results
-        .iter()
-        .filter_map(|r| {
-            let m = r.service.as_ref()?;
-            Some(ServiceDetail {
-                port: r.port,
-                proto: Protocol::Tcp,
-                name: m.service.clone(),
-                product: m.product.clone(),
-                version: m.version.clone(),
-                info: m.info.clone(),
-                hostname: m.hostname.clone(),
-                os: m.os.clone(),
-                cpe: m.cpe.clone(),
-                soft: m.soft,
-            })
-        })
-        .collect();
+    let mut out: Vec<ServiceDetail> = results.iter().filter_map(ServiceResult::detail).collect();
     out.sort_by_key(|d| d.port);
     out
 }
@@ -206,6 +189,7 @@ mod tests {
             timed_out: false,
             incomplete: false,
             srtt: None,
+            mac: None,
             services: Vec::new(),
             risks: Vec::new(),
         })

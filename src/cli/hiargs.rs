@@ -143,6 +143,7 @@ pub(crate) fn build(
         bounce,
         stealth: low.stealth,
         audit: low.audit,
+        arp_ping: !low.no_arp,
     })
 }
 

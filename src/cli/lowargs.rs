@@ -137,6 +137,8 @@ pub(crate) struct LowArgs {
     pub stealth: bool,
     /// `--audit`: a verdict per host.
     pub audit: bool,
+    /// `--send-ip` / `--disable-arp-ping`: no ARP / ND discovery on the local segment.
+    pub no_arp: bool,
 }
 
 impl Default for LowArgs {
@@ -185,6 +187,7 @@ impl Default for LowArgs {
             bounce: None,
             stealth: false,
             audit: false,
+            no_arp: false,
         }
     }
 }
@@ -193,13 +196,15 @@ impl Default for LowArgs {
 const SUBCOMMANDS: [&str; 3] = ["scan", "help", "profiles"];
 
 /// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 23] = [
+const LONG_OPTIONS: [&str; 25] = [
     "profile",
     "help",
     "version",
     "open",
     "reason",
     "audit",
+    "send-ip",
+    "disable-arp-ping",
     "no-progress",
     "allow-broadcast",
     "exclude-ports",
@@ -365,6 +370,7 @@ impl LowArgs {
             }
             "--open" => switch(&mut self.open, &inline)?,
             "--audit" => switch(&mut self.audit, &inline)?,
+            "--send-ip" | "--disable-arp-ping" => switch(&mut self.no_arp, &inline)?,
             "--reason" => switch(&mut self.reason, &inline)?,
             "--no-progress" => switch(&mut self.no_progress, &inline)?,
             "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,

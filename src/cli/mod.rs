@@ -177,6 +177,9 @@ pub struct ScanPlan {
     pub stealth: bool,
     /// `--audit`: a verdict per host (exposed, visible, stealth) and what to close first.
     pub audit: bool,
+    /// Discover targets on a directly attached Ethernet segment by ARP / ND (false with
+    /// `--send-ip` or `--disable-arp-ping`).
+    pub arp_ping: bool,
 }
 
 /// An FTP bounce scan's server (`-b`), its name resolved.
@@ -291,7 +294,11 @@ HOST DISCOVERY
   -PU[ports]               discovery by UDP to these ports (default 40125): any
                            answer or a port unreachable means up
                            (without -P: echo, SYN to 443 and ACK to 80 when
-                           privileged; connects to 80 and 443 otherwise)
+                           privileged; connects to 80 and 443 otherwise;
+                           privileged, targets on this host's Ethernet segment
+                           are found by ARP / IPv6 neighbor discovery instead)
+  --send-ip, --disable-arp-ping
+                           no ARP / neighbor discovery: IP-level pings only
   -Pn                      skip discovery: treat every host as up
   -n                       never look up names for addresses
   -R                       accepted for nmap compatibility
@@ -638,6 +645,17 @@ mod tests {
         assert_eq!(
             err(&["-S", "10.0.0.2-3", "-6", "fd00::1"]),
             "monban: -S 10.0.0.2 is an IPv4 address but -6 was given"
+        );
+    }
+
+    #[test]
+    fn arp_ping_flags() {
+        assert!(plan(&["10.0.0.1"]).arp_ping);
+        assert!(!plan(&["--send-ip", "10.0.0.1"]).arp_ping);
+        assert!(!plan(&["--disable-arp-ping", "10.0.0.1"]).arp_ping);
+        assert_eq!(
+            err(&["--send-ip=1", "10.0.0.1"]),
+            "monban: --send-ip does not take a value"
         );
     }
 

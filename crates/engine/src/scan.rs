@@ -2032,6 +2032,7 @@ impl Scan {
             timed_out: false,
             incomplete,
             srtt: host.srtt,
+            mac: None,
             services: Vec::new(),
             risks: Vec::new(),
         }

@@ -215,6 +215,10 @@ pub enum Reason {
     UserSet,
     /// The target is this machine.
     LocalhostResponse,
+    /// An ARP reply on the local segment.
+    ArpResponse,
+    /// A solicited IPv6 Neighbor Advertisement on the local segment.
+    NdResponse,
 }
 
 impl Reason {
@@ -237,6 +241,8 @@ impl Reason {
             Reason::TimestampReply => "timestamp-reply",
             Reason::UserSet => "user-set",
             Reason::LocalhostResponse => "localhost-response",
+            Reason::ArpResponse => "arp-response",
+            Reason::NdResponse => "nd-response",
         }
     }
 }
@@ -307,6 +313,8 @@ pub struct HostReport {
     pub incomplete: bool,
     /// Smoothed round-trip time measured to this host.
     pub srtt: Option<Duration>,
+    /// Its hardware address, when discovery found it on the local segment (ARP / ND).
+    pub mac: Option<monban_wire::MacAddr>,
     /// What version detection (`-sV`) identified, one entry per identified port in
     /// ascending (protocol, port) order; empty without `-sV`.
     pub services: Vec<ServiceDetail>,

@@ -62,6 +62,7 @@ fn host(
         timed_out: false,
         incomplete: false,
         srtt: Some(Duration::from_micros(250)),
+        mac: None,
         services: Vec::new(),
         risks: Vec::new(),
     }

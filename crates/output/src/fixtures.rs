@@ -73,6 +73,7 @@ fn up(addr: IpAddr, name: Option<&str>, ports: Vec<PortResult>) -> HostReport {
         timed_out: false,
         incomplete: false,
         srtt: None,
+        mac: None,
         services: Vec::new(),
         risks: Vec::new(),
     }

@@ -299,6 +299,10 @@ impl<W: Write> Sink for JsonSink<W> {
             ("ports", array(&ports)),
             ("extraports", array(&extra)),
         ];
+        if let Some(mac) = host.mac {
+            // Present only when discovery saw the host on the local segment.
+            fields.push(("mac", j(mac.to_string())));
+        }
         if self.opts.audit {
             // Present only with --audit, so schema-1 readers see the lines they know.
             fields.push(("audit", audit_object(host, self.services)));

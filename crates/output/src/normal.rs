@@ -332,6 +332,9 @@ impl<W: Write> Sink for NormalSink<W> {
                 text.push_str(&format!("Service Info: {info}\n"));
             }
         }
+        if let Some(mac) = host.mac {
+            text.push_str(&format!("MAC Address: {mac}\n"));
+        }
         if !host.risks.is_empty() {
             text.push_str("Risk notes:\n");
             for r in &host.risks {

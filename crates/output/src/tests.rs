@@ -302,13 +302,57 @@ fn audit_verdicts_in_normal_json_and_xml() {
 
     let x = String::from_utf8(xml.into_inner()).unwrap();
     assert!(
-        x.contains("<script id=\"monban-audit\" output=\"Audit: VISIBLE: 0 open, 3 closed, 1 blocked of 4 ports&#10;  closed (visible): 1-3&#10;"),
+        x.contains("<postscript><script id=\"monban-audit\" output=\"10.77.1.5 Audit: EXPOSED: 3 open, 0 closed, 0 blocked of 3 ports&#10;"),
         "{x}"
     );
-    assert_eq!(x.matches("<elem key=\"verdict\">exposed</elem>").count(), 1);
-    assert_eq!(
-        x.matches("<hostscript>").count(),
-        2,
-        "one hostscript per host"
+    assert!(
+        x.contains("&#10;10.77.1.3 Audit: VISIBLE: 0 open, 3 closed, 1 blocked of 4 ports&#10;  closed (visible): 1-3&#10;"),
+        "{x}"
     );
+    assert!(
+        x.contains("<table key=\"10.77.1.5\"><elem key=\"verdict\">exposed</elem></table><table key=\"10.77.1.3\"><elem key=\"verdict\">visible</elem></table></script></postscript>"),
+        "{x}"
+    );
+    // One host script at most per host (nmap 7.93's ndiff cannot sort two).
+    assert_eq!(x.matches("<hostscript>").count(), 1, "{x}");
+    assert_eq!(x.matches("<script id=\"monban-risk\"").count(), 1, "{x}");
+}
+
+/// A MAC address found by ARP / ND: normal output's `MAC Address:` line, XML's second
+/// `<address>`, JSON's `mac`; nothing in grepable output, as in nmap's.
+#[test]
+fn mac_address_in_normal_xml_and_json() {
+    let mut h = host_small();
+    h.incomplete = false;
+    h.status_reason = Reason::ArpResponse;
+    h.mac = Some(monban_wire::MacAddr([0x02, 0x00, 0x5e, 0xab, 0xcd, 0xef]));
+    let o = opts(false, 0);
+    let mut normal = NormalSink::new(Vec::new(), o);
+    let mut json = JsonSink::new(Vec::new(), o);
+    let mut xml = XmlSink::new(Vec::new(), o);
+    let mut grep = GrepSink::new(Vec::new(), o);
+    let sinks: [&mut dyn Sink; 4] = [&mut normal, &mut json, &mut xml, &mut grep];
+    for s in sinks {
+        s.begin(&run_info()).unwrap();
+        s.host(&h).unwrap();
+        s.end(&stats(false)).unwrap();
+    }
+    let text = String::from_utf8(normal.into_inner()).unwrap();
+    assert!(text.contains("MAC Address: 02:00:5E:AB:CD:EF\n"), "{text}");
+    let x = String::from_utf8(xml.into_inner()).unwrap();
+    assert!(
+        x.contains("<address addr=\"10.77.1.3\" addrtype=\"ipv4\"/>\n<address addr=\"02:00:5E:AB:CD:EF\" addrtype=\"mac\"/>\n"),
+        "{x}"
+    );
+    assert!(x.contains("reason=\"arp-response\""), "{x}");
+    let body = String::from_utf8(json.into_inner()).unwrap();
+    let host: serde_json::Value = body
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "host")
+        .unwrap();
+    assert_eq!(host["mac"], "02:00:5E:AB:CD:EF");
+    assert_eq!(host["reason"], "arp-response");
+    let g = String::from_utf8(grep.into_inner()).unwrap();
+    assert!(!g.contains("02:00:5E"), "{g}");
 }

@@ -37,6 +37,9 @@ pub struct XmlSink<W: Write> {
     /// The `ssl-cert` script's lines and tables so far, written at the end (see
     /// [`tls_entries`]).
     tls_lines: Vec<String>,
+    /// `--audit` verdicts so far, for the run's `monban-audit` post-scan script.
+    audit_lines: Vec<String>,
+    audit_tables: String,
     tls_tables: String,
 }
 
@@ -50,6 +53,8 @@ impl<W: Write> XmlSink<W> {
             scanned: 0,
             services: service_name,
             tls_lines: Vec::new(),
+            audit_lines: Vec::new(),
+            audit_tables: String::new(),
             tls_tables: String::new(),
         }
     }
@@ -137,15 +142,31 @@ fn risk_script(risks: &[RiskNote]) -> String {
     )
 }
 
-/// `--audit`'s verdict as `<script id="monban-audit">`, its text that of normal output,
-/// with the verdict itself in an `<elem key="verdict">` for tools.
-fn audit_script(host: &HostReport, services: ServiceFn) -> String {
+/// `--audit`'s verdict of one host for the run's `<postscript><script id="monban-audit">`:
+/// its lines (the normal-output block, the first line prefixed by the address) and a
+/// `<table key="ADDR">` with the verdict for programs. Run-level for the same ndiff
+/// faults as the certificates (see [`tls_entries`]): a host with risk notes already
+/// has one host script.
+fn audit_entries(
+    host: &HostReport,
+    services: ServiceFn,
+    lines: &mut Vec<String>,
+    tables: &mut String,
+) {
     let a = crate::audit::audit(host, &services);
-    format!(
-        "<script id=\"monban-audit\" output=\"{}\"><elem key=\"verdict\">{}</elem></script>",
-        xml_escape(a.text().trim_end()),
+    for (i, line) in a.text().lines().enumerate() {
+        lines.push(if i == 0 {
+            format!("{} {line}", host.addr)
+        } else {
+            line.to_owned()
+        });
+    }
+    let _ = write!(
+        tables,
+        "<table key=\"{}\"><elem key=\"verdict\">{}</elem></table>",
+        host.addr,
         a.verdict.as_str()
-    )
+    );
 }
 
 /// The TLS ports of a host for the run's `<postscript><script id="ssl-cert">`: lines
@@ -277,6 +298,9 @@ impl<W: Write> Sink for XmlSink<W> {
             host.addr,
             addrtype(host.addr)
         );
+        if let Some(mac) = host.mac {
+            let _ = writeln!(x, "<address addr=\"{mac}\" addrtype=\"mac\"/>");
+        }
         match host_name(host) {
             Some(name) => {
                 let _ = writeln!(
@@ -331,15 +355,16 @@ impl<W: Write> Sink for XmlSink<W> {
             }
             x.push_str("</ports>\n");
             tls_entries(host, &c.shown, &mut self.tls_lines, &mut self.tls_tables);
-            let mut scripts = String::new();
             if !host.risks.is_empty() {
-                scripts.push_str(&risk_script(&host.risks));
+                let _ = writeln!(x, "<hostscript>{}</hostscript>", risk_script(&host.risks));
             }
             if self.opts.audit {
-                scripts.push_str(&audit_script(host, self.services));
-            }
-            if !scripts.is_empty() {
-                let _ = writeln!(x, "<hostscript>{scripts}</hostscript>");
+                audit_entries(
+                    host,
+                    self.services,
+                    &mut self.audit_lines,
+                    &mut self.audit_tables,
+                );
             }
         }
         if let Some(srtt) = host.srtt {
@@ -361,13 +386,27 @@ impl<W: Write> Sink for XmlSink<W> {
         self.phase.end()?;
         let timestr = ctime_utc(stats.end);
         let mut x = String::new();
+        // Post-scan scripts are neither sorted nor compared per host by ndiff, so two of
+        // them are safe where two host scripts are not.
+        let mut post = String::new();
         if !self.tls_lines.is_empty() {
-            let _ = writeln!(
-                x,
-                "<postscript><script id=\"ssl-cert\" output=\"{}\">{}</script></postscript>",
+            let _ = write!(
+                post,
+                "<script id=\"ssl-cert\" output=\"{}\">{}</script>",
                 xml_escape(&self.tls_lines.join("\n")),
                 self.tls_tables
             );
+        }
+        if !self.audit_lines.is_empty() {
+            let _ = write!(
+                post,
+                "<script id=\"monban-audit\" output=\"{}\">{}</script>",
+                xml_escape(&self.audit_lines.join("\n")),
+                self.audit_tables
+            );
+        }
+        if !post.is_empty() {
+            let _ = writeln!(x, "<postscript>{post}</postscript>");
         }
         let _ = write!(
             x,
