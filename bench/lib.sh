@@ -61,13 +61,16 @@ lab_up() {
     : >"$lab_json"
     "$LAB" up --ignore-stdin "$@" >"$lab_json" 2>"$work/lab.err" &
     lab_pid=$!
+    # Another lab (a test, another benchmark) may hold the lab lock: monban-lab waits for it
+    # (MONBAN_LAB_LOCK_WAIT, default 30 min), and so do we, a little longer.
     local i
-    for i in $(seq 600); do
+    for i in $(seq 19000); do
         [ -s "$lab_json" ] && break
         kill -0 "$lab_pid" 2>/dev/null || fail "monban-lab up died: $(cat "$work/lab.err")"
+        [ "$i" -ne 50 ] || echo "waiting for the lab lock ($(cat /run/monban-lab.lock 2>/dev/null))" >&2
         sleep 0.1
     done
-    [ -s "$lab_json" ] || fail "the lab did not come up within 60 s: $(cat "$work/lab.err")"
+    [ -s "$lab_json" ] || fail "the lab did not come up within 31 min: $(cat "$work/lab.err")"
     scan_ns=$(grep -o '"scanner":{"ns":"[^"]*"' "$lab_json" | cut -d'"' -f6)
     rt_ns=$(grep -o '"router":{"ns":"[^"]*"' "$lab_json" | cut -d'"' -f6)
     mapfile -t hosts < <(grep -o '"v4":"10\.77\.1\.[0-9]*"' "$lab_json" | cut -d'"' -f4)
