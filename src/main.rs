@@ -4,6 +4,7 @@
 
 mod cli;
 mod rdns;
+mod resume;
 mod versions;
 
 use anyhow::{Context, Result};
@@ -158,6 +159,35 @@ fn open_output(path: &std::path::Path) -> Result<Box<dyn Write + Send>> {
     Ok(Box::new(BufWriter::new(f)))
 }
 
+/// Opens an output of an interrupted scan to continue it (`--resume`): appended to,
+/// except XML, which is first cut back to its finished hosts (see [`resume::cut_xml`]).
+fn reopen_output(
+    path: &std::path::Path,
+    format: OutputFormat,
+    done: &std::collections::HashSet<IpAddr>,
+) -> Result<Box<dyn Write + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    if format == OutputFormat::Xml {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {} to resume it", path.display()))?;
+        let kept = resume::cut_xml(&text, done).with_context(|| {
+            format!(
+                "{} is not an XML output of monban: cannot resume it",
+                path.display()
+            )
+        })?;
+        std::fs::write(path, kept).with_context(|| format!("cannot rewrite {}", path.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} to resume it", path.display()))?;
+    Ok(Box::new(BufWriter::new(f)))
+}
+
 fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
     let opts = SinkOptions {
         reason: plan.reason,
@@ -174,7 +204,10 @@ fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
         )));
     }
     for o in &plan.outputs {
-        let w = open_output(&o.path)?;
+        let w = match &plan.resume {
+            Some(r) => reopen_output(&o.path, o.format, &r.done)?,
+            None => open_output(&o.path)?,
+        };
         let sink: Box<dyn Sink + Send> = match o.format {
             OutputFormat::Normal => Box::new(NormalSink::for_file(w, opts)),
             OutputFormat::Xml => Box::new(XmlSink::new(w, opts)),
@@ -389,6 +422,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         },
         version: env!("CARGO_PKG_VERSION"),
         num_hosts_hint: Some(plan.target_count),
+        resumed: plan.resume.is_some(),
     };
     sinks.begin(&run)?;
     install_signal_handlers();
@@ -419,9 +453,10 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         rdns: (!plan.no_dns).then(rdns::Resolver::new),
         discovered: HashMap::new(),
         bar,
-        up: 0,
-        down: 0,
-        hosts: 0,
+        // A resumed scan's totals include the hosts the interrupted run finished.
+        up: plan.resume.as_ref().map_or(0, |r| r.up),
+        down: plan.resume.as_ref().map_or(0, |r| r.down),
+        hosts: plan.resume.as_ref().map_or(0, |r| r.up + r.down),
         error: None,
     };
     let opts = DriveOptions {

@@ -144,6 +144,7 @@ pub(crate) fn build(
         stealth: low.stealth,
         audit: low.audit,
         arp_ping: !low.no_arp,
+        resume: None,
     })
 }
 

@@ -139,6 +139,8 @@ pub(crate) struct LowArgs {
     pub audit: bool,
     /// `--send-ip` / `--disable-arp-ping`: no ARP / ND discovery on the local segment.
     pub no_arp: bool,
+    /// `--resume FILE`: continue the interrupted scan whose JSON Lines output is FILE.
+    pub resume: Option<String>,
 }
 
 impl Default for LowArgs {
@@ -188,6 +190,7 @@ impl Default for LowArgs {
             stealth: false,
             audit: false,
             no_arp: false,
+            resume: None,
         }
     }
 }
@@ -196,7 +199,7 @@ impl Default for LowArgs {
 const SUBCOMMANDS: [&str; 3] = ["scan", "help", "profiles"];
 
 /// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 25] = [
+const LONG_OPTIONS: [&str; 26] = [
     "profile",
     "help",
     "version",
@@ -205,6 +208,7 @@ const LONG_OPTIONS: [&str; 25] = [
     "audit",
     "send-ip",
     "disable-arp-ping",
+    "resume",
     "no-progress",
     "allow-broadcast",
     "exclude-ports",
@@ -375,6 +379,7 @@ impl LowArgs {
             "--no-progress" => switch(&mut self.no_progress, &inline)?,
             "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,
             "--profile" => self.profile = Some(args.value(flag, inline)?),
+            "--resume" => self.resume = Some(args.value(flag, inline)?),
             "--exclude-ports" => self.exclude_ports = Some(args.value(flag, inline)?),
             "--top-ports" => {
                 let v = args.value(flag, inline)?;

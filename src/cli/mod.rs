@@ -180,6 +180,20 @@ pub struct ScanPlan {
     /// Discover targets on a directly attached Ethernet segment by ARP / ND (false with
     /// `--send-ip` or `--disable-arp-ping`).
     pub arp_ping: bool,
+    /// `--resume`: what the interrupted run finished (its hosts are already left out of
+    /// `targets`); the outputs are continued, not replaced.
+    pub resume: Option<ResumeInfo>,
+}
+
+/// What an interrupted scan finished, for `--resume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeInfo {
+    /// Its finished hosts.
+    pub done: std::collections::HashSet<IpAddr>,
+    /// How many were up.
+    pub up: u64,
+    /// How many were down.
+    pub down: u64,
 }
 
 /// An FTP bounce scan's server (`-b`), its name resolved.
@@ -217,6 +231,9 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
     }
     let args_line = shell_line(&strings);
     let low = lowargs::LowArgs::parse(strings.into_iter().skip(1))?;
+    if low.mode == lowargs::Mode::Scan && low.resume.is_some() {
+        return resume(low, env);
+    }
     match low.mode {
         lowargs::Mode::Help(lowargs::HelpTopic::Top) => Ok(Command::Help(top_help())),
         lowargs::Mode::Help(lowargs::HelpTopic::Scan) => Ok(Command::Help(scan_help())),
@@ -226,6 +243,60 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
             hiargs::build(low, args_line, env).map(|plan| Command::Scan(Box::new(plan)))
         }
     }
+}
+
+/// `--resume FILE`: the interrupted run's own command line, without the hosts it finished.
+fn resume(low: lowargs::LowArgs, env: &dyn hiargs::Env) -> Result<Command, ArgError> {
+    let path = low.resume.clone().unwrap_or_default();
+    let bare = lowargs::LowArgs {
+        resume: low.resume.clone(),
+        no_progress: low.no_progress,
+        ..Default::default()
+    };
+    if low != bare {
+        return Err(ArgError(
+            "--resume takes no other options (the interrupted scan's own are used), \
+             except --no-progress"
+                .into(),
+        ));
+    }
+    let text = env
+        .read_file(&path)
+        .map_err(|e| ArgError(format!("cannot read {path}: {e}")))?;
+    let run = crate::resume::read_jsonl(&text)
+        .map_err(|e| ArgError(format!("cannot resume from {path}: {e}")))?;
+    if run.args.iter().any(|a| a == "--resume" || a == "-resume") {
+        return Err(ArgError(format!(
+            "cannot resume from {path}: its command line is itself a --resume"
+        )));
+    }
+    let args = run.args.iter().map(OsString::from).collect();
+    let mut plan = match parse_with(args, env) {
+        Ok(Command::Scan(plan)) => plan,
+        Ok(_) => {
+            return Err(ArgError(format!(
+                "cannot resume from {path}: its command line is not a scan"
+            )))
+        }
+        Err(e) => {
+            return Err(ArgError(format!(
+                "cannot resume from {path}: its command line fails now: {}",
+                e.0
+            )))
+        }
+    };
+    for addr in &run.done {
+        plan.targets
+            .exclude(monban_engine::targets::TargetSpec::Addr(*addr))
+            .map_err(|e| ArgError(format!("cannot resume from {path}: {e}")))?;
+    }
+    plan.progress &= !low.no_progress;
+    plan.resume = Some(ResumeInfo {
+        done: run.done.into_iter().collect(),
+        up: run.up,
+        down: run.down,
+    });
+    Ok(Command::Scan(plan))
 }
 
 /// Joins arguments with spaces, single-quoting those a POSIX shell would split or expand.
@@ -370,6 +441,9 @@ OUTPUT
   --no-progress            no progress bar
 
 MISC
+  --resume <file>          continue an interrupted scan from its JSON Lines output
+                           (-oJ or -oA): its finished hosts are skipped and its
+                           outputs continued; no other options
   -6                       IPv6: resolve names to IPv6 addresses
   --seed <n>               seed the random port and host order (repeatable scans)
   -g, --source-port <port> send from this source port
@@ -425,6 +499,17 @@ mod tests {
         files.insert("bad.txt", "10.0.0.1\n10.0.0.300\n");
         files.insert("exclude.txt", "10.0.0.2 # not this one\nv4only.example\n");
         files.insert("empty.txt", "# nothing\n\n");
+        files.insert(
+            "run.jsonl",
+            "{\"event\":\"start\",\"args\":\"monban scan -p 22 -oJ run.jsonl 10.0.0.0/30\"}\n\
+             {\"event\":\"host\",\"addr\":\"10.0.0.1\",\"status\":\"up\",\"incomplete\":false}\n\
+             {\"event\":\"host\",\"addr\":\"10.0.0.2\",\"status\":\"up\",\"incomplete\":true}\n\
+             {\"event\":\"end\",\"interrupted\":true}\n",
+        );
+        files.insert(
+            "nested.jsonl",
+            "{\"event\":\"start\",\"args\":\"monban --resume run.jsonl\"}\n",
+        );
         FakeEnv { files }
     }
 
@@ -645,6 +730,33 @@ mod tests {
         assert_eq!(
             err(&["-S", "10.0.0.2-3", "-6", "fd00::1"]),
             "monban: -S 10.0.0.2 is an IPv4 address but -6 was given"
+        );
+    }
+
+    #[test]
+    fn resume_reuses_the_command_line_without_finished_hosts() {
+        let p = plan(&["--resume", "run.jsonl"]);
+        assert_eq!(p.args_line, "monban scan -p 22 -oJ run.jsonl 10.0.0.0/30");
+        assert_eq!(p.tcp_ports, vec![22]);
+        let r = p.resume.clone().unwrap();
+        assert_eq!((r.up, r.down), (1, 0));
+        assert_eq!(addrs(p), ["10.0.0.0", "10.0.0.2", "10.0.0.3"]);
+        assert!(!plan(&["--resume", "run.jsonl", "--no-progress"]).progress);
+        assert_eq!(
+            err(&["--resume", "run.jsonl", "-p", "80"]),
+            "monban: --resume takes no other options (the interrupted scan's own are used), \
+             except --no-progress"
+        );
+        assert_eq!(
+            err(&["--resume", "nested.jsonl"]),
+            "monban: cannot resume from nested.jsonl: its command line is itself a --resume"
+        );
+        assert_eq!(
+            err(&["--resume", "targets.txt"]),
+            "monban: cannot resume from targets.txt: line 1 is not JSON: expected value at line 1 column 1"
+        );
+        assert!(
+            err(&["--resume", "missing.jsonl"]).starts_with("monban: cannot read missing.jsonl: ")
         );
     }
 

@@ -88,6 +88,7 @@ fn write(
         tcp_ports: (1..=1000).collect(),
         version: env!("CARGO_PKG_VERSION"),
         num_hosts_hint: Some(2),
+        resumed: false,
     })?;
     for h in hosts {
         sink.host(h)?;

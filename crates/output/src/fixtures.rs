@@ -35,6 +35,7 @@ pub fn run_info() -> RunInfo {
         tcp_ports: (1..=65535).collect(),
         version: "0.1.0",
         num_hosts_hint: Some(4),
+        resumed: false,
     }
 }
 

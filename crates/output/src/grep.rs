@@ -77,12 +77,13 @@ impl<W: Write> Sink for GrepSink<W> {
         self.phase.begin()?;
         self.scanned = run.tcp_ports.len();
         let mut text = format!(
-            "# monban {} scan initiated {} as: {}\n",
+            "# monban {} scan {} {} as: {}\n",
             safe_text(run.version),
+            if run.resumed { "resumed" } else { "initiated" },
             ctime_utc(run.start),
             safe_text(&run.args)
         );
-        if self.opts.verbose > 0 {
+        if self.opts.verbose > 0 && !run.resumed {
             let list = format!("{};{}", run.tcp_ports.len(), format_ranges(&run.tcp_ports));
             let (tcp, udp) = match run.scan_type.protocol() {
                 monban_engine::Protocol::Udp => ("0;".to_owned(), list),

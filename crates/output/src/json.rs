@@ -219,7 +219,7 @@ fn array(items: &[String]) -> String {
 impl<W: Write> Sink for JsonSink<W> {
     fn begin(&mut self, run: &RunInfo) -> Result<(), OutputError> {
         self.phase.begin()?;
-        self.line(&[
+        let mut fields = vec![
             ("event", j("start")),
             ("time", j(unix_f64(run.start))),
             ("scanner", j("monban")),
@@ -229,7 +229,12 @@ impl<W: Write> Sink for JsonSink<W> {
             ("protocol", j(run.scan_type.protocol().as_str())),
             ("ports", j(run.tcp_ports.len())),
             ("schema", j(JSON_SCHEMA_VERSION)),
-        ])
+        ];
+        if run.resumed {
+            // Present only in a resumed run's second `start`.
+            fields.push(("resumed", j(true)));
+        }
+        self.line(&fields)
     }
 
     fn port(&mut self, addr: IpAddr, result: &PortResult) -> Result<(), OutputError> {

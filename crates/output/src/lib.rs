@@ -51,6 +51,11 @@ pub struct RunInfo {
     pub version: &'static str,
     /// Number of target addresses, if known in advance (shown with `-v`).
     pub num_hosts_hint: Option<u128>,
+    /// `--resume`: the outputs already hold an interrupted run's results and are being
+    /// continued. Normal and grepable files get a "resumed" comment instead of their
+    /// header, JSON Lines a `start` event with `"resumed": true`, and the XML sink writes
+    /// no header at all (the file was cut back to its last finished host).
+    pub resumed: bool,
 }
 
 /// Options shared by all sinks, from the command line.

@@ -191,10 +191,17 @@ impl<W: Write> Sink for NormalSink<W> {
         self.scanned = run.tcp_ports.len();
         let mut text = if self.file {
             format!(
-                "# monban {} scan initiated {} as: {}\n",
+                "# monban {} scan {} {} as: {}\n",
                 safe_text(run.version),
+                if run.resumed { "resumed" } else { "initiated" },
                 ctime_utc(run.start),
                 safe_text(&run.args)
+            )
+        } else if run.resumed {
+            format!(
+                "Resuming monban {} scan at {}\n",
+                safe_text(run.version),
+                minute_utc(run.start)
             )
         } else {
             format!(

@@ -234,6 +234,10 @@ impl<W: Write> Sink for XmlSink<W> {
     fn begin(&mut self, run: &RunInfo) -> Result<(), OutputError> {
         self.phase.begin()?;
         self.scanned = run.tcp_ports.len();
+        if run.resumed {
+            // The file already holds the header and the finished hosts.
+            return Ok(());
+        }
         let mut x =
             String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n");
         let _ = writeln!(
