@@ -93,7 +93,7 @@ fn real_daemons_are_identified_with_their_package_versions() {
         .probes_for(MEMCACHED_PORT, Transport::Tcp, opts.intensity)
         .map(|p| p.name())
         .collect();
-    let memcached_at = plan.iter().position(|&n| n == "MemcachedVersion").unwrap();
+    assert!(plan.contains(&"MemcachedVersion"));
     eprintln!("probe plan for port {MEMCACHED_PORT}: {plan:?}");
     let t = Instant::now();
     let results = monban_lab::in_namespace(lab.scanner_ns(), move || {
@@ -178,9 +178,10 @@ fn real_daemons_are_identified_with_their_package_versions() {
     );
     assert_eq!((redis.probes_sent, os(redis)), (1, s("Linux")));
     assert_eq!(http.probes_sent, 1);
-    // Every probe up to MemcachedVersion ran (and the TLS handshake); later ones perhaps.
+    // The null probe and MemcachedVersion at least; a soft match on memcached's "ERROR"
+    // skips the probes without rules for it, so how many others ran depends on timing.
     let sent = usize::try_from(memcached.probes_sent).unwrap();
-    assert!(sent >= memcached_at + 2 && sent <= plan.len() + 1, "{sent}");
+    assert!(sent >= 2 && sent <= plan.len() + 1, "{sent}");
     assert!(
         memcached.elapsed < Duration::from_secs(3),
         "{:?}",
