@@ -4,7 +4,6 @@ use crate::sys::{self, RecvBatch, SNAP};
 use crate::{deliver, route, DriveOptions, Handler, NetError};
 use monban_engine::scan::MAX_PROBE_LEN;
 use monban_engine::{Scan, Transmit};
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -179,6 +178,7 @@ pub fn run(
     let mut rx = RecvBatch::new(BATCH);
     let mut bufs = vec![[0u8; MAX_PROBE_LEN]; BATCH];
     let mut txs: Vec<Transmit> = Vec::with_capacity(BATCH);
+    let mut tx = sys::SendBatch::new(BATCH);
     let mut last_progress = Instant::now();
     let mut last_drop_check = Instant::now();
     let _ = sys::packet_drops(recv_fd);
@@ -213,7 +213,7 @@ pub fn run(
         }
         let full_batch = txs.len() == BATCH;
         if !txs.is_empty() {
-            send(&socks, scan, &txs, &bufs, now)?;
+            send(&socks, &mut tx, scan, &txs, &bufs, now)?;
         }
         if now.duration_since(last_drop_check) >= DROP_CHECK {
             last_drop_check = now;
@@ -239,19 +239,21 @@ pub fn run(
 
 fn send(
     socks: &Sockets,
+    tx: &mut sys::SendBatch,
     scan: &mut Scan,
     txs: &[Transmit],
     bufs: &[[u8; MAX_PROBE_LEN]],
     now: Instant,
 ) -> Result<(), NetError> {
     for family_v4 in [true, false] {
-        let pkts: Vec<(&[u8], IpAddr)> = txs
-            .iter()
-            .zip(bufs)
-            .filter(|(t, _)| t.dst.is_ipv4() == family_v4)
-            .map(|(t, b)| (&b[..t.len], t.dst))
-            .collect();
-        if pkts.is_empty() {
+        // The batch's packets of this family, in order, without collecting them.
+        let family = || {
+            txs.iter()
+                .zip(bufs)
+                .filter(move |(t, _)| t.dst.is_ipv4() == family_v4)
+        };
+        let total = family().count();
+        if total == 0 {
             continue;
         }
         let sock = if family_v4 { &socks.v4 } else { &socks.v6 };
@@ -263,20 +265,17 @@ fn send(
         };
         let mut sent = 0;
         let mut stalls = 0;
-        while sent < pkts.len() {
-            let n = sys::send_batch(sock.as_raw_fd(), &pkts[sent..])
+        while sent < total {
+            let pkts = family().skip(sent).map(|(t, b)| (&b[..t.len], t.dst));
+            let n = tx
+                .send(sock.as_raw_fd(), pkts)
                 .map_err(NetError::io("sendmmsg"))?;
             if n == 0 {
                 // The kernel's queue is full: give the rest back and slow down.
                 stalls += 1;
                 if stalls > 3 {
                     scan.on_backpressure(now);
-                    let unsent: Vec<&Transmit> = txs
-                        .iter()
-                        .filter(|t| t.dst.is_ipv4() == family_v4)
-                        .skip(sent)
-                        .collect();
-                    for t in unsent {
+                    for (t, _) in family().skip(sent) {
                         scan.unsend(t);
                     }
                     break;

@@ -171,44 +171,82 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
     Ok(r > 0)
 }
 
-/// Sends up to `msgs.len()` packets on `fd`, each to its own address. Returns how many
-/// the kernel took (0 on EAGAIN/ENOBUFS: back-pressure).
-pub fn send_batch(fd: RawFd, packets: &[(&[u8], IpAddr)]) -> io::Result<usize> {
-    if packets.is_empty() {
-        return Ok(0);
+/// Message headers for `sendmmsg`, built once for up to `n` packets: each send fills the
+/// addresses and `iovec`s in place, so the send path allocates nothing. The headers point
+/// into the boxed arrays, whose heap memory never moves.
+pub struct SendBatch {
+    addrs: Box<[libc::sockaddr_storage]>,
+    iovs: Box<[libc::iovec]>,
+    msgs: Box<[libc::mmsghdr]>,
+}
+
+impl SendBatch {
+    /// Headers for batches of at most `n` packets.
+    pub fn new(n: usize) -> SendBatch {
+        // SAFETY: all-zero sockaddr_storage, iovec and mmsghdr are valid values.
+        let mut addrs: Box<[libc::sockaddr_storage]> =
+            (0..n).map(|_| unsafe { mem::zeroed() }).collect();
+        let mut iovs: Box<[libc::iovec]> = (0..n)
+            .map(|_| libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            })
+            .collect();
+        let msgs: Box<[libc::mmsghdr]> = addrs
+            .iter_mut()
+            .zip(iovs.iter_mut())
+            .map(|(a, iov)| {
+                // SAFETY: all-zero msghdr is valid; the pointers set stay valid (boxes).
+                let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
+                hdr.msg_name = (a as *mut libc::sockaddr_storage).cast();
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: hdr,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        SendBatch { addrs, iovs, msgs }
     }
-    let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
-        packets.iter().map(|(_, a)| sockaddr(*a)).collect();
-    let mut iovs: Vec<libc::iovec> = packets
-        .iter()
-        .map(|(p, _)| libc::iovec {
-            iov_base: p.as_ptr() as *mut libc::c_void,
-            iov_len: p.len(),
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(packets.len());
-    for i in 0..packets.len() {
-        // SAFETY: all-zero msghdr is valid; pointers set below stay alive during sendmmsg.
-        let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
-        hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
-        hdr.msg_namelen = addrs[i].1;
-        hdr.msg_iov = &mut iovs[i];
-        hdr.msg_iovlen = 1;
-        msgs.push(libc::mmsghdr {
-            msg_hdr: hdr,
-            msg_len: 0,
-        });
+
+    /// Sends `packets` (at most the batch size; more are left for the next call) on `fd`,
+    /// each to its own address. Returns how many the kernel took (0 on
+    /// EAGAIN/ENOBUFS/EINTR: back-pressure).
+    pub fn send<'a>(
+        &mut self,
+        fd: RawFd,
+        packets: impl Iterator<Item = (&'a [u8], IpAddr)>,
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        for ((pkt, dst), ((addr, iov), msg)) in packets.zip(
+            self.addrs
+                .iter_mut()
+                .zip(self.iovs.iter_mut())
+                .zip(self.msgs.iter_mut()),
+        ) {
+            let (storage, len) = sockaddr(dst);
+            *addr = storage;
+            msg.msg_hdr.msg_namelen = len;
+            iov.iov_base = pkt.as_ptr() as *mut libc::c_void;
+            iov.iov_len = pkt.len();
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: the first `n` headers point at filled addresses and at `iovec`s over
+        // packets borrowed for the duration of this call.
+        let r = unsafe { libc::sendmmsg(fd, self.msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => Ok(0),
+                _ => Err(e),
+            };
+        }
+        Ok(r as usize)
     }
-    // SAFETY: msgs, iovs and addrs live until after the call and are consistent.
-    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as libc::c_uint, 0) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => Ok(0),
-            _ => Err(e),
-        };
-    }
-    Ok(r as usize)
 }
 
 /// Receive buffers for `recvmmsg`, with their `iovec`s and message headers built once:
