@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Readiness checks, ground truth, checking and the tables for bench/version.sh.
+
+    version.py ready SECONDS NAME=PORT...
+        Run inside the target's namespace: waits until every daemon NAME on PORT passes its
+        own readiness check (a TCP connect, its greeting, or a DNS answer over UDP), all
+        within SECONDS; exits 1 naming the first one that did not.
+    version.py truth NAME=PORT...
+        Prints the ground truth as JSON: per port the daemon, the product keyword a right
+        answer names, the installed Debian package and its upstream version (dpkg-query).
+    version.py check TRUTH.json REPORT.xml
+        Prints "PRODUCTS PRODUCT+VERSION RIGHT_PRODUCTS RIGHT_VERSIONS" for an nmap-format
+        XML report (nmap's or monban's) and writes REPORT.ports (JSON: what it said per port).
+    version.py table RESULTS
+        RESULTS holds lines "TOOL RUN SECONDS PRODUCTS PRODUCT+VERSION RIGHT_P RIGHT_V";
+        prints medians per tool and the ratio of each tool's median time to nmap's.
+    version.py goal RESULTS
+        Issue 5's goal: exits 1 unless monban's medians name at least as many products,
+        right products and right versions as nmap's, in at most half nmap's median time.
+    version.py ports TRUTH.json TOOL=REPORT.xml...
+        The per-port comparison: truth, then what each tool said and whether it is right.
+
+A product is right when it contains the daemon's keyword (case-insensitive: "OpenSSH",
+"Postfix smtpd" and "Dovecot imapd" all count); where there is no daemon (the lab's own
+accept-and-close listener) the right answer is no product. A version is right when its
+first word is the installed upstream version (epoch, Debian revision and +dfsg/+ds repack
+suffix removed): nmap's "9.2p1 Debian 2+deb12u10" is right for OpenSSH 9.2p1. Some daemons
+never tell their version before login (PostgreSQL, Dovecot POP3, vsftpd's error greeting):
+there the truth still is the installed version, and the table marks it "hidden".
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+# name: (product keyword, Debian package or None, version shown before login?, readiness)
+# Readiness: ("connect",), ("greeting", bytes) or ("udp", payload).
+DNS_VERSION_BIND = (
+    b"\x6d\x62\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    b"\x07version\x04bind\x00\x00\x10\x00\x03"
+)
+DAEMONS = {
+    "sshd": ("openssh", "openssh-server", True, ("connect",)),
+    "nginx": ("nginx", "nginx", True, ("connect",)),
+    "vsftpd": ("vsftpd", "vsftpd", True, ("connect",)),
+    "vsftpd-oops": ("vsftpd", "vsftpd", False, ("greeting", b"500 OOPS: ")),
+    "postfix": ("postfix", "postfix", True, ("greeting", b"220 ")),
+    "dovecot-imap": ("dovecot", "dovecot-core", True, ("greeting", b" ready.\r\n")),
+    "dovecot-pop3": ("dovecot", "dovecot-core", False, ("greeting", b" ready.\r\n")),
+    "postgresql": ("postgresql", "postgresql", False, ("connect",)),
+    "redis": ("redis", "redis-server", True, ("connect",)),
+    "memcached": ("memcached", "memcached", True, ("connect",)),
+    "dnsmasq": ("dnsmasq", "dnsmasq-base", True, ("udp", DNS_VERSION_BIND)),
+    # The lab's own listener: accepts and closes, no software behind it.
+    "lab-listener": (None, None, False, ("connect",)),
+}
+
+
+def pairs(args):
+    out = []
+    for a in args:
+        name, _, port = a.partition("=")
+        if name not in DAEMONS or not port.isdigit():
+            sys.exit(f"version.py: bad NAME=PORT {a!r} (names: {', '.join(DAEMONS)})")
+        out.append((name, int(port)))
+    return out
+
+
+def is_ready(port, how):
+    addr = ("127.0.0.1", port)
+    try:
+        if how[0] == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.2)
+                s.sendto(how[1], addr)
+                return len(s.recv(2048)) > 0
+        with socket.create_connection(addr, timeout=0.2) as s:
+            if how[0] == "connect":
+                return True
+            got, until = b"", time.monotonic() + 2
+            s.settimeout(0.2)
+            while time.monotonic() < until and len(got) < 65536:
+                try:
+                    chunk = s.recv(1024)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                got += chunk
+                if how[1] in got:
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def cmd_ready(limit, args):
+    until = time.monotonic() + float(limit)
+    for name, port in pairs(args):
+        while not is_ready(port, DAEMONS[name][3]):
+            if time.monotonic() >= until:
+                sys.exit(f"version.py: {name} on port {port} not ready within {limit} s")
+            time.sleep(0.05)
+
+
+def postgresql_package():
+    """The newest installed PostgreSQL server's package (postgresql-15), as lab/src/daemons.rs."""
+    majors = [
+        int(m)
+        for m in os.listdir("/usr/lib/postgresql")
+        if m.isdigit() and os.path.exists(f"/usr/lib/postgresql/{m}/bin/postgres")
+    ]
+    if not majors:
+        sys.exit("version.py: no /usr/lib/postgresql/<major>/bin/postgres")
+    return f"postgresql-{max(majors)}"
+
+
+def upstream(full):
+    """'1:2.3.19.1+dfsg1-2.1+deb12u7' -> '2.3.19.1' (what the program itself says)."""
+    v = full.split(":", 1)[-1]
+    v = v.rsplit("-", 1)[0] if "-" in v else v
+    for suffix in ("+dfsg", "+ds"):
+        v = v.split(suffix, 1)[0]
+    return v
+
+
+def cmd_truth(args):
+    truth = []
+    for name, port in pairs(args):
+        keyword, package, shown, _ = DAEMONS[name]
+        version = None
+        if package == "postgresql":
+            package = postgresql_package()
+        if package:
+            full = subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", package],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()
+            version = upstream(full)
+        truth.append({"port": port, "daemon": name, "keyword": keyword, "package": package,
+                      "version": version, "shown": shown})
+    json.dump(truth, sys.stdout)
+    print()
+
+
+def said(xml_path):
+    """{port: {state, name, product, version, extrainfo}} of every TCP port in the report."""
+    out = {}
+    for port in ET.parse(xml_path).getroot().iter("port"):
+        if port.get("protocol") != "tcp":
+            continue
+        state = port.find("state")
+        svc = port.find("service")
+        s = svc.attrib if svc is not None else {}
+        out[int(port.get("portid"))] = {
+            "state": state.get("state") if state is not None else None,
+            "name": s.get("name"),
+            "tunnel": s.get("tunnel"),
+            "product": s.get("product"),
+            "version": s.get("version"),
+            "extrainfo": s.get("extrainfo"),
+        }
+    return out
+
+
+def judge(t, got):
+    """("right"/"wrong"/"none", "right"/"wrong"/"none") for one port."""
+    product, version = got.get("product"), got.get("version")
+    if t["keyword"] is None:
+        p = "wrong" if product else "right"
+    elif not product:
+        p = "none"
+    else:
+        p = "right" if t["keyword"] in product.lower() else "wrong"
+    if not version:
+        v = "none"
+    else:
+        v = "right" if t["version"] and version.split()[0] == t["version"] else "wrong"
+    return p, v
+
+
+def cmd_check(truth_path, xml_path):
+    with open(truth_path) as f:
+        truth = json.load(f)
+    got = said(xml_path)
+    products = both = right_p = right_v = 0
+    for t in truth:
+        g = got.get(t["port"], {})
+        p, v = judge(t, g)
+        products += bool(g.get("product"))
+        both += bool(g.get("product") and g.get("version"))
+        right_p += p == "right" and t["keyword"] is not None
+        right_v += v == "right"
+    with open(os.path.splitext(xml_path)[0] + ".ports", "w") as f:
+        json.dump({str(k): v for k, v in got.items()}, f)
+    print(products, both, right_p, right_v)
+
+
+def cmd_table(results):
+    rows = {}
+    with open(results) as f:
+        for line in f:
+            tool, _run, secs, *counts = line.split()
+            rows.setdefault(tool, []).append((float(secs), *map(int, counts)))
+    med = {t: [statistics.median(c) for c in zip(*r)] for t, r in rows.items()}
+    base = med.get("nmap", [None])[0]
+    print(f"{'tool':<8} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} "
+          f"{'product':>8} {'prod+ver':>9} {'right prod':>10} {'right ver':>10} {'time/nmap':>10}")
+    for tool, r in rows.items():
+        m = med[tool]
+        times = [x[0] for x in r]
+        spread = {tuple(x[1:]) for x in r}
+        ratio = f"{m[0] / base:.2f}" if base else "-"
+        note = "" if len(spread) == 1 else "  (counts differ between runs)"
+        print(f"{tool:<8} {len(r):>4} {m[0]:>9.2f} {min(times):>7.2f} {max(times):>7.2f} "
+              f"{m[1]:>8g} {m[2]:>9g} {m[3]:>10g} {m[4]:>10g} {ratio:>10}{note}")
+
+
+def cmd_goal(results):
+    """Exit 1 unless monban's medians identify at least as many as nmap's (products, right
+    products, right versions) in at most half nmap's median time."""
+    rows = {}
+    with open(results) as f:
+        for line in f:
+            tool, _run, secs, *counts = line.split()
+            rows.setdefault(tool, []).append((float(secs), *map(int, counts)))
+    med = {t: [statistics.median(c) for c in zip(*r)] for t, r in rows.items()}
+    n, m = med["nmap"], med["monban"]
+    short = [what for what, i in (("products", 1), ("right products", 3), ("right versions", 4))
+             if m[i] < n[i]]
+    if m[0] > n[0] / 2:
+        short.append(f"time {m[0]:.2f} s > half of nmap's {n[0]:.2f} s")
+    if short:
+        print(f"goal NOT met: monban is behind nmap in {', '.join(short)}")
+        sys.exit(1)
+    print(f"goal met: monban identifies at least as many as nmap (right versions {m[4]:g} vs "
+          f"{n[4]:g}) in {m[0] / n[0]:.2f} of its time")
+
+
+def show(g):
+    if not g:
+        return "(port missing)"
+    if g.get("state") != "open":
+        return f"[{g.get('state')}]"
+    parts = [g.get("name") or "?"]
+    if g.get("tunnel"):
+        parts[0] = f"{g['tunnel']}/{parts[0]}"
+    for k in ("product", "version"):
+        if g.get(k):
+            parts.append(g[k])
+    if g.get("extrainfo"):
+        parts.append(f"({g['extrainfo']})")
+    return " ".join(parts)
+
+
+def cmd_ports(truth_path, reports):
+    with open(truth_path) as f:
+        truth = json.load(f)
+    tools = []
+    for r in reports:
+        tool, _, paths = r.partition("=")
+        tools.append((tool, [said(p) for p in paths.split(",")]))
+    for t in truth:
+        want = "no product (accept-and-close)" if t["keyword"] is None else (
+            f"{t['keyword']} {t['version']} ({t['package']})"
+            + ("" if t["shown"] else ", version hidden"))
+        print(f"{t['port']}/tcp {t['daemon']}: want {want}")
+        for tool, runs in tools:
+            # Answers that differ only in extra information (memcached's uptime) are one.
+            seen = {}
+            for got in runs:
+                g = got.get(t["port"], {})
+                p, v = judge(t, g)
+                key = (g.get("state"), g.get("name"), g.get("product"), g.get("version"))
+                seen.setdefault(key, f"{show(g)}   [product {p}, version {v}]")
+            many = "" if len(seen) == 1 else f"  ({len(seen)} different answers over {len(runs)} runs)"
+            for line in seen.values():
+                print(f"    {tool:<7} {line}{many}")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "ready":
+        cmd_ready(argv[1], argv[2:])
+    elif argv and argv[0] == "truth":
+        cmd_truth(argv[1:])
+    elif len(argv) == 3 and argv[0] == "check":
+        cmd_check(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "table":
+        cmd_table(argv[1])
+    elif len(argv) == 2 and argv[0] == "goal":
+        cmd_goal(argv[1])
+    elif len(argv) >= 3 and argv[0] == "ports":
+        cmd_ports(argv[1], argv[2:])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
