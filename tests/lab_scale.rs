@@ -4,7 +4,8 @@
 //!
 //! The lab's path carries about 80,000-100,000 closed-port probes per second on the 2-core
 //! machine (bench/path_limit.sh), so this scan cannot take less than about 11 minutes there
-//! (a release build took 14 min 17 s, 42 MB max RSS): the limit below only catches a hang.
+//! (a release build took 14 min 17 s and 42 MB max RSS; this test's debug build 16 min 30 s
+//! and 47 MB): the limit below only catches a hang.
 
 mod common;
 
