@@ -754,26 +754,17 @@ fn run_bounce(
             &list,
             stop,
             &mut |&(addr, port, state, reason)| {
+                let result = monban_engine::PortResult {
+                    port,
+                    proto: Protocol::Tcp,
+                    state,
+                    reason,
+                    ttl: None,
+                };
                 if state == PortState::Open {
-                    let result = monban_engine::PortResult {
-                        port,
-                        proto: Protocol::Tcp,
-                        state,
-                        reason,
-                        ttl: None,
-                    };
                     out.event(Event::OpenPort { addr, result });
                 }
-                found
-                    .entry(addr)
-                    .or_default()
-                    .push(monban_engine::PortResult {
-                        port,
-                        proto: Protocol::Tcp,
-                        state,
-                        reason,
-                        ttl: None,
-                    });
+                found.entry(addr).or_default().push(result);
             },
         );
         let stopped = match outcome {

@@ -13,11 +13,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{lab, parse_jsonl, parse_xml, read, run, scratch};
-use monban_lab::{daemons::Daemon, Lab};
+use monban_lab::{daemons, Lab};
 
 const FTP_PORT: u16 = 2121;
 const START_LIMIT: Duration = Duration::from_secs(15);
@@ -29,42 +28,18 @@ fn bounce_scan_reports_the_third_partys_ports_in_every_output() {
     let ftp = lab.hosts()[0].clone();
     let target = lab.hosts()[1].clone();
     let dir = scratch("bounce");
-    let root = dir.join("ftproot");
-    fs::create_dir_all(&root).unwrap();
-    let cfg = dir.join("vsftpd.conf");
-    fs::write(
-        &cfg,
-        format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_port={FTP_PORT}\nbackground=NO\n\
-             anonymous_enable=YES\nanon_root={}\nwrite_enable=NO\nlocal_enable=NO\n\
-             seccomp_sandbox=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\nxferlog_enable=NO\n\
-             port_promiscuous=YES\nconnect_timeout=2\n",
-            root.display()
-        ),
-    )
-    .unwrap();
-    let cfg = cfg.display().to_string();
-    let _vsftpd = Daemon::start(
-        "vsftpd",
-        "vsftpd",
-        &ftp.ns,
-        &dir,
-        "/usr/sbin/vsftpd",
-        &[cfg.as_str()],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    // Ready when the scanner's namespace can open the control connection.
-    let started = Instant::now();
-    let probe = format!("exec 3<>/dev/tcp/{}/{FTP_PORT}", ftp.v4);
-    while !lab
-        .scanner_cmd("bash", ["-c", probe.as_str()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(started.elapsed() < START_LIMIT, "vsftpd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Declared after `lab`, so vsftpd is killed before the namespaces go.
+    let mut vsftpd = vec![(
+        FTP_PORT,
+        daemons::vsftpd_with(
+            &ftp.ns,
+            &dir,
+            FTP_PORT,
+            &["port_promiscuous=YES", "connect_timeout=2"],
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    )];
+    daemons::wait_ready(&ftp.ns, &mut vsftpd, START_LIMIT).unwrap_or_else(|e| panic!("{e}"));
 
     // 22 is open but privileged: vsftpd refuses it, so it must be left out, not guessed.
     let open: Vec<u16> = target

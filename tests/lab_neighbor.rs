@@ -16,17 +16,11 @@ use monban_lab::{Lab, ROUTER_BRIDGE_V4, ROUTER_BRIDGE_V6};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// The MAC address of `dev` in namespace `ns`, from `ip -j link`, as monban prints it.
+/// The MAC address of `dev` in namespace `ns`, as monban prints it (upper case).
 fn mac_in(ns: &str, dev: &str) -> String {
-    let out = Command::new("ip")
-        .args(["-n", ns, "-j", "link", "show", "dev", dev])
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip -n {ns} -j link show dev {dev}");
-    let text = String::from_utf8(out.stdout).expect("utf-8 from ip");
-    let key = "\"address\":\"";
-    let at = text.find(key).expect("an address field") + key.len();
-    text.get(at..at + 17).expect("17 characters").to_uppercase()
+    monban_lab::mac_address(ns, dev)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_uppercase()
 }
 
 /// Runs monban with `args` inside namespace `ns`; returns the JSON host events by address
@@ -135,6 +129,11 @@ fn arp_and_nd_find_exactly_the_neighbours_with_their_macs() {
     );
     assert!(
         ran.stdout.contains("22/tcp open   ssh     syn-ack ttl 64"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("23/tcp closed telnet  reset ttl 64"),
         "{}",
         ran.stdout
     );

@@ -248,6 +248,11 @@ pub fn nginx(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
 /// vsftpd on `port`: anonymous, read-only, in an empty root (vsftpd refuses to run with
 /// no way to log in).
 pub fn vsftpd(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
+    vsftpd_with(ns, dir, port, &[])
+}
+
+/// [`vsftpd`] with `extra` configuration lines (`port_promiscuous=YES`, ...) after ours.
+pub fn vsftpd_with(ns: &str, dir: &Path, port: u16, extra: &[&str]) -> Result<Daemon, LabError> {
     let root = dir.join("ftproot");
     fs::create_dir_all(&root).map_err(|source| LabError::Spawn {
         command: format!("mkdir {}", root.display()),
@@ -258,8 +263,9 @@ pub fn vsftpd(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
         &format!(
             "listen=YES\nlisten_ipv6=NO\nlisten_port={port}\nbackground=NO\n\
              anonymous_enable=YES\nanon_root={}\nwrite_enable=NO\nlocal_enable=NO\n\
-             seccomp_sandbox=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\nxferlog_enable=NO\n",
-            root.display()
+             seccomp_sandbox=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\nxferlog_enable=NO\n{}",
+            root.display(),
+            extra.iter().map(|l| format!("{l}\n")).collect::<String>()
         ),
     )?;
     Daemon::start(

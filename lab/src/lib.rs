@@ -194,6 +194,22 @@ impl Host {
     }
 }
 
+/// The MAC address of interface `dev` in namespace `ns`, as `ip -j link` shows it
+/// (lower case, `02:ab:...`): the truth for tests of ARP / ND discovery.
+pub fn mac_address(ns: &str, dev: &str) -> Result<String, LabError> {
+    let args = ["-j", "link", "show", "dev", dev];
+    let text = cmd::ip_in(ns, &args)?;
+    let key = "\"address\":\"";
+    text.find(key)
+        .and_then(|at| text.get(at + key.len()..at + key.len() + 17))
+        .map(str::to_owned)
+        .ok_or_else(|| LabError::Command {
+            command: format!("ip -n {ns} {}", args.join(" ")),
+            status: "exit 0".into(),
+            stderr: format!("no MAC address in {text:?}"),
+        })
+}
+
 /// Options for a [`Lab`]; start from [`Lab::builder`].
 #[derive(Debug, Clone)]
 pub struct LabBuilder {

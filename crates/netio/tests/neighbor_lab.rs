@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -20,15 +19,8 @@ use monban_wire::MacAddr;
 
 /// The MAC address of `dev` in namespace `ns`, from `ip -j link`.
 fn mac_in(ns: &str, dev: &str) -> MacAddr {
-    let out = Command::new("ip")
-        .args(["-n", ns, "-j", "link", "show", "dev", dev])
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip -n {ns} -j link show dev {dev}");
-    let text = String::from_utf8(out.stdout).expect("utf-8 from ip");
-    let key = "\"address\":\"";
-    let at = text.find(key).expect("an address field") + key.len();
-    MacAddr::parse(text.get(at..at + 17).expect("17 characters")).expect("a MAC address")
+    let text = monban_lab::mac_address(ns, dev).unwrap_or_else(|e| panic!("{e}"));
+    MacAddr::parse(&text).expect("a MAC address")
 }
 
 fn unused() -> Vec<IpAddr> {

@@ -237,6 +237,29 @@ fn multisink_without_errors_is_ok() {
     assert!(MultiSink::new().is_empty());
 }
 
+/// One run over `hosts` through every sink: normal, JSON Lines, XML and grepable text.
+fn render_all(o: SinkOptions, hosts: &[HostReport]) -> [String; 4] {
+    let mut normal = NormalSink::new(Vec::new(), o);
+    let mut json = JsonSink::new(Vec::new(), o);
+    let mut xml = XmlSink::new(Vec::new(), o);
+    let mut grep = GrepSink::new(Vec::new(), o);
+    let sinks: [&mut dyn Sink; 4] = [&mut normal, &mut json, &mut xml, &mut grep];
+    for s in sinks {
+        s.begin(&run_info()).unwrap();
+        for h in hosts {
+            s.host(h).unwrap();
+        }
+        s.end(&stats(false)).unwrap();
+    }
+    [
+        normal.into_inner(),
+        json.into_inner(),
+        xml.into_inner(),
+        grep.into_inner(),
+    ]
+    .map(|b| String::from_utf8(b).unwrap())
+}
+
 /// `--audit` in every format that carries it, for an exposed host and a visible one.
 #[test]
 fn audit_verdicts_in_normal_json_and_xml() {
@@ -253,20 +276,7 @@ fn audit_verdicts_in_normal_json_and_xml() {
         ..opts(false, 0)
     };
 
-    let mut normal = NormalSink::new(Vec::new(), o);
-    let mut json = JsonSink::new(Vec::new(), o);
-    let mut xml = XmlSink::new(Vec::new(), o);
-    let mut grep = GrepSink::new(Vec::new(), o);
-    let sinks: [&mut dyn Sink; 4] = [&mut normal, &mut json, &mut xml, &mut grep];
-    for s in sinks {
-        s.begin(&run_info()).unwrap();
-        for h in &hosts {
-            s.host(h).unwrap();
-        }
-        s.end(&stats(false)).unwrap();
-    }
-
-    let text = String::from_utf8(normal.into_inner()).unwrap();
+    let [text, body, x, _] = render_all(o, &hosts);
     assert!(
         text.contains(
             "Audit: EXPOSED: 3 open, 0 closed, 0 blocked of 3 ports\n  close first: \
@@ -285,7 +295,6 @@ fn audit_verdicts_in_normal_json_and_xml() {
         "{text}"
     );
 
-    let body = String::from_utf8(json.into_inner()).unwrap();
     let audits: Vec<serde_json::Value> = body
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -300,7 +309,6 @@ fn audit_verdicts_in_normal_json_and_xml() {
     assert_eq!(audits[1]["closed"], "1-3");
     assert_eq!(audits[1]["blocked"], 1);
 
-    let x = String::from_utf8(xml.into_inner()).unwrap();
     assert!(
         x.contains("<postscript><script id=\"monban-audit\" output=\"10.77.1.5 Audit: EXPOSED: 3 open, 0 closed, 0 blocked of 3 ports&#10;"),
         "{x}"
@@ -326,26 +334,13 @@ fn mac_address_in_normal_xml_and_json() {
     h.incomplete = false;
     h.status_reason = Reason::ArpResponse;
     h.mac = Some(monban_wire::MacAddr([0x02, 0x00, 0x5e, 0xab, 0xcd, 0xef]));
-    let o = opts(false, 0);
-    let mut normal = NormalSink::new(Vec::new(), o);
-    let mut json = JsonSink::new(Vec::new(), o);
-    let mut xml = XmlSink::new(Vec::new(), o);
-    let mut grep = GrepSink::new(Vec::new(), o);
-    let sinks: [&mut dyn Sink; 4] = [&mut normal, &mut json, &mut xml, &mut grep];
-    for s in sinks {
-        s.begin(&run_info()).unwrap();
-        s.host(&h).unwrap();
-        s.end(&stats(false)).unwrap();
-    }
-    let text = String::from_utf8(normal.into_inner()).unwrap();
+    let [text, body, x, g] = render_all(opts(false, 0), &[h]);
     assert!(text.contains("MAC Address: 02:00:5E:AB:CD:EF\n"), "{text}");
-    let x = String::from_utf8(xml.into_inner()).unwrap();
     assert!(
         x.contains("<address addr=\"10.77.1.3\" addrtype=\"ipv4\"/>\n<address addr=\"02:00:5E:AB:CD:EF\" addrtype=\"mac\"/>\n"),
         "{x}"
     );
     assert!(x.contains("reason=\"arp-response\""), "{x}");
-    let body = String::from_utf8(json.into_inner()).unwrap();
     let host: serde_json::Value = body
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -353,6 +348,5 @@ fn mac_address_in_normal_xml_and_json() {
         .unwrap();
     assert_eq!(host["mac"], "02:00:5E:AB:CD:EF");
     assert_eq!(host["reason"], "arp-response");
-    let g = String::from_utf8(grep.into_inner()).unwrap();
     assert!(!g.contains("02:00:5E"), "{g}");
 }
