@@ -180,6 +180,9 @@ pub enum Skip {
     Privileged,
     /// The target's address family differs from the server's control connection.
     FamilyMismatch,
+    /// The server refused `PORT`/`EPRT` for this port on every try, after accepting it
+    /// for other ports of the scan.
+    Refused,
 }
 
 impl Skip {
@@ -189,6 +192,10 @@ impl Skip {
             Skip::Privileged => "the FTP server refuses data connections to ports below 1024",
             Skip::FamilyMismatch => {
                 "the FTP server connects only within the address family of its control connection"
+            }
+            Skip::Refused => {
+                "the FTP server refused PORT for them on every try, though it accepted it for \
+                 other ports"
             }
         }
     }
@@ -412,6 +419,10 @@ pub struct BounceSession {
     parser: ReplyParser,
     verb: ListVerb,
     privileged_refused: bool,
+    /// The server has accepted `PORT`/`EPRT` naming a target: a later refusal is a
+    /// failure of that session (vsftpd: `500 OOPS: priv_sock_get_cmd` when its session
+    /// process died), not a server that cannot bounce.
+    third_party_ok: bool,
     /// The server's refusal of the current port while [`State::PortCheck`] runs.
     refusal: Option<String>,
     /// Control connections in a row that ended without a port being decided.
@@ -449,6 +460,7 @@ impl BounceSession {
             parser: ReplyParser::new(),
             verb: ListVerb::List,
             privileged_refused: false,
+            third_party_ok: false,
             refusal: None,
             failures: 0,
             connections: 0,
@@ -782,6 +794,7 @@ impl BounceSession {
             },
             State::Port => match reply.code {
                 200..=299 => {
+                    self.third_party_ok = true;
                     self.send_list(now);
                     Ok(())
                 }
@@ -883,6 +896,17 @@ impl BounceSession {
                 reply,
             });
         };
+        if self.third_party_ok {
+            // This server has bounced before: the session failed. Try the port again on
+            // a new one, a bounded number of times, then leave the port out.
+            if self.failures < self.cfg.max_retries {
+                return self.reconnect(Some("refused PORT after accepting it"));
+            }
+            self.skipped.push_back((target, port, Skip::Refused));
+            self.advance();
+            self.failures = 0;
+            return self.reconnect(None);
+        }
         let command = if target.is_ipv6() { "EPRT" } else { "PORT" };
         self.fail(BounceError::PortRefused {
             command,
@@ -1494,6 +1518,50 @@ mod tests {
         s.on_connected(t0);
         say(&mut s, t0, "220 hi");
         assert_eq!(say(&mut s, t0, "230 ok"), [send("PORT 10,77,1,11,19,136")]);
+    }
+
+    #[test]
+    fn a_failed_session_after_bouncing_reconnects_then_leaves_the_port_out() {
+        // vsftpd measured in the lab: after a connect that timed out, the next PORT got
+        // "500 OOPS: priv_sock_get_cmd" (its session process had died).
+        let t0 = Instant::now();
+        let mut s = session(&[20000, 20001, 20002]);
+        login(&mut s, t0);
+        say(&mut s, t0, "200 ok");
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(
+            say(&mut s, t1, "425 timed out"),
+            [send("PORT 10,77,1,11,78,33")]
+        );
+        assert_eq!(results(&mut s), [filtered(20000)]);
+        // The same port again on a new session; it works this time.
+        s.on_data(t1, b"500 OOPS: priv_sock_get_cmd\r\n").unwrap();
+        assert_eq!(login(&mut s, t1), [send("PORT 10,77,1,11,78,33")]);
+        say(&mut s, t1, "200 ok");
+        assert_eq!(say(&mut s, t1, "226 ok"), [send("PORT 10,77,1,11,78,34")]);
+        assert_eq!(results(&mut s), [open(20001)]);
+        // A port refused on every try is left out, and the scan goes on.
+        for _ in 0..DEFAULT_MAX_RETRIES {
+            s.on_data(t1, b"500 no\r\n").unwrap();
+            assert_eq!(login(&mut s, t1), [send("PORT 10,77,1,11,78,34")]);
+        }
+        assert_eq!(say(&mut s, t1, "500 no"), [Command::Disconnect]);
+        assert!(s.is_done());
+        assert_eq!(s.error(), None);
+        assert_eq!(skipped(&mut s), [(TARGET, 20002, Skip::Refused)]);
+        assert_eq!(s.ports_done(), 3);
+    }
+
+    #[test]
+    fn a_server_that_never_bounced_and_refuses_is_still_an_error() {
+        let t0 = Instant::now();
+        let mut s = session(&[20000]);
+        login(&mut s, t0);
+        assert!(matches!(
+            s.on_data(t0, b"500 Illegal PORT command.\r\n"),
+            Err(BounceError::PortRefused { port: 20000, .. })
+        ));
+        assert_eq!(commands(&mut s), [Command::Disconnect]);
     }
 
     #[test]
