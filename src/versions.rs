@@ -1,13 +1,15 @@
 //! Version detection (`-sV`) off the scan loop.
 //!
-//! One worker thread runs [`monban_netio::version::detect`] on the open TCP ports of the
-//! reports handed to it; reports that arrive while a run is going are batched into the
-//! next run, so hosts are probed in parallel. Every run is bounded by the per-port budget
-//! and ends early when the stop flag (Ctrl-C) is set. Reports come back in submission
-//! order with [`HostReport::services`] filled.
+//! One worker thread runs [`monban_netio::version::detect`] on the open TCP ports and
+//! [`monban_netio::version::detect_udp`] on the open and open|filtered UDP ports of the
+//! reports handed to it, both at once; reports that arrive while a run is going are
+//! batched into the next run, so hosts are probed in parallel. Every run is bounded by the
+//! per-port budget and ends early when the stop flag (Ctrl-C) is set. Reports come back in
+//! submission order with [`HostReport::services`] filled, and with the open|filtered UDP
+//! ports that answered a probe made open (`udp-response`), as nmap does.
 
-use monban_engine::{HostReport, HostStatus, PortState, Protocol, ServiceDetail};
-use monban_netio::version::{detect, ServiceResult, VersionOptions};
+use monban_engine::{HostReport, HostStatus, PortState, Protocol, Reason, ServiceDetail};
+use monban_netio::version::{detect, detect_udp, ServiceResult, VersionOptions};
 use monban_probes::ProbeDb;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One host's ports to identify.
-type Job = (u64, Vec<(IpAddr, u16)>);
+type Job = (u64, Vec<(IpAddr, u16, Protocol)>);
 /// What the worker found for one job, or why the run failed.
 type Done = (u64, Result<Vec<ServiceResult>, String>);
 
@@ -26,7 +28,7 @@ struct Waiting {
     id: u64,
     report: Box<HostReport>,
     /// None while detection runs.
-    answer: Option<Vec<ServiceDetail>>,
+    answer: Option<Vec<ServiceResult>>,
 }
 
 /// Identifies services in the background and hands reports back in submission order.
@@ -53,16 +55,22 @@ impl Detector {
         }
     }
 
-    /// Queues a report; one without open TCP ports is ready at once.
+    /// Queues a report; one without open TCP ports or open (or open|filtered) UDP ports is
+    /// ready at once.
     pub fn submit(&mut self, report: Box<HostReport>) {
         let id = self.next_id;
         self.next_id += 1;
-        let targets: Vec<(IpAddr, u16)> = if report.status == HostStatus::Up && !report.timed_out {
+        let targets: Vec<(IpAddr, u16, Protocol)> = if report.status == HostStatus::Up
+            && !report.timed_out
+        {
             report
                 .ports
                 .iter()
-                .filter(|p| p.proto == Protocol::Tcp && p.state == PortState::Open)
-                .map(|p| (report.addr, p.port))
+                .filter(|p| match p.proto {
+                    Protocol::Tcp => p.state == PortState::Open,
+                    Protocol::Udp => matches!(p.state, PortState::Open | PortState::OpenFiltered),
+                })
+                .map(|p| (report.addr, p.port, p.proto))
                 .collect()
         } else {
             Vec::new()
@@ -81,7 +89,7 @@ impl Detector {
         while self.waiting.front().is_some_and(|w| w.answer.is_some()) {
             if let Some(w) = self.waiting.pop_front() {
                 let mut report = *w.report;
-                report.services = w.answer.unwrap_or_default();
+                apply(&mut report, &w.answer.unwrap_or_default());
                 out.push(report);
             }
         }
@@ -113,24 +121,35 @@ impl Detector {
     }
 
     fn accept(&mut self, id: u64, found: Result<Vec<ServiceResult>, String>) {
-        let details = match found {
-            Ok(results) => details(&results),
-            Err(e) => {
-                self.error.get_or_insert(e);
-                Vec::new()
-            }
-        };
+        let results = found.unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            Vec::new()
+        });
         if let Some(w) = self.waiting.iter_mut().find(|w| w.id == id) {
-            w.answer = Some(details);
+            w.answer = Some(results);
         }
     }
 }
 
-/// The identified ports of `results` as report entries.
-fn details(results: &[ServiceResult]) -> Vec<ServiceDetail> {
-    let mut out: Vec<ServiceDetail> = results.iter().filter_map(ServiceResult::detail).collect();
-    out.sort_by_key(|d| d.port);
-    out
+/// Fills `report`'s services from `results`; an open|filtered UDP port that answered a
+/// probe is open (`udp-response`).
+fn apply(report: &mut HostReport, results: &[ServiceResult]) {
+    for r in results
+        .iter()
+        .filter(|r| r.proto == Protocol::Udp && r.answered)
+    {
+        if let Some(p) = report.ports.iter_mut().find(|p| {
+            p.port == r.port && p.proto == Protocol::Udp && p.state == PortState::OpenFiltered
+        }) {
+            p.state = PortState::Open;
+            p.reason = Reason::UdpResponse;
+            p.ttl = None;
+        }
+    }
+    let mut services: Vec<ServiceDetail> =
+        results.iter().filter_map(ServiceResult::detail).collect();
+    services.sort_by_key(|d| (d.port, d.proto == Protocol::Udp));
+    report.services = services;
 }
 
 /// Runs jobs until the sender is dropped; jobs that queued up during a run make the next
@@ -142,23 +161,60 @@ fn worker(jobs: &Receiver<Job>, results: &Sender<Done>, opts: &VersionOptions, s
         while let Ok(more) = jobs.try_recv() {
             batch.push(more);
         }
-        let targets: Vec<(IpAddr, u16)> =
-            batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
-        let found = match &db {
-            Ok(db) => detect(db, &targets, opts, stop).map_err(|e| e.to_string()),
-            Err(e) => Err(e.clone()),
+        let of = |proto: Protocol| -> Vec<(IpAddr, u16)> {
+            batch
+                .iter()
+                .flat_map(|(_, t)| t.iter())
+                .filter(|t| t.2 == proto)
+                .map(|&(addr, port, _)| (addr, port))
+                .collect()
         };
-        let mut all = found.map(Vec::into_iter);
+        let (tcp, udp) = (of(Protocol::Tcp), of(Protocol::Udp));
+        // TCP and UDP detection wait on different things: run them side by side.
+        let (tcp, udp) = match &db {
+            Ok(db) => std::thread::scope(|s| {
+                let udp = s.spawn(|| run(&udp, |t| detect_udp(db, t, opts, stop)));
+                let tcp = run(&tcp, |t| detect(db, t, opts, stop));
+                let udp = udp
+                    .join()
+                    .unwrap_or_else(|_| Err("UDP version detection failed".to_owned()));
+                (tcp, udp)
+            }),
+            Err(e) => (Err(e.clone()), Err(e.clone())),
+        };
+        let mut tcp = tcp.map(Vec::into_iter);
+        let mut udp = udp.map(Vec::into_iter);
         for (id, t) in batch {
-            let part = match &mut all {
-                Ok(it) => Ok(it.by_ref().take(t.len()).collect()),
-                Err(e) => Err(e.clone()),
-            };
+            let mut part = Ok(Vec::with_capacity(t.len()));
+            for &(_, _, proto) in &t {
+                let next = match proto {
+                    Protocol::Tcp => &mut tcp,
+                    Protocol::Udp => &mut udp,
+                };
+                // Always step the iterator, so the next job's results stay aligned.
+                let one = next.as_mut().map(Iterator::next).map_err(|e| e.clone());
+                match (one, &mut part) {
+                    (Ok(r), Ok(found)) => found.extend(r),
+                    (Err(e), _) => part = Err(e),
+                    (Ok(_), Err(_)) => {}
+                }
+            }
             if results.send((id, part)).is_err() {
                 return;
             }
         }
     }
+}
+
+/// Runs one protocol's detection, unless there is nothing to detect.
+fn run(
+    targets: &[(IpAddr, u16)],
+    detect: impl FnOnce(&[(IpAddr, u16)]) -> Result<Vec<ServiceResult>, monban_netio::NetError>,
+) -> Result<Vec<ServiceResult>, String> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    detect(targets).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -10,21 +10,18 @@
 //! PostgreSQL tells no version before login (product only); a vsftpd that cannot serve
 //! greets with "500 OOPS" (product only); dnsmasq answers version.bind over TCP and UDP.
 //!
-//! `-sV` probes TCP only, so the UDP services (dnsmasq's UDP side, snmpd) are checked by
-//! sending the probe database's own UDP probes from the scanner's namespace and matching
-//! the real replies with the same database.
+//! `-sU -sV` then names dnsmasq's UDP side and snmpd, promoting the open|filtered SNMP
+//! port to open when its probe is answered.
 //!
 //! Needs root (the lab) and the packages of `scripts/test.sh`. The daemons run in the
 //! foreground and are stopped by pid when the test ends, also when it fails.
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::{lab, read, run, scratch};
-use monban_lab::{daemons, Lab};
-use monban_probes::{ProbeDb, ServiceMatch};
+use monban_lab::{daemons, Lab, Probe};
 use serde_json::json;
 
 /// How long all daemons together may take to serve.
@@ -83,37 +80,6 @@ fn want(port: u16, service: &'static str, product: &'static str, version: Option
         product,
         version,
     }
-}
-
-/// Sends the UDP probe `probe` from the scanner's namespace to `target:port` and matches
-/// the first answer (within the probe's wait) with the probe database.
-fn udp_identify(lab: &Lab, probe: &str, target: IpAddr, port: u16) -> Option<ServiceMatch> {
-    let db = ProbeDb::builtin().unwrap_or_else(|e| panic!("probe database: {e}"));
-    let p = db
-        .probe(probe)
-        .unwrap_or_else(|| panic!("no probe {probe}"));
-    let payload = p.payload().to_vec();
-    let wait = p.wait();
-    let reply = ok(monban_lab::in_namespace(lab.scanner_ns(), move || {
-        let any: SocketAddr = if target.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap()
-        } else {
-            "[::]:0".parse().unwrap()
-        };
-        let s = UdpSocket::bind(any).unwrap();
-        s.set_read_timeout(Some(wait)).unwrap();
-        s.connect((target, port)).unwrap();
-        s.send(&payload).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let n = s.recv(&mut buf).unwrap_or(0);
-        buf.truncate(n);
-        buf
-    }));
-    assert!(
-        !reply.is_empty(),
-        "{probe}: no answer from {target}:{port}/udp"
-    );
-    db.identify(p, &reply)
 }
 
 #[test]
@@ -296,16 +262,65 @@ fn scan_sv_names_products_and_versions_in_every_output() {
         )
     );
 
-    // UDP: the probe database's UDP probes against the real dnsmasq and snmpd.
-    let addr = IpAddr::V4(host.v4);
-    let dns = udp_identify(&lab, "DNSVersionBind", addr, DNS_PORT).unwrap();
+    // UDP: `-sU -sV` against the real dnsmasq and snmpd, the lab's silent UDP port and a
+    // closed one. snmpd ignores the scan's empty datagram, so 1161 is open|filtered until
+    // the SNMP probe of -sV gets an answer: then it is open, `udp-response`, as in nmap.
+    let silent = monban_lab::UDP_SILENT[0];
+    let closed_udp = 7;
+    assert_eq!(host.truth_for(Probe::Udp, silent).0, "open|filtered");
+    assert_eq!(host.truth_for(Probe::Udp, closed_udp).0, "closed");
+    let ujson = dir.join("udp.jsonl");
+    let uxml = dir.join("udp.xml");
+    let uargs: Vec<String> = vec![
+        "scan".into(),
+        "-sU".into(),
+        "-sV".into(),
+        "-p".into(),
+        format!("{DNS_PORT},{SNMP_PORT},{silent},{closed_udp}"),
+        "-n".into(),
+        "-Pn".into(),
+        "--reason".into(),
+        "--no-progress".into(),
+        "-oJ".into(),
+        ujson.display().to_string(),
+        "-oX".into(),
+        uxml.display().to_string(),
+        target.clone(),
+    ];
+    let uran = run(&mut lab.scanner_cmd(common::MONBAN, &uargs), SCAN_LIMIT);
+    eprintln!("{}\n-sU -sV took {:?}", uran.stdout, uran.elapsed);
+    assert!(uran.status.success(), "{uran:?}");
+    let body = read(&ujson);
+    let host_event: serde_json::Value = body
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "host")
+        .unwrap_or_else(|| panic!("no host event: {body}"));
+    let urow = |port: u16| -> serde_json::Value {
+        host_event["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["port"] == port && p["proto"] == "udp")
+            .unwrap_or_else(|| panic!("{port}/udp missing: {body}"))
+            .clone()
+    };
+    let pick = |p: &serde_json::Value| {
+        json!([
+            p["state"],
+            p["reason"],
+            p["service"],
+            p["product"],
+            p["version"]
+        ])
+    };
     assert_eq!(
-        (dns.service.as_str(), dns.product.as_deref(), dns.version),
-        ("domain", Some("dnsmasq"), Some(dnsmasq_version))
+        pick(&urow(DNS_PORT)),
+        json!(["open", "udp-response", "domain", "dnsmasq", dnsmasq_version])
     );
+    let snmp = urow(SNMP_PORT);
     // net-snmp's sysDescr is the target's uname: kernel release and host name as the
     // namespace sees them (Linux, the machine's node name); no agent version.
-    let snmp = udp_identify(&lab, "SNMPv1GetRequest", addr, SNMP_PORT).unwrap();
     let uname = |flag: &str| {
         let out = std::process::Command::new("uname")
             .arg(flag)
@@ -316,26 +331,67 @@ fn scan_sv_names_products_and_versions_in_every_output() {
     let node = uname("-n");
     let release = uname("-r");
     assert_eq!(
-        (
-            snmp.service.as_str(),
-            snmp.product.as_deref(),
-            snmp.version.as_deref(),
-            snmp.hostname.as_deref(),
-            snmp.os.as_deref(),
-            snmp.soft
-        ),
-        (
-            "snmp",
-            Some("net-snmp"),
-            None,
-            Some(node.as_str()),
-            Some("Linux"),
-            false
-        )
+        pick(&snmp),
+        json!(["open", "udp-response", "snmp", "net-snmp", null])
     );
-    let info = snmp.info.unwrap_or_default();
+    assert_eq!(
+        (&snmp["hostname"], &snmp["os"]),
+        (&json!(node), &json!("Linux"))
+    );
+    let info = snmp["info"].as_str().unwrap_or_default();
     assert!(
         info.starts_with(&format!("Linux {node} {release} ")),
         "sysDescr {info:?} does not name {node} {release}"
+    );
+    assert_eq!(
+        pick(&urow(silent)),
+        json!(["open|filtered", "no-response", null, null, null])
+    );
+    assert_eq!(
+        pick(&urow(closed_udp)),
+        // The name from the port table; nothing was probed.
+        json!(["closed", "port-unreach", "echo", null, null])
+    );
+    // The same in XML and on the terminal.
+    let x = read(&uxml);
+    let xline = |port: u16| {
+        x.lines()
+            .find(|l| l.contains(&format!("protocol=\"udp\" portid=\"{port}\"")))
+            .unwrap_or_else(|| panic!("no {port}/udp in {x}"))
+            .to_owned()
+    };
+    assert!(
+        xline(DNS_PORT).contains(&format!(
+            "<service name=\"domain\" product=\"dnsmasq\" version=\"{dnsmasq_version}\""
+        )),
+        "{}",
+        xline(DNS_PORT)
+    );
+    assert!(
+        xline(SNMP_PORT).contains("<state state=\"open\" reason=\"udp-response\""),
+        "{}",
+        xline(SNMP_PORT)
+    );
+    assert!(
+        xline(SNMP_PORT).contains("<service name=\"snmp\" product=\"net-snmp\""),
+        "{}",
+        xline(SNMP_PORT)
+    );
+    let tline = |port: u16| -> String {
+        let start = format!("{port}/udp ");
+        uran.stdout
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no {start}line in {}", uran.stdout))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // (--reason adds the reply's TTL.)
+    let dns_line = tline(DNS_PORT);
+    assert!(
+        dns_line.starts_with(&format!("{DNS_PORT}/udp open domain udp-response"))
+            && dns_line.ends_with(&format!(" dnsmasq {dnsmasq_version}")),
+        "{dns_line}"
     );
 }

@@ -72,9 +72,6 @@ pub(crate) fn build(
             "-sn finds live hosts without a port scan: -sV needs one".into(),
         ));
     }
-    if low.version_detection && scan_type == Some(ScanType::Udp) {
-        return Err(ArgError("version detection covers TCP only for now".into()));
-    }
     if low.audit && low.ping_only {
         return Err(ArgError(
             "--audit judges the ports of each host: it needs a port scan, not -sn".into(),

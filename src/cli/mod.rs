@@ -605,14 +605,14 @@ mod tests {
             err(&["-sV", "--version-intensity", "x", "10.0.0.1"]),
             "monban: --version-intensity needs a level from 0 to 9, got \"x\""
         );
-        assert_eq!(
-            err(&["-sUV", "10.0.0.1"]),
-            "monban: version detection covers TCP only for now"
-        );
-        assert_eq!(
-            err(&["-sU", "-sV", "10.0.0.1"]),
-            "monban: version detection covers TCP only for now"
-        );
+        for args in [&["-sUV", "10.0.0.1"][..], &["-sU", "-sV", "10.0.0.1"]] {
+            let p = plan(args);
+            assert_eq!(
+                (p.scan_type, p.version_detection),
+                (Some(ScanType::Udp), true),
+                "{args:?}"
+            );
+        }
         assert_eq!(
             err(&["-sn", "-sV", "10.0.0.1"]),
             "monban: -sn finds live hosts without a port scan: -sV needs one"

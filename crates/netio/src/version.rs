@@ -50,6 +50,11 @@
 pub mod tls;
 #[path = "x509.rs"]
 pub mod x509;
+// The UDP side shares the options, results and probe database.
+#[path = "udp_version.rs"]
+pub mod udp;
+
+pub use self::udp::detect_udp;
 
 use self::tls::{is_tls_port, looks_like_tls, plain_port, Pumped, TlsError, TlsStream};
 use crate::connect::raise_nofile_limit;
@@ -155,8 +160,12 @@ pub enum PortError {
 pub struct ServiceResult {
     /// The target address.
     pub addr: IpAddr,
-    /// The TCP port.
+    /// The port.
     pub port: u16,
+    /// TCP ([`detect`]) or UDP ([`detect_udp`]).
+    pub proto: Protocol,
+    /// Some probe got a reply. Over UDP that proves the port open.
+    pub answered: bool,
     /// The best match: a hard match, else the first soft match, else `None`. On a TLS
     /// port, what answered inside the tunnel; if nothing did, a plain-text hard match if
     /// there was one, else a soft match for service `ssl`.
@@ -187,7 +196,7 @@ impl ServiceResult {
         let m = self.service.as_ref()?;
         Some(ServiceDetail {
             port: self.port,
-            proto: Protocol::Tcp,
+            proto: self.proto,
             name: m.service.clone(),
             product: m.product.clone(),
             version: m.version.clone(),
@@ -453,6 +462,8 @@ impl<'a> Job<'a> {
         ServiceResult {
             addr: self.addr,
             port: self.port,
+            proto: Protocol::Tcp,
+            answered: banner.is_some(),
             service,
             in_tunnel,
             tls,
@@ -794,13 +805,7 @@ impl<'a> Driver<'a, '_> {
     }
 
     fn socket_error(&self, e: io::Error) -> NetError {
-        match (&self.opts.interface, e.raw_os_error()) {
-            (Some(name), Some(libc::ENODEV)) => NetError::NoSuchInterface(name.clone()),
-            _ => NetError::Io {
-                what: "socket",
-                source: e,
-            },
-        }
+        socket_error(self.opts, e)
     }
 
     fn on_event(&mut self, token: u64, events: u32, now: Instant) {
@@ -1215,6 +1220,17 @@ fn connect_error(e: &io::Error) -> PortError {
         Some(libc::ETIMEDOUT) => PortError::ConnectTimeout,
         Some(errno) => PortError::Connect { errno },
         None => PortError::Connect { errno: libc::EIO },
+    }
+}
+
+/// A socket's creation failed: a bad `-e` interface is named, anything else is I/O.
+fn socket_error(opts: &VersionOptions, e: io::Error) -> NetError {
+    match (&opts.interface, e.raw_os_error()) {
+        (Some(name), Some(libc::ENODEV)) => NetError::NoSuchInterface(name.clone()),
+        _ => NetError::Io {
+            what: "socket",
+            source: e,
+        },
     }
 }
 
