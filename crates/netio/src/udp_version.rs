@@ -353,19 +353,18 @@ impl<'a> Job<'a> {
                     let head = reply.get(..BANNER_BYTES).unwrap_or(&reply);
                     self.banner = Some((rank, step.index, clean(head)));
                 }
+                let earliest = |found: &Option<(usize, ServiceMatch)>| {
+                    found.as_ref().is_none_or(|(i, _)| step.index < *i)
+                };
                 match m {
-                    Some(m) if !m.soft => {
-                        if self.hard.as_ref().is_none_or(|(i, _)| step.index < *i) {
-                            self.hard = Some((step.index, m));
-                            self.settle_until = Some(after(now, settle));
-                        }
+                    Some(m) if !m.soft && earliest(&self.hard) => {
+                        self.hard = Some((step.index, m));
+                        self.settle_until = Some(after(now, settle));
                     }
-                    Some(m) => {
-                        if self.soft.as_ref().is_none_or(|(i, _)| step.index < *i) {
-                            self.soft = Some((step.index, m));
-                        }
+                    Some(m) if m.soft && earliest(&self.soft) => {
+                        self.soft = Some((step.index, m));
                     }
-                    None => {}
+                    _ => {}
                 }
             }
             Outcome::Refused => self.refused = true,
