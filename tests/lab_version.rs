@@ -1,7 +1,7 @@
 //! `monban scan -sS -sV` end to end: real daemons from Debian packages run in a lab
 //! target's namespace; the JSON Lines and XML outputs must name service, product and
-//! version as `dpkg-query` says they are installed, and the lab's silent listener on 22
-//! must carry no product.
+//! version as `dpkg-query` says they are installed, and the lab's listener on 22, which
+//! accepts and closes without a word, must read `tcpwrapped` with no product.
 //!
 //! Daemons and what they reveal (each with a private configuration written by the test):
 //! sshd, nginx, vsftpd, redis and memcached show their versions as shipped; Postfix shows
@@ -208,10 +208,11 @@ fn scan_sv_names_products_and_versions_in_every_output() {
     assert!(wrong.is_empty(), "{}\n{body}", wrong.join("\n"));
     let smtp = rows.iter().find(|p| p["port"] == SMTP_PORT).unwrap();
     assert_eq!(smtp["hostname"], json!(daemons::POSTFIX_HOSTNAME));
-    let (state, _, product, version) = row(22);
+    // The lab's listener on 22 accepts and closes without a word: nmap's `tcpwrapped`.
+    let (state, service, product, version) = row(22);
     assert_eq!(
-        (state.as_str(), product, version),
-        ("open", json!(null), json!(null))
+        (state.as_str(), service, product, version),
+        ("open", json!("tcpwrapped"), json!(null), json!(null))
     );
 
     // XML: the same, as nmap writes it.
@@ -230,8 +231,11 @@ fn scan_sv_names_products_and_versions_in_every_output() {
         assert!(line.contains("method=\"probed\" conf=\"10\""), "{line}");
     }
     let line22 = x.lines().find(|l| l.contains("portid=\"22\"")).unwrap();
+    assert!(
+        line22.contains("<service name=\"tcpwrapped\" method=\"probed\""),
+        "{line22}"
+    );
     assert!(!line22.contains("product="), "{line22}");
-    assert!(!line22.contains("method=\"probed\""), "{line22}");
 
     // The terminal output has the VERSION column with the same text.
     assert!(ran.stdout.contains("VERSION"), "{}", ran.stdout);

@@ -82,6 +82,11 @@ const CHUNK: usize = 4096;
 /// How many times a reply is matched while it is still arriving (it is always matched
 /// once more at the end); bounds the work a server trickling bytes can cause.
 const MAX_EARLY_CHECKS: u8 = 32;
+/// The service of a port that accepts connections and closes them without a word.
+pub const TCPWRAPPED: &str = "tcpwrapped";
+/// A null probe's connection closed by the server this soon, without a byte, is a sign of
+/// `tcpwrapped`; a server that hangs up on an idle client later is not one.
+const WRAPPED_WITHIN: Duration = Duration::from_secs(2);
 /// Service names of plain-text replies that say "this port speaks TLS".
 const TLS_SERVICES: [&str; 3] = ["ssl", "tls", "https"];
 
@@ -303,6 +308,9 @@ struct Job<'a> {
     tls: TlsState,
     /// A TLS step should run even after a hard match (a reply looked like TLS).
     wants_tls: bool,
+    /// The server closed the null probe's connection without a byte: with no other
+    /// reply anywhere, the port is `tcpwrapped`.
+    null_closed: bool,
     probes_sent: u32,
     /// A connect failure of a step, kept in case no step ever connects.
     connect_error: Option<PortError>,
@@ -339,6 +347,7 @@ impl<'a> Job<'a> {
             plain: None,
             tls: TlsState::Untried,
             wants_tls: false,
+            null_closed: false,
             probes_sent: 0,
             connect_error: None,
             error: None,
@@ -457,6 +466,16 @@ impl<'a> Job<'a> {
                 });
                 (Some(service), false, self.found.banner.or(plain.banner))
             }
+            // Accepted, then closed before a byte was said, to every probe: a TCP wrapper
+            // or a service that only serves allowed clients (nmap's `tcpwrapped`).
+            (false, None) if self.null_closed && self.found.banner.is_none() => (
+                Some(ServiceMatch {
+                    service: TCPWRAPPED.to_owned(),
+                    ..ServiceMatch::default()
+                }),
+                false,
+                None,
+            ),
             (false, m) => (m, false, self.found.banner),
         };
         ServiceResult {
@@ -509,6 +528,10 @@ struct Conn<'a> {
     quiet: Option<Instant>,
     /// Earliest deadline queued for this connection in the timer heap.
     armed: Instant,
+    /// The server closed (FIN or RST), rather than our wait ending.
+    peer_closed: bool,
+    /// When the connect completed.
+    connected_at: Option<Instant>,
 }
 
 impl Conn<'_> {
@@ -773,6 +796,8 @@ impl<'a> Driver<'a, '_> {
             until,
             quiet: None,
             armed: until,
+            peer_closed: false,
+            connected_at: None,
         };
         if let (Some(t), Step::Probe(p)) = (conn.tls.as_mut(), step) {
             t.send_after_handshake(p.payload());
@@ -824,6 +849,7 @@ impl<'a> Driver<'a, '_> {
                 }
             };
             c.connected = true;
+            c.connected_at = Some(now);
             let wait = match c.step {
                 Step::Probe(p) => p.wait(),
                 Step::Tls => self.opts.tls_wait,
@@ -845,6 +871,7 @@ impl<'a> Driver<'a, '_> {
             let until = after(now, wait);
             c.until = started.map_or(until, |s| until.min(after(s, self.opts.port_budget)));
             if reset {
+                c.peer_closed = true;
                 let end = if c.tls.is_some() {
                     End::Tls(TlsError::Closed)
                 } else {
@@ -891,11 +918,18 @@ impl<'a> Driver<'a, '_> {
                 break true; // read as much as we ever look at
             };
             match (&c.sock).read(buf) {
-                Ok(0) => break true,
+                Ok(0) => {
+                    c.peer_closed = true;
+                    break true;
+                }
                 Ok(n) => c.reply.extend_from_slice(buf.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                Err(_) => break true, // reset: keep what arrived
+                Err(_) => {
+                    // Reset: keep what arrived.
+                    c.peer_closed = true;
+                    break true;
+                }
             }
         };
         if finished {
@@ -1105,6 +1139,17 @@ impl<'a> Driver<'a, '_> {
                     job.tls = TlsState::Failed(TlsError::Closed);
                 }
                 if let Step::Probe(p) = c.step {
+                    let quick = c
+                        .connected_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < WRAPPED_WITHIN);
+                    if p.is_null()
+                        && c.peer_closed
+                        && quick
+                        && c.reply.is_empty()
+                        && !job.in_tunnel()
+                    {
+                        job.null_closed = true;
+                    }
                     let m = self.db.identify(p, &c.reply);
                     let tlsish = looks_like_tls(&c.reply)
                         || m.as_ref()
@@ -1694,9 +1739,13 @@ probe Thing tcp
         let db = test_db();
         let port = serve(closing_server);
         let (r, took) = one(&db, port, &fast());
-        assert_eq!(r.service, None);
+        // Accepted and closed without a word, to the null probe and every other one:
+        // nmap's `tcpwrapped`, with no product.
+        let m = r.service.unwrap();
+        assert_eq!((m.service.as_str(), m.product), (TCPWRAPPED, None));
         assert_eq!(r.probes_sent, 4);
         assert_eq!(r.banner, None);
+        assert!(!r.answered);
         assert_eq!(r.error, None);
         assert!(took < Duration::from_millis(600), "{took:?}");
     }
