@@ -30,6 +30,7 @@ there the truth still is the installed version, and the table marks it "hidden".
 """
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -43,6 +44,17 @@ DNS_VERSION_BIND = (
     b"\x6d\x62\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
     b"\x07version\x04bind\x00\x00\x10\x00\x03"
 )
+
+
+def snmp_get_sysdescr(community):
+    """An SNMPv1 GetRequest for sysDescr.0 (lab/src/daemons.rs snmp_get_sysdescr)."""
+    c = community.encode()
+    varbinds = b"\x30\x0e\x30\x0c\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00\x05\x00"
+    pdu = b"\x02\x01\x01\x02\x01\x00\x02\x01\x00" + varbinds
+    body = b"\x02\x01\x00\x04" + bytes([len(c)]) + c + b"\xa0" + bytes([len(pdu)]) + pdu
+    return b"\x30" + bytes([len(body)]) + body
+
+
 DAEMONS = {
     "sshd": ("openssh", "openssh-server", True, ("connect",)),
     "nginx": ("nginx", "nginx", True, ("connect",)),
@@ -55,6 +67,8 @@ DAEMONS = {
     "redis": ("redis", "redis-server", True, ("connect",)),
     "memcached": ("memcached", "memcached", True, ("connect",)),
     "dnsmasq": ("dnsmasq", "dnsmasq-base", True, ("udp", DNS_VERSION_BIND)),
+    # UDP only. net-snmp's agent never tells its version: sysDescr is the host's uname.
+    "snmpd": ("net-snmp", "snmpd", False, ("udp", snmp_get_sysdescr("public"))),
     # The lab's own listener: accepts and closes, no software behind it.
     "lab-listener": (None, None, False, ("connect",)),
 }
@@ -128,36 +142,90 @@ def upstream(full):
     return v
 
 
+def daemon_truth(name, port):
+    keyword, package, shown, _ = DAEMONS[name]
+    version = None
+    if package == "postgresql":
+        package = postgresql_package()
+    if package:
+        full = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        version = upstream(full)
+    return {"port": port, "daemon": name, "keyword": keyword, "package": package,
+            "version": version, "shown": shown}
+
+
 def cmd_truth(args):
+    json.dump([daemon_truth(name, port) for name, port in pairs(args)], sys.stdout)
+    print()
+
+
+def lab_udp_consts(lib_rs):
+    """The UDP behaviour every lab target has, read from lab/src/lib.rs (UDP_ANSWER,
+    UDP_SILENT, the firewall's DROPPED and REJECTED ranges) so the truth cannot drift."""
+    with open(lib_rs) as f:
+        src = f.read()
+
+    def const(name, pattern):
+        m = re.search(rf"pub const {name}: [^=]+= {pattern};", src)
+        if not m:
+            sys.exit(f"version.py: cannot read {name} from {lib_rs}")
+        return m
+
+    answer = [int(x) for x in const("UDP_ANSWER", r"\[([0-9, ]+)\]").group(1).split(",")]
+    silent = [int(x) for x in const("UDP_SILENT", r"\[([0-9, ]+)\]").group(1).split(",")]
+    dropped = tuple(int(x) for x in const("DROPPED", r"([0-9]+)\.\.=([0-9]+)").groups())
+    rejected = tuple(int(x) for x in const("REJECTED", r"([0-9]+)\.\.=([0-9]+)").groups())
+    return answer, silent, dropped, rejected
+
+
+def cmd_truth_udp(lib_rs, args):
+    """UDP truth: daemons (NAME=PORT, a DAEMONS name) answer their -sV probe, so they are
+    open; lab=PORT is the lab's own behaviour on host 0, as lab/src/lib.rs truth_for(Probe::Udp)
+    says: UDP_ANSWER and 5000 + index answer "monban-lab udp" (open, no software behind it),
+    UDP_SILENT and the dropped range stay open|filtered, the rejected range is filtered, every
+    other port is closed (port unreachable)."""
+    answer, silent, dropped, rejected = lab_udp_consts(lib_rs)
+    answer = answer + [5000]  # host 0
     truth = []
-    for name, port in pairs(args):
-        keyword, package, shown, _ = DAEMONS[name]
-        version = None
-        if package == "postgresql":
-            package = postgresql_package()
-        if package:
-            full = subprocess.run(
-                ["dpkg-query", "-W", "-f=${Version}", package],
-                capture_output=True, text=True, check=True,
-            ).stdout.strip()
-            version = upstream(full)
-        truth.append({"port": port, "daemon": name, "keyword": keyword, "package": package,
-                      "version": version, "shown": shown})
+    for a in args:
+        name, _, port = a.partition("=")
+        if not port.isdigit() or (name != "lab" and name not in DAEMONS):
+            sys.exit(f"version.py: bad NAME=PORT {a!r} (names: lab, {', '.join(DAEMONS)})")
+        port = int(port)
+        if name != "lab":
+            t = daemon_truth(name, port)
+            t["state"] = "open"
+        else:
+            t = {"port": port, "keyword": None, "package": None, "version": None, "shown": False}
+            if dropped[0] <= port <= dropped[1] or port in silent:
+                t["state"], t["daemon"] = "open|filtered", "lab: bound, never answers"
+            elif rejected[0] <= port <= rejected[1]:
+                t["state"], t["daemon"] = "filtered", "lab: firewall rejects"
+            elif port in answer:
+                t["state"], t["daemon"] = "open", 'lab: answers "monban-lab udp"'
+            else:
+                t["state"], t["daemon"] = "closed", "lab: nothing bound"
+        truth.append(t)
     json.dump(truth, sys.stdout)
     print()
 
 
-def said(xml_path):
-    """{port: {state, name, product, version, extrainfo}} of every TCP port in the report."""
+def said(xml_path, proto="tcp"):
+    """{port: {state, reason, name, product, version, extrainfo}} of every PROTO port in
+    the report."""
     out = {}
     for port in ET.parse(xml_path).getroot().iter("port"):
-        if port.get("protocol") != "tcp":
+        if port.get("protocol") != proto:
             continue
         state = port.find("state")
         svc = port.find("service")
         s = svc.attrib if svc is not None else {}
         out[int(port.get("portid"))] = {
             "state": state.get("state") if state is not None else None,
+            "reason": state.get("reason") if state is not None else None,
             "name": s.get("name"),
             "tunnel": s.get("tunnel"),
             "product": s.get("product"),
