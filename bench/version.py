@@ -20,6 +20,22 @@
     version.py ports TRUTH.json TOOL=REPORT.xml...
         The per-port comparison: truth, then what each tool said and whether it is right.
 
+    The UDP round (-sU -sV) has its own five:
+    version.py truth-udp LAB_LIB_RS NAME=PORT...
+        UDP ground truth as JSON: NAME a daemon above (dnsmasq, snmpd: open, as the answer
+        to its -sV probe makes it) or "lab" (host 0's own UDP behaviour, read from the lab's
+        lib.rs constants as its truth_for(Probe::Udp, port) uses them).
+    version.py check-udp TRUTH.json REPORT.xml
+        Prints "STATES RESOLVED PRODUCTS PRODUCT+VERSION RIGHT_P RIGHT_V FALSE_P" for the
+        report's UDP ports and writes REPORT.ports.
+    version.py table-udp TRUTH.json RESULTS
+        Medians per tool under a "truth" row holding the best possible counts.
+    version.py goal-udp RESULTS
+        Exits 1 unless monban's medians have at least nmap's states, right products and
+        right versions, and no more false products. Time is shown, not judged.
+    version.py ports-udp TRUTH.json TOOL=REPORT.xml...
+        The per-port comparison for UDP, with state and reason.
+
 A product is right when it contains the daemon's keyword (case-insensitive: "OpenSSH",
 "Postfix smtpd" and "Dovecot imapd" all count); where there is no daemon (the lab's own
 accept-and-close listener) the right answer is no product. A version is right when its
@@ -27,6 +43,12 @@ first word is the installed upstream version (epoch, Debian revision and +dfsg/+
 suffix removed): nmap's "9.2p1 Debian 2+deb12u10" is right for OpenSSH 9.2p1. Some daemons
 never tell their version before login (PostgreSQL, Dovecot POP3, vsftpd's error greeting):
 there the truth still is the installed version, and the table marks it "hidden".
+
+UDP states: "states" counts ports whose state is the truth's (open|filtered included: the
+lab's silent port can be nothing else), "resolved" those of them that are open or closed.
+net-snmp's agent never names its own version (sysDescr is the host's uname), so its version
+is "hidden" too; a "false product" is a wrong product, or any product on a port where no
+software answers (the lab's "monban-lab udp" echo, its silent port, a closed port).
 """
 import json
 import os
@@ -268,13 +290,19 @@ def cmd_check(truth_path, xml_path):
     print(products, both, right_p, right_v)
 
 
-def cmd_table(results):
+def read_results(results):
+    """({tool: [(secs, counts...) per run]}, {tool: [medians]}) of a RESULTS file."""
     rows = {}
     with open(results) as f:
         for line in f:
             tool, _run, secs, *counts = line.split()
             rows.setdefault(tool, []).append((float(secs), *map(int, counts)))
     med = {t: [statistics.median(c) for c in zip(*r)] for t, r in rows.items()}
+    return rows, med
+
+
+def cmd_table(results):
+    rows, med = read_results(results)
     base = med.get("nmap", [None])[0]
     print(f"{'tool':<8} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} "
           f"{'product':>8} {'prod+ver':>9} {'right prod':>10} {'right ver':>10} {'time/nmap':>10}")
@@ -291,12 +319,7 @@ def cmd_table(results):
 def cmd_goal(results):
     """Exit 1 unless monban's medians identify at least as many as nmap's (products, right
     products, right versions) in at most half nmap's median time."""
-    rows = {}
-    with open(results) as f:
-        for line in f:
-            tool, _run, secs, *counts = line.split()
-            rows.setdefault(tool, []).append((float(secs), *map(int, counts)))
-    med = {t: [statistics.median(c) for c in zip(*r)] for t, r in rows.items()}
+    _, med = read_results(results)
     n, m = med["nmap"], med["monban"]
     short = [what for what, i in (("products", 1), ("right products", 3), ("right versions", 4))
              if m[i] < n[i]]
@@ -309,12 +332,16 @@ def cmd_goal(results):
           f"{n[4]:g}) in {m[0] / n[0]:.2f} of its time")
 
 
-def show(g):
+def show(g, udp=False):
     if not g:
         return "(port missing)"
-    if g.get("state") != "open":
+    if udp:
+        # Every state matters here, and why: "open udp-response", "open|filtered no-response".
+        parts = [f"{g.get('state')} {g.get('reason') or '?'}", g.get("name") or "-"]
+    elif g.get("state") != "open":
         return f"[{g.get('state')}]"
-    parts = [g.get("name") or "?"]
+    else:
+        parts = [g.get("name") or "?"]
     if g.get("tunnel"):
         parts[0] = f"{g['tunnel']}/{parts[0]}"
     for k in ("product", "version"):
@@ -350,6 +377,115 @@ def cmd_ports(truth_path, reports):
                 print(f"    {tool:<7} {line}{many}")
 
 
+# ---------------------------------------------------------------------------------- UDP
+# UDP counts: STATES (state as the truth says, open|filtered included), RESOLVED (of those,
+# open or closed: what a scan can settle), PRODUCTS, PRODUCT+VERSION, RIGHT_P (daemon ports
+# naming the right product), RIGHT_V (right versions), FALSE_P (a wrong product, or any
+# product where no software answers).
+UDP_COLUMNS = ("states", "resolved", "product", "prod+ver", "right prod", "right ver",
+               "false prod")
+
+
+def udp_counts(truth, got):
+    c = [0] * len(UDP_COLUMNS)
+    for t in truth:
+        g = got.get(t["port"], {})
+        p, v = judge(t, g)
+        right_state = g.get("state") == t["state"]
+        c[0] += right_state
+        c[1] += right_state and t["state"] in ("open", "closed")
+        c[2] += bool(g.get("product"))
+        c[3] += bool(g.get("product") and g.get("version"))
+        c[4] += p == "right" and t["keyword"] is not None
+        c[5] += v == "right"
+        c[6] += p == "wrong"
+    return c
+
+
+def cmd_check_udp(truth_path, xml_path):
+    with open(truth_path) as f:
+        truth = json.load(f)
+    got = said(xml_path, "udp")
+    with open(os.path.splitext(xml_path)[0] + ".ports", "w") as f:
+        json.dump({str(k): v for k, v in got.items()}, f)
+    print(*udp_counts(truth, got))
+
+
+def cmd_table_udp(truth_path, results):
+    """Medians per tool, after the truth's own counts (the best a tool can do)."""
+    with open(truth_path) as f:
+        truth = json.load(f)
+    best = udp_counts(truth, {t["port"]: {
+        "state": t["state"],
+        "product": t["keyword"] if t["keyword"] else None,
+        "version": t["version"] if t["keyword"] and t["shown"] else None,
+    } for t in truth})
+    rows, med = read_results(results)
+    base = med.get("nmap", [None])[0]
+    width = [max(len(c), 6) for c in UDP_COLUMNS]
+    head = "".join(f" {c:>{w}}" for c, w in zip(UDP_COLUMNS, width))
+    print(f"{'tool':<8} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7}{head} "
+          f"{'time/nmap':>10}")
+    cells = "".join(f" {n:>{w}g}" for n, w in zip(best, width))
+    print(f"{'truth':<8} {'':>4} {'':>9} {'':>7} {'':>7}{cells} {'':>10}")
+    for tool, r in rows.items():
+        m = med[tool]
+        times = [x[0] for x in r]
+        spread = {tuple(x[1:]) for x in r}
+        ratio = f"{m[0] / base:.2f}" if base else "-"
+        note = "" if len(spread) == 1 else "  (counts differ between runs)"
+        cells = "".join(f" {n:>{w}g}" for n, w in zip(m[1:], width))
+        print(f"{tool:<8} {len(r):>4} {m[0]:>9.2f} {min(times):>7.2f} {max(times):>7.2f}"
+              f"{cells} {ratio:>10}{note}")
+
+
+def cmd_goal_udp(results):
+    """Exit 1 unless monban's medians get at least as many UDP states, right products and
+    right versions as nmap's, and no more false products. Time is reported, not judged."""
+    _, med = read_results(results)
+    n, m = med["nmap"], med["monban"]
+    short = [what for what, i in (("states", 1), ("right products", 5), ("right versions", 6))
+             if m[i] < n[i]]
+    if m[7] > n[7]:
+        short.append(f"false products ({m[7]:g} vs nmap's {n[7]:g})")
+    if short:
+        print(f"UDP goal NOT met: monban is behind nmap in {', '.join(short)}")
+        sys.exit(1)
+    print(f"UDP goal met: monban identifies at least as many UDP services as nmap (states "
+          f"{m[1]:g} vs {n[1]:g}, right products {m[5]:g} vs {n[5]:g}, right versions "
+          f"{m[6]:g} vs {n[6]:g}, false products {m[7]:g} vs {n[7]:g}); time {m[0]:.2f} s vs "
+          f"{n[0]:.2f} s = {m[0] / n[0]:.2f} of nmap's (reported, not judged)")
+
+
+def cmd_ports_udp(truth_path, reports):
+    with open(truth_path) as f:
+        truth = json.load(f)
+    tools = []
+    for r in reports:
+        tool, _, paths = r.partition("=")
+        tools.append((tool, [said(p, "udp") for p in paths.split(",")]))
+    for t in truth:
+        if t["keyword"] is None:
+            want = f"{t['state']}, no product"
+        else:
+            want = (f"{t['state']}, {t['keyword']} {t['version']} ({t['package']})"
+                    + ("" if t["shown"] else ", version hidden"))
+        print(f"{t['port']}/udp {t['daemon']}: want {want}")
+        for tool, runs in tools:
+            # Answers that differ only in extra information (snmpd's uptime) are one.
+            seen = {}
+            for got in runs:
+                g = got.get(t["port"], {})
+                p, v = judge(t, g)
+                s = "right" if g.get("state") == t["state"] else "wrong"
+                key = (g.get("state"), g.get("reason"), g.get("name"), g.get("product"),
+                       g.get("version"))
+                seen.setdefault(key, f"{show(g, udp=True)}   [state {s}, product {p}, version {v}]")
+            many = "" if len(seen) == 1 else f"  ({len(seen)} different answers over {len(runs)} runs)"
+            for line in seen.values():
+                print(f"    {tool:<7} {line}{many}")
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "ready":
         cmd_ready(argv[1], argv[2:])
@@ -363,6 +499,16 @@ def main(argv):
         cmd_goal(argv[1])
     elif len(argv) >= 3 and argv[0] == "ports":
         cmd_ports(argv[1], argv[2:])
+    elif len(argv) >= 3 and argv[0] == "truth-udp":
+        cmd_truth_udp(argv[1], argv[2:])
+    elif len(argv) == 3 and argv[0] == "check-udp":
+        cmd_check_udp(argv[1], argv[2])
+    elif len(argv) == 3 and argv[0] == "table-udp":
+        cmd_table_udp(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "goal-udp":
+        cmd_goal_udp(argv[1])
+    elif len(argv) >= 3 and argv[0] == "ports-udp":
+        cmd_ports_udp(argv[1], argv[2:])
     else:
         sys.exit(__doc__)
 

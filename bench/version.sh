@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Version detection: monban -sV vs nmap -sV, in the same run against the same real daemons.
+# Version detection: monban -sV vs nmap -sV, TCP and then UDP (-sU -sV), in the same run
+# against the same real daemons.
 #
-#   cargo build --release && sudo bash bench/version.sh        # 3 runs each, ~3 minutes
+#   cargo build --release && sudo bash bench/version.sh        # 3 runs each, ~RUNTIME
 #   sudo RUNS=1 bash bench/version.sh                           # one run each
 #   sudo MONBAN=/path/to/monban bash bench/version.sh           # a binary built elsewhere
 #
 # Needs root (network namespaces, raw sockets), nmap, python3, gcc, iproute2, GNU time and
 # the daemons' Debian packages (as scripts/test.sh installs them: openssh-server nginx
 # vsftpd redis-server memcached postfix dovecot-imapd dovecot-pop3d postgresql
-# dnsmasq-base); builds the release monban and monban-lab itself (bench/lib.sh).
+# dnsmasq-base snmpd); builds the release monban and monban-lab itself (bench/lib.sh).
 #
 # One lab host (`monban-lab up --hosts 1`) runs the daemons of tests/lab_version.rs, on the
 # same ports with the same private configurations (lab/src/daemons.rs), each started here
@@ -16,14 +17,29 @@
 # this run's scratch directory, and waited for by its own sign of life (bench/version.py
 # ready): sshd 2222, nginx 8081, vsftpd 2121, a vsftpd that can only say "500 OOPS" 2100,
 # Postfix 25, Dovecot IMAP 143 and POP3 110, PostgreSQL 5432, redis 6379, memcached 11211,
-# dnsmasq 5353 (TCP), plus the lab's own accept-and-close listener on 22 (no product). Every
-# daemon is stopped by its pid when the script ends, also when it fails.
-# `nmap -sV -T4 -Pn -n -p PORTS` and `monban scan -sV -T4 -Pn -n -p PORTS` from the scanner
-# namespace, RUNS times each (default 3), alternating. Each XML report is checked against
-# the truth: products by name, versions against `dpkg-query -W` (bench/version.py).
+# dnsmasq 5353 (TCP and UDP), net-snmp's snmpd 1161/udp (community public), plus the lab's
+# own accept-and-close listener on 22 (no product). Every daemon is stopped by its pid when
+# the script ends, also when it fails.
+#
+# TCP round: `nmap -sV -T4 -Pn -n -p PORTS` and `monban scan -sV -T4 -Pn -n -p PORTS` from
+# the scanner namespace, RUNS times each (default 3), alternating. Each XML report is checked
+# against the truth: products by name, versions against `dpkg-query -W` (bench/version.py).
 # Prints the table (medians; ratio of monban's time to nmap's) and, per port, what each tool
-# said. Fails unless issue 5's goal holds: monban identifies at least as many as nmap
-# (products, right products, right versions; medians) in at most half its median time.
+# said. Issue 5's goal: monban identifies at least as many as nmap (products, right
+# products, right versions; medians) in at most half its median time.
+#
+# UDP round, after it: `nmap -sU -sV -T4 -Pn -n -p UDP_PORTS` and the same monban command,
+# RUNS times each, alternating, over dnsmasq 5353 and snmpd 1161 (open only once a -sV probe
+# gets an answer: snmpd ignores an empty datagram), the lab's own UDP listeners on 53, 123
+# and 161 (they answer anything with "monban-lab udp": open, no product), its silent port
+# 9999 (bound, never answers: open|filtered, where every -sV probe is spent in vain) and
+# the closed port 7. The truth of the lab's ports is read from lab/src/lib.rs. Each report is
+# checked for states, products and versions; a second table (medians) and per-port answers.
+# UDP goal: monban's medians get at least as many states, right products and right versions
+# as nmap's, and no more false products. Time is reported (time/nmap), not judged.
+# The script fails if either goal is not met, after printing both rounds.
+#
+# Run time: TCP round ~RUNTIME_TCP, UDP round ~RUNTIME_UDP (RUNS=3), plus ~1 minute of setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=version
@@ -44,11 +60,16 @@ PG_PORT=5432
 REDIS_PORT=6379
 MEMCACHED_PORT=11211
 DNS_PORT=5353
+SNMP_PORT=1161
 LAB_PORT=22
 CHECKS=(sshd=$SSH_PORT nginx=$HTTP_PORT vsftpd=$FTP_PORT vsftpd-oops=$FTP_OOPS_PORT
     postfix=$SMTP_PORT dovecot-imap=$IMAP_PORT dovecot-pop3=$POP3_PORT postgresql=$PG_PORT
     redis=$REDIS_PORT memcached=$MEMCACHED_PORT dnsmasq=$DNS_PORT lab-listener=$LAB_PORT)
 PORTS=$(printf '%s\n' "${CHECKS[@]}" | cut -d= -f2 | sort -n | paste -sd,)
+# UDP: the two daemons, then host 0's own UDP ports (lab/src/lib.rs UDP_ANSWER, UDP_SILENT)
+# and a closed one.
+UDP_CHECKS=(dnsmasq=$DNS_PORT snmpd=$SNMP_PORT lab=53 lab=123 lab=161 lab=9999 lab=7)
+UDP_PORTS=$(printf '%s\n' "${UDP_CHECKS[@]}" | cut -d= -f2 | sort -n | paste -sd,)
 
 need_root
 need_tools nmap python3 gcc ip timeout flock ssh-keygen setpriv dpkg-query /usr/bin/time
@@ -232,7 +253,15 @@ printf 'port=%s\nno-resolv\nno-hosts\nno-poll\npid-file=%s\nuser=nobody\nlog-fac
     "$DNS_PORT" "$dd/dnsmasq.pid" >"$dd/dnsmasq.conf"
 start dnsmasq TERM /usr/sbin/dnsmasq -k -C "$dd/dnsmasq.conf"
 
-if ! ip netns exec "$ns" python3 bench/version.py ready "$START_LIMIT" "${CHECKS[@]}" 2>"$dd/ready.err"; then
+# snmpd (lab/src/daemons.rs snmpd): no system configuration (-C), no MIB files (-m ''),
+# read-only community "public", its persistent state here.
+mkdir -p "$dd/snmp"
+printf 'agentAddress udp:%s,udp6:%s\nrocommunity public default\nrocommunity6 public default\nsysLocation monban lab\nsysContact lab@monban.invalid\nsysName target.lab.monban\n[snmp] persistentDir %s\n' \
+    "$SNMP_PORT" "$SNMP_PORT" "$dd/snmp" >"$dd/snmpd.conf"
+start snmpd TERM /usr/sbin/snmpd -f -Lo -C -m '' -c "$dd/snmpd.conf" -p "$dd/snmpd.pid"
+
+if ! ip netns exec "$ns" python3 bench/version.py ready "$START_LIMIT" "${CHECKS[@]}" \
+    "snmpd=$SNMP_PORT" 2>"$dd/ready.err"; then
     for f in "$dd"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
     fail "$(cat "$dd/ready.err")"
 fi
@@ -245,15 +274,19 @@ alive() {
 alive
 truth=$work/truth.json
 python3 bench/version.py truth "${CHECKS[@]}" >"$truth" || fail "cannot read the installed versions"
-echo "daemons up in $ns ($target): ports $PORTS" >&2
+utruth=$work/truth-udp.json
+python3 bench/version.py truth-udp lab/src/lib.rs "${UDP_CHECKS[@]}" >"$utruth" ||
+    fail "cannot build the UDP truth"
+echo "daemons up in $ns ($target): TCP ports $PORTS, UDP ports $UDP_PORTS" >&2
 
-# ---------------------------------------------------------------- the runs
+# ---------------------------------------------------------------- the TCP runs
 results=$work/results
 : >"$results"
 nmap_xml=()
 monban_xml=()
+tcp_start=$SECONDS
 for i in $(seq "$RUNS"); do
-    echo "== run $i/$RUNS" >&2
+    echo "== TCP run $i/$RUNS" >&2
     x=$work/nmap-$i.xml
     r=$(timed "nmap-$i" nmap -sV -T4 -Pn -n -p "$PORTS" -oX "$x" "$target")
     line=$(python3 bench/version.py check "$truth" "$x") || fail "cannot check $x"
@@ -269,6 +302,8 @@ for i in $(seq "$RUNS"); do
     alive
 done
 
+tcp_secs=$((SECONDS - tcp_start))
+
 ndaemons=$((${#CHECKS[@]} - 1))
 echo
 echo "-sV -T4 -Pn -n over ${#CHECKS[@]} TCP ports of one lab host: $ndaemons real daemons and the lab's"
@@ -280,4 +315,47 @@ echo "Per port (every distinct answer over the runs):"
 python3 bench/version.py ports "$truth" "nmap=$(IFS=,; echo "${nmap_xml[*]}")" \
     "monban=$(IFS=,; echo "${monban_xml[*]}")"
 echo
-python3 bench/version.py goal "$results" || fail "issue 5's goal is not met (see above; files in $work)"
+tcp_goal=0
+python3 bench/version.py goal "$results" || tcp_goal=1
+
+# ---------------------------------------------------------------- the UDP runs
+uresults=$work/results-udp
+: >"$uresults"
+unmap_xml=()
+umonban_xml=()
+udp_start=$SECONDS
+for i in $(seq "$RUNS"); do
+    echo "== UDP run $i/$RUNS" >&2
+    x=$work/nmap-udp-$i.xml
+    r=$(timed "nmap-udp-$i" nmap -sU -sV -T4 -Pn -n -p "$UDP_PORTS" -oX "$x" "$target")
+    line=$(python3 bench/version.py check-udp "$utruth" "$x") || fail "cannot check $x"
+    echo "nmap $i ${r%% *} $line" >>"$uresults"
+    echo "  nmap: ${r%% *} s, states / resolved / product / prod+ver / right prod / right ver / false prod: $line" >&2
+    unmap_xml+=("$x")
+    x=$work/monban-udp-$i.xml
+    r=$(timed "monban-udp-$i" "$MONBAN" scan -sU -sV -T4 -Pn -n -p "$UDP_PORTS" --no-progress -oX "$x" "$target")
+    line=$(python3 bench/version.py check-udp "$utruth" "$x") || fail "cannot check $x"
+    echo "monban $i ${r%% *} $line" >>"$uresults"
+    echo "  monban: ${r%% *} s, states / resolved / product / prod+ver / right prod / right ver / false prod: $line" >&2
+    umonban_xml+=("$x")
+    alive
+done
+udp_secs=$((SECONDS - udp_start))
+
+echo
+echo "-sU -sV -T4 -Pn -n over ${#UDP_CHECKS[@]} UDP ports of the same host: dnsmasq $DNS_PORT, snmpd $SNMP_PORT,"
+echo "the lab's answering listeners 53 123 161, its silent 9999, closed 7; medians of $RUNS runs."
+echo "'states' = state as the truth (open|filtered included), 'resolved' = of those open or closed;"
+echo "'right prod' counts the 2 daemon ports; 'false prod' = a wrong product, or any product where"
+echo "no software answers. The truth row is the best a tool can do."
+python3 bench/version.py table-udp "$utruth" "$uresults"
+echo
+echo "Per UDP port (every distinct answer over the runs):"
+python3 bench/version.py ports-udp "$utruth" "nmap=$(IFS=,; echo "${unmap_xml[*]}")" \
+    "monban=$(IFS=,; echo "${umonban_xml[*]}")"
+echo
+udp_goal=0
+python3 bench/version.py goal-udp "$uresults" || udp_goal=1
+echo "(wall time: TCP round $tcp_secs s, UDP round $udp_secs s)"
+[ "$tcp_goal" -eq 0 ] || fail "issue 5's goal is not met (see above; files in $work)"
+[ "$udp_goal" -eq 0 ] || fail "the UDP goal is not met (see above; files in $work)"

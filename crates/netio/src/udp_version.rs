@@ -26,10 +26,9 @@
 //! and never more than the open-file limit allows.
 
 use super::{
-    after, is_fd_exhaustion, socket_error, PortError, ServiceResult, VersionOptions, BANNER_BYTES,
-    MAX_SLEEP, RESERVED_FDS,
+    after, connection_limit, is_fd_exhaustion, socket_error, PortError, ServiceResult,
+    VersionOptions, BANNER_BYTES, MAX_SLEEP,
 };
-use crate::connect::raise_nofile_limit;
 use crate::NetError;
 use monban_engine::types::Protocol;
 use monban_probes::{clean, Probe, ProbeDb, ServiceMatch, Transport, MAX_REPLY_BYTES};
@@ -58,11 +57,7 @@ pub fn detect_udp(
     opts: &VersionOptions,
     stop: &AtomicBool,
 ) -> Result<Vec<ServiceResult>, NetError> {
-    let nofile = raise_nofile_limit();
-    let fd_budget = nofile.saturating_sub(RESERVED_FDS).max(8);
-    let limit = opts
-        .max_parallel
-        .clamp(1, usize::try_from(fd_budget).unwrap_or(usize::MAX));
+    let limit = connection_limit(opts);
     let mut jobs: Vec<Job<'_>> = targets
         .iter()
         .map(|&(addr, port)| Job::new(db, addr, port, opts.intensity))

@@ -228,9 +228,7 @@ pub fn detect(
     opts: &VersionOptions,
     stop: &AtomicBool,
 ) -> Result<Vec<ServiceResult>, NetError> {
-    let nofile = raise_nofile_limit();
-    let fd_budget = nofile.saturating_sub(RESERVED_FDS).max(8);
-    let fd_budget = usize::try_from(fd_budget).unwrap_or(usize::MAX);
+    let limit = connection_limit(opts);
     let mut d = Driver {
         db,
         opts,
@@ -244,7 +242,7 @@ pub fn detect(
         ready: (0..targets.len()).collect(),
         remaining: targets.len(),
         next_token: 0,
-        limit: opts.max_parallel.clamp(1, fd_budget),
+        limit,
         ep: epoll()?,
     };
     d.run(stop)?;
@@ -1266,6 +1264,14 @@ fn connect_error(e: &io::Error) -> PortError {
         Some(errno) => PortError::Connect { errno },
         None => PortError::Connect { errno: libc::EIO },
     }
+}
+
+/// How many sockets may be open at once: [`VersionOptions::max_parallel`], within the
+/// open-file limit (raised to its hard maximum first) less [`RESERVED_FDS`].
+fn connection_limit(opts: &VersionOptions) -> usize {
+    let fd_budget = raise_nofile_limit().saturating_sub(RESERVED_FDS).max(8);
+    opts.max_parallel
+        .clamp(1, usize::try_from(fd_budget).unwrap_or(usize::MAX))
 }
 
 /// A socket's creation failed: a bad `-e` interface is named, anything else is I/O.
