@@ -266,4 +266,105 @@ mod tests {
         assert!(out.iter().all(|r| r.services.is_empty()));
         assert_eq!(d.error(), None);
     }
+
+    fn result(port: u16, proto: Protocol, answered: bool, service: Option<&str>) -> ServiceResult {
+        ServiceResult {
+            addr: "127.0.0.1".parse().unwrap(),
+            port,
+            proto,
+            answered,
+            service: service.map(|s| monban_probes::ServiceMatch {
+                service: s.to_owned(),
+                ..Default::default()
+            }),
+            in_tunnel: false,
+            tls: None,
+            tls_error: None,
+            probes_sent: 1,
+            banner: None,
+            error: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn answered_open_filtered_udp_ports_become_open_and_services_are_sorted() {
+        let mut r = report("127.0.0.1", &[53]);
+        let udp = |port, state, reason| PortResult {
+            port,
+            proto: Protocol::Udp,
+            state,
+            reason,
+            ttl: Some(64),
+        };
+        r.ports.extend([
+            udp(53, PortState::Open, Reason::UdpResponse),
+            udp(161, PortState::OpenFiltered, Reason::NoResponse),
+            udp(9999, PortState::OpenFiltered, Reason::NoResponse),
+            udp(7, PortState::Closed, Reason::PortUnreach),
+        ]);
+        apply(
+            &mut r,
+            &[
+                result(9999, Protocol::Udp, false, None),
+                result(161, Protocol::Udp, true, Some("snmp")),
+                result(53, Protocol::Udp, true, Some("domain")),
+                result(53, Protocol::Tcp, true, Some("domain")),
+                // Answered, but the scan said closed: the scan's word stands.
+                result(7, Protocol::Udp, true, None),
+            ],
+        );
+        let states: Vec<(u16, Protocol, PortState, Reason, Option<u8>)> = r
+            .ports
+            .iter()
+            .map(|p| (p.port, p.proto, p.state, p.reason, p.ttl))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (53, Protocol::Tcp, PortState::Open, Reason::SynAck, None),
+                (
+                    53,
+                    Protocol::Udp,
+                    PortState::Open,
+                    Reason::UdpResponse,
+                    Some(64)
+                ),
+                (
+                    161,
+                    Protocol::Udp,
+                    PortState::Open,
+                    Reason::UdpResponse,
+                    None
+                ),
+                (
+                    9999,
+                    Protocol::Udp,
+                    PortState::OpenFiltered,
+                    Reason::NoResponse,
+                    Some(64)
+                ),
+                (
+                    7,
+                    Protocol::Udp,
+                    PortState::Closed,
+                    Reason::PortUnreach,
+                    Some(64)
+                ),
+            ]
+        );
+        let services: Vec<(u16, Protocol, &str)> = r
+            .services
+            .iter()
+            .map(|d| (d.port, d.proto, d.name.as_str()))
+            .collect();
+        assert_eq!(
+            services,
+            [
+                (53, Protocol::Tcp, "domain"),
+                (53, Protocol::Udp, "domain"),
+                (161, Protocol::Udp, "snmp"),
+            ]
+        );
+    }
 }
