@@ -41,7 +41,10 @@
 //! # Limits of the technique, reported rather than guessed
 //!
 //! - A server that refuses `PORT` to another address ends the scan with
-//!   [`BounceError::PortRefused`]: it cannot relay a bounce scan.
+//!   [`BounceError::PortRefused`]: it cannot relay a bounce scan. Once it has accepted
+//!   one, a later refusal is a failed session (vsftpd: `500 OOPS: priv_sock_get_cmd`):
+//!   the port is tried again on new control connections, then left out
+//!   ([`Skip::Refused`]).
 //! - Many servers refuse data connections to ports below 1024 (vsftpd answers
 //!   `500 OOPS: Illegal port request` and drops the session). After the first such
 //!   refusal every privileged port is reported through [`BounceSession::poll_skipped`]
@@ -1522,7 +1525,7 @@ mod tests {
 
     #[test]
     fn a_failed_session_after_bouncing_reconnects_then_leaves_the_port_out() {
-        // vsftpd measured in the lab: after a connect that timed out, the next PORT got
+        // vsftpd, seen in CI: after a connect that timed out, the next PORT got
         // "500 OOPS: priv_sock_get_cmd" (its session process had died).
         let t0 = Instant::now();
         let mut s = session(&[20000, 20001, 20002]);
