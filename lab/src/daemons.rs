@@ -217,19 +217,30 @@ pub fn sshd(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
 
 /// nginx on `port`, serving a page titled "monban lab".
 pub fn nginx(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
+    nginx_with(
+        ns,
+        dir,
+        &format!(
+            "server {{\n    listen {port};\n\
+             \x20   location / {{ return 200 \"<html><head><title>monban lab</title></head></html>\\n\"; }}\n\
+             \x20 }}"
+        ),
+    )
+}
+
+/// nginx in the foreground with everything it writes in `dir`, serving the `server { ... }`
+/// blocks of `servers` (TLS servers name their certificate files there).
+pub fn nginx_with(ns: &str, dir: &Path, servers: &str) -> Result<Daemon, LabError> {
     let d = dir.display();
     let cfg = write(
         &dir.join("nginx.conf"),
         &format!(
             "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-             events {{ worker_connections 64; }}\n\
+             events {{ worker_connections 256; }}\n\
              http {{\n  access_log off;\n  default_type text/html;\n\
              \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
-             \x20 scgi_temp_path {d}/scgi;\n\
-             \x20 server {{\n    listen {port};\n\
-             \x20   location / {{ return 200 \"<html><head><title>monban lab</title></head></html>\\n\"; }}\n\
-             \x20 }}\n}}\n"
+             \x20 scgi_temp_path {d}/scgi;\n  {servers}\n}}\n"
         ),
     )?;
     let err = format!("{d}/nginx-error.log");

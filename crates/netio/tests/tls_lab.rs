@@ -159,43 +159,16 @@ fn make_cert(dir: &Path, name: &str, cn: &str, newkey: &[&str], start: &str, end
 
 /// nginx with TLS on the two ports, serving a page titled "monban tls lab".
 fn nginx(ns: &str, dir: &Path, usual: &Made, odd: &Made) -> daemons::Daemon {
-    let d = dir.display();
     let page =
         "location / { return 200 \"<html><head><title>monban tls lab</title></head></html>\\n\"; }";
-    let conf = format!(
-        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n  default_type text/html;\n\
-         \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-         \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
-         \x20 scgi_temp_path {d}/scgi;\n\
-         \x20 server {{\n    listen {USUAL_PORT} ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n\
+    let servers = format!(
+        "server {{\n    listen {USUAL_PORT} ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n\
          \x20   ssl_certificate {};\n    ssl_certificate_key {};\n    {page}\n  }}\n\
          \x20 server {{\n    listen {ODD_PORT} ssl;\n    ssl_protocols TLSv1.2;\n\
-         \x20   ssl_certificate {};\n    ssl_certificate_key {};\n    {page}\n  }}\n}}\n",
+         \x20   ssl_certificate {};\n    ssl_certificate_key {};\n    {page}\n  }}",
         usual.cert, usual.key, odd.cert, odd.key
     );
-    let cfg = dir.join("nginx-tls.conf");
-    write(&cfg, &conf);
-    let cfg = cfg.display().to_string();
-    let err = format!("{d}/nginx-error.log");
-    let prefix = format!("{d}/");
-    let args = [
-        "-p",
-        prefix.as_str(),
-        "-e",
-        err.as_str(),
-        "-c",
-        cfg.as_str(),
-    ];
-    ok(daemons::Daemon::start(
-        "nginx",
-        "nginx",
-        ns,
-        dir,
-        "/usr/sbin/nginx",
-        &args,
-    ))
+    ok(daemons::nginx_with(ns, dir, &servers))
 }
 
 /// Reads the first bytes a client sends (the null probe sends none: then nothing
