@@ -10,7 +10,7 @@
 //! is installed here: `scripts/test.sh` installs the packages, and a missing program is a
 //! [`LabError::DaemonMissing`] that names the package.
 
-use crate::LabError;
+use crate::{cmd, LabError};
 use std::fs;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -146,22 +146,7 @@ impl Drop for Daemon {
 
 /// The installed version of a Debian package, e.g. `1:9.2p1-2+deb12u3`.
 pub fn dpkg_version(package: &str) -> Result<String, LabError> {
-    let command = format!("dpkg-query -W -f=${{Version}} {package}");
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", package])
-        .output()
-        .map_err(|source| LabError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(LabError::Command {
-            command,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    cmd::run("dpkg-query", &["-W", "-f=${Version}", package], None).map(|v| v.trim().to_owned())
 }
 
 /// `"1:9.2p1-2+deb12u3"` → `("9.2p1", "2+deb12u3")`: without the epoch, split at the
@@ -350,37 +335,10 @@ fn mkdir(path: &Path) -> Result<(), LabError> {
     })
 }
 
-/// Runs `program args` to completion outside any namespace; an error carries its output.
-fn run_to_end(program: &str, args: &[&str]) -> Result<(), LabError> {
-    let command = format!("{program} {}", args.join(" "));
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| LabError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(LabError::Command {
-            command,
-            status: out.status.to_string(),
-            stderr: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .trim()
-            .to_owned(),
-        });
-    }
-    Ok(())
-}
-
 /// Gives `path` to `user` (`chown -R`): daemons that drop privileges write there.
 fn chown(user: &str, path: &Path) -> Result<(), LabError> {
     let path = path.display().to_string();
-    run_to_end("chown", &["-R", user, path.as_str()])
+    cmd::run("chown", &["-R", user, path.as_str()], None).map(|_| ())
 }
 
 /// vsftpd on `port` that cannot serve: its `secure_chroot_dir` does not exist, so every
@@ -535,7 +493,7 @@ pub fn postgresql(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
     let data = base.join("data");
     let data_s = data.display().to_string();
     let initdb = bin.join("initdb").display().to_string();
-    run_to_end(
+    cmd::run(
         "setpriv",
         &[
             "--reuid=postgres",
@@ -551,6 +509,7 @@ pub fn postgresql(ns: &str, dir: &Path, port: u16) -> Result<Daemon, LabError> {
             "--no-sync",
             "--no-instructions",
         ],
+        None,
     )?;
     let postgres = bin.join("postgres").display().to_string();
     let port_s = port.to_string();
