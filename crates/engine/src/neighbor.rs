@@ -678,16 +678,12 @@ mod tests {
         }
     }
 
-    /// xorshift64*, seeded.
+    /// Seeded pseudo-random numbers: the engine's own splitmix64 over a counter.
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            self.0 = self.0.wrapping_add(1);
+            crate::perm::splitmix64(self.0)
         }
 
         fn chance(&mut self, permille: u64) -> bool {
