@@ -26,19 +26,16 @@ import os
 import re
 import statistics
 import sys
-import xml.etree.ElementTree as ET
 from collections import defaultdict
+
+# bench/ is the script's directory, so its sibling module imports directly.
+import xml_states
+from xml_states import ranges
 
 LIB_RS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab", "src", "lib.rs")
 # Each lab host also answers UDP on UDP_HOST_BASE + its index (Host::udp_open).
 UDP_HOST_BASE = 5000
 AMBIGUOUS = ("open|filtered", "closed|filtered")
-
-
-def ranges(text):
-    for part in filter(None, text.split(",")):
-        a, _, b = part.partition("-")
-        yield from range(int(a), int(b or a) + 1)
 
 
 def compress(ports):
@@ -112,28 +109,11 @@ def load_hosts(lab_json, indexes):
 
 
 def report_states(path, proto):
-    """{(address, port): (state, reason)} for every `proto` port of an XML report,
-    collapsed ports included (extrareasons ports=)."""
-    root = ET.parse(path).getroot()
-    out = {}
-    for host in root.iter("host"):
-        addr = next((a.get("addr") for a in host.iter("address")
-                     if a.get("addrtype") in ("ipv4", "ipv6")), None)
-        if addr is None:
-            continue
-        for extra in host.iter("extraports"):
-            for r in extra.iter("extrareasons"):
-                if r.get("proto", proto) != proto:
-                    continue
-                if r.get("ports") is None:
-                    sys.exit(f"scan_types.py: {path}: {addr}: extrareasons without ports=")
-                for p in ranges(r.get("ports")):
-                    out[(addr, p)] = (extra.get("state"), r.get("reason"))
-        for port in host.iter("port"):
-            st = port.find("state")
-            if port.get("protocol") == proto and st is not None:
-                out[(addr, int(port.get("portid")))] = (st.get("state"), st.get("reason"))
-    return out
+    """{(address, port): (state, reason)} for every `proto` port of an XML report."""
+    try:
+        return xml_states.states(path, proto)
+    except ValueError as e:
+        sys.exit(f"scan_types.py: {e}")
 
 
 def check(lab_json, probe, ports, report, indexes):

@@ -20,13 +20,12 @@ def ranges(text):
         yield from range(int(a), int(b or a) + 1)
 
 
-def main(path):
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as e:
-        print(f"{path}: {e}", file=sys.stderr)
-        return 2
-    out = []
+def states(path, proto="tcp"):
+    """{(address, port): (state, reason)} for every `proto` port of an XML report,
+    collapsed ports included (extrareasons ports=). Raises ET.ParseError or OSError for a
+    report that cannot be read, ValueError for one that cannot say every port's state."""
+    root = ET.parse(path).getroot()
+    out = {}
     for host in root.iter("host"):
         addr = next((a.get("addr") for a in host.iter("address")
                      if a.get("addrtype") in ("ipv4", "ipv6")), None)
@@ -34,16 +33,29 @@ def main(path):
             continue
         for extra in host.iter("extraports"):
             for r in extra.iter("extrareasons"):
+                if r.get("proto", proto) != proto:
+                    continue
                 if r.get("ports") is None:
-                    print(f"{path}: {addr}: extrareasons without ports=", file=sys.stderr)
-                    return 2
+                    raise ValueError(f"{path}: {addr}: extrareasons without ports=")
                 for p in ranges(r.get("ports")):
-                    out.append((addr, p, extra.get("state"), r.get("reason")))
+                    out[(addr, p)] = (extra.get("state"), r.get("reason"))
         for port in host.iter("port"):
             st = port.find("state")
-            if port.get("protocol") == "tcp" and st is not None:
-                out.append((addr, int(port.get("portid")), st.get("state"), st.get("reason")))
-    for addr, p, state, reason in sorted(out):
+            if port.get("protocol") == proto and st is not None:
+                out[(addr, int(port.get("portid")))] = (st.get("state"), st.get("reason"))
+    return out
+
+
+def main(path):
+    try:
+        found = states(path)
+    except (ET.ParseError, OSError) as e:
+        print(f"{path}: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    for (addr, p), (state, reason) in sorted(found.items()):
         print(addr, p, state, reason)
     return 0
 
