@@ -352,26 +352,36 @@ def show(g, udp=False):
     return " ".join(parts)
 
 
-def cmd_ports(truth_path, reports):
+def cmd_ports(truth_path, reports, proto="tcp"):
+    udp = proto == "udp"
     with open(truth_path) as f:
         truth = json.load(f)
     tools = []
     for r in reports:
         tool, _, paths = r.partition("=")
-        tools.append((tool, [said(p) for p in paths.split(",")]))
+        tools.append((tool, [said(p, proto) for p in paths.split(",")]))
     for t in truth:
-        want = "no product (accept-and-close)" if t["keyword"] is None else (
-            f"{t['keyword']} {t['version']} ({t['package']})"
-            + ("" if t["shown"] else ", version hidden"))
-        print(f"{t['port']}/tcp {t['daemon']}: want {want}")
+        if t["keyword"] is None:
+            want = f"{t['state']}, no product" if udp else "no product (accept-and-close)"
+        else:
+            want = ((f"{t['state']}, " if udp else "")
+                    + f"{t['keyword']} {t['version']} ({t['package']})"
+                    + ("" if t["shown"] else ", version hidden"))
+        print(f"{t['port']}/{proto} {t['daemon']}: want {want}")
         for tool, runs in tools:
-            # Answers that differ only in extra information (memcached's uptime) are one.
+            # Answers that differ only in extra information (memcached's or snmpd's uptime)
+            # are one.
             seen = {}
             for got in runs:
                 g = got.get(t["port"], {})
                 p, v = judge(t, g)
-                key = (g.get("state"), g.get("name"), g.get("product"), g.get("version"))
-                seen.setdefault(key, f"{show(g)}   [product {p}, version {v}]")
+                verdict = f"product {p}, version {v}"
+                if udp:
+                    s = "right" if g.get("state") == t["state"] else "wrong"
+                    verdict = f"state {s}, {verdict}"
+                key = (g.get("state"), g.get("reason") if udp else None, g.get("name"),
+                       g.get("product"), g.get("version"))
+                seen.setdefault(key, f"{show(g, udp=udp)}   [{verdict}]")
             many = "" if len(seen) == 1 else f"  ({len(seen)} different answers over {len(runs)} runs)"
             for line in seen.values():
                 print(f"    {tool:<7} {line}{many}")
@@ -457,35 +467,6 @@ def cmd_goal_udp(results):
           f"{n[0]:.2f} s = {m[0] / n[0]:.2f} of nmap's (reported, not judged)")
 
 
-def cmd_ports_udp(truth_path, reports):
-    with open(truth_path) as f:
-        truth = json.load(f)
-    tools = []
-    for r in reports:
-        tool, _, paths = r.partition("=")
-        tools.append((tool, [said(p, "udp") for p in paths.split(",")]))
-    for t in truth:
-        if t["keyword"] is None:
-            want = f"{t['state']}, no product"
-        else:
-            want = (f"{t['state']}, {t['keyword']} {t['version']} ({t['package']})"
-                    + ("" if t["shown"] else ", version hidden"))
-        print(f"{t['port']}/udp {t['daemon']}: want {want}")
-        for tool, runs in tools:
-            # Answers that differ only in extra information (snmpd's uptime) are one.
-            seen = {}
-            for got in runs:
-                g = got.get(t["port"], {})
-                p, v = judge(t, g)
-                s = "right" if g.get("state") == t["state"] else "wrong"
-                key = (g.get("state"), g.get("reason"), g.get("name"), g.get("product"),
-                       g.get("version"))
-                seen.setdefault(key, f"{show(g, udp=True)}   [state {s}, product {p}, version {v}]")
-            many = "" if len(seen) == 1 else f"  ({len(seen)} different answers over {len(runs)} runs)"
-            for line in seen.values():
-                print(f"    {tool:<7} {line}{many}")
-
-
 def main(argv):
     if len(argv) >= 2 and argv[0] == "ready":
         cmd_ready(argv[1], argv[2:])
@@ -508,7 +489,7 @@ def main(argv):
     elif len(argv) == 2 and argv[0] == "goal-udp":
         cmd_goal_udp(argv[1])
     elif len(argv) >= 3 and argv[0] == "ports-udp":
-        cmd_ports_udp(argv[1], argv[2:])
+        cmd_ports(argv[1], argv[2:], "udp")
     else:
         sys.exit(__doc__)
 
