@@ -1043,22 +1043,8 @@ impl WithRetries for Timing {
 fn stop_reports_partial_hosts() {
     let t0 = Instant::now();
     let cfg = ScanConfig {
-        scan_type: ScanType::Syn,
-        timing: Timing::template(4),
-        ports: (1..=1000).collect(),
-        randomize_ports: false,
-        seed: 1,
-        source_v4: Some(SCANNER4),
-        source_v6: None,
-        sources: Vec::new(),
-        source_port: 40000,
-        fixed_source_port: false,
-        tcp_flags: None,
         assume_up: true,
-        wall_start: SystemTime::UNIX_EPOCH,
-        max_group_slots: 1 << 20,
-        shard: None,
-        pings: None,
+        ..plain_config(ScanType::Syn, (1..=1000).collect(), 1)
     };
     let targets = targets4(2)
         .into_iter()
@@ -1084,15 +1070,15 @@ fn stop_reports_partial_hosts() {
     assert!(scan.poll_transmit(t0, &mut buf).is_none());
 }
 
-#[test]
-fn forged_and_stray_replies_are_ignored() {
-    let t0 = Instant::now();
-    let cfg = ScanConfig {
-        scan_type: ScanType::Syn,
+/// A scan of `ports` from SCANNER4, source port 40000, -T4, ports in order, hosts not
+/// assumed up.
+fn plain_config(scan_type: ScanType, ports: Vec<u16>, seed: u64) -> ScanConfig {
+    ScanConfig {
+        scan_type,
         timing: Timing::template(4),
-        ports: vec![80],
+        ports,
         randomize_ports: false,
-        seed: 5,
+        seed,
         source_v4: Some(SCANNER4),
         source_v6: None,
         sources: Vec::new(),
@@ -1104,18 +1090,26 @@ fn forged_and_stray_replies_are_ignored() {
         max_group_slots: 1 << 20,
         shard: None,
         pings: None,
-    };
-    let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
-    let mut scan = Scan::new(
+    }
+}
+
+/// A scan of the one host `addr`.
+fn one_target(cfg: ScanConfig, addr: IpAddr, t0: Instant) -> Scan {
+    Scan::new(
         cfg,
-        Box::new(std::iter::once(Target {
-            addr: target,
-            name: None,
-        })),
+        Box::new(std::iter::once(Target { addr, name: None })),
         1,
         t0,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn forged_and_stray_replies_are_ignored() {
+    let t0 = Instant::now();
+    let cfg = plain_config(ScanType::Syn, vec![80], 5);
+    let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
+    let mut scan = one_target(cfg, target, t0);
     let mut buf = [0u8; 128];
     let t = scan.poll_transmit(t0, &mut buf).unwrap();
     assert_eq!((t.dst, t.port, t.attempt), (target, 80, 0));
@@ -1605,36 +1599,14 @@ fn replies_to_an_address_that_is_not_ours_are_ignored() {
     let t0 = Instant::now();
     let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
     let cfg = ScanConfig {
-        scan_type: ScanType::Udp,
-        timing: Timing::template(4),
-        ports: vec![53],
-        randomize_ports: false,
-        seed: 5,
         source_v4: None,
-        source_v6: None,
         sources: vec![
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)),
         ],
-        source_port: 40000,
-        fixed_source_port: false,
-        tcp_flags: None,
-        assume_up: false,
-        wall_start: SystemTime::UNIX_EPOCH,
-        max_group_slots: 1 << 20,
-        shard: None,
-        pings: None,
+        ..plain_config(ScanType::Udp, vec![53], 5)
     };
-    let mut scan = Scan::new(
-        cfg,
-        Box::new(std::iter::once(Target {
-            addr: target,
-            name: None,
-        })),
-        1,
-        t0,
-    )
-    .unwrap();
+    let mut scan = one_target(cfg, target, t0);
     let mut buf = [0u8; 256];
     let t = scan.poll_transmit(t0, &mut buf).unwrap();
     let sent = monban_wire::parse(&buf[..t.len]).unwrap();
