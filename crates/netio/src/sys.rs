@@ -171,6 +171,19 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
     Ok(r > 0)
 }
 
+/// A `sendmmsg`/`recvmmsg` header for the one buffer `iov`, to or from `name` (null: any).
+fn one_buffer_message(iov: *mut libc::iovec, name: *mut libc::c_void) -> libc::mmsghdr {
+    // SAFETY: an all-zero msghdr is a valid value; the caller keeps the pointers valid.
+    let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
+    hdr.msg_name = name;
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: hdr,
+        msg_len: 0,
+    }
+}
+
 /// Message headers for `sendmmsg`, built once for up to `n` packets: each send fills the
 /// addresses and `iovec`s in place, so the send path allocates nothing. The headers point
 /// into the boxed arrays, whose heap memory never moves.
@@ -195,17 +208,8 @@ impl SendBatch {
         let msgs: Box<[libc::mmsghdr]> = addrs
             .iter_mut()
             .zip(iovs.iter_mut())
-            .map(|(a, iov)| {
-                // SAFETY: all-zero msghdr is valid; the pointers set stay valid (boxes).
-                let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
-                hdr.msg_name = (a as *mut libc::sockaddr_storage).cast();
-                hdr.msg_iov = iov;
-                hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: hdr,
-                    msg_len: 0,
-                }
-            })
+            // The pointers stay valid: they point into boxes kept beside `msgs`.
+            .map(|(a, iov)| one_buffer_message(iov, (a as *mut libc::sockaddr_storage).cast()))
             .collect();
         SendBatch { addrs, iovs, msgs }
     }
@@ -277,16 +281,7 @@ impl RecvBatch {
             .collect();
         let msgs: Box<[libc::mmsghdr]> = iovs
             .iter_mut()
-            .map(|iov| {
-                // SAFETY: an all-zero msghdr is valid; we set the iovec fields below.
-                let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
-                hdr.msg_iov = iov;
-                hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: hdr,
-                    msg_len: 0,
-                }
-            })
+            .map(|iov| one_buffer_message(iov, std::ptr::null_mut()))
             .collect();
         RecvBatch {
             bufs,
