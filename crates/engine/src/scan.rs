@@ -104,7 +104,7 @@ pub struct ScanConfig {
     pub ports: Vec<u16>,
     /// Random probe order (false with `-r`).
     pub randomize_ports: bool,
-    /// Seed for the probe order, cookies and IP IDs.
+    /// Seed for the probe order, cookies and source port.
     pub seed: u64,
     /// Source address for IPv4 probes (SYN scan); asked for through [`Scan::needs_source`] if None.
     pub source_v4: Option<Ipv4Addr>,
@@ -432,7 +432,6 @@ pub struct Scan {
     events: VecDeque<Event>,
     start: Instant,
     last_host_check: Instant,
-    rng: u64,
     stopped: bool,
     need_source: Option<IpAddr>,
     progress: Progress,
@@ -502,7 +501,6 @@ impl Scan {
             rtt: RttEstimator::new(&cfg.timing),
             rate: RateControl::new(&cfg.timing),
             max_in_flight: cfg.timing.max_in_flight,
-            rng: splitmix64(cfg.seed.wrapping_add(17)),
             ports_len,
             targets,
             targets_total,
@@ -821,7 +819,6 @@ impl Scan {
             Some(PingProbe::Echo | PingProbe::Timestamp) => 0,
             None => slot_port,
         };
-        self.rng = splitmix64(self.rng);
         // The cookie goes into the sequence number, and into the acknowledgement number
         // too when the probe carries ACK: a RST to an ACK probe echoes that number as
         // its own sequence number.
@@ -835,7 +832,7 @@ impl Scan {
                 src,
                 dst,
                 ttl: 64,
-                ip_id: self.rng as u16,
+                ip_id: wire::mark::mark_pair(sport, port),
                 src_port: sport,
                 dst_port: port,
                 payload: wire::payloads::udp_payload(port).unwrap_or(&[]),
@@ -851,7 +848,7 @@ impl Scan {
                 src,
                 dst,
                 ttl: 64,
-                ip_id: self.rng as u16,
+                ip_id: wire::mark::mark_pair(sport, cookie as u16),
                 ident: sport,
                 seq: cookie as u16,
                 payload: &[],
@@ -865,7 +862,7 @@ impl Scan {
                 src,
                 dst,
                 ttl: 64,
-                ip_id: self.rng as u16,
+                ip_id: wire::mark::mark_pair(sport, cookie as u16),
                 ident: sport,
                 seq: cookie as u16,
                 originate: cookie,
@@ -882,13 +879,15 @@ impl Scan {
                 src,
                 dst,
                 ttl: 64,
-                ip_id: self.rng as u16,
+                ip_id: wire::mark::mark(cookie),
                 src_port: sport,
                 dst_port: port,
                 seq: cookie,
                 ack: if with_ack { cookie } else { 0 },
                 flags,
-                window: 1024,
+                // monban's signature (see `monban_wire::mark`): defenders can tell our
+                // probes from anyone else's; the window of a probe changes no answer.
+                window: wire::mark::mark(cookie),
                 options: if flags.contains(wire::TcpFlags::SYN) {
                     &wire::TCP_OPT_MSS_1460
                 } else {

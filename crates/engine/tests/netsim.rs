@@ -1070,6 +1070,55 @@ fn stop_reports_partial_hosts() {
     assert!(scan.poll_transmit(t0, &mut buf).is_none());
 }
 
+/// Every probe monban writes carries its mark (`monban_wire::mark`), so that defenders and
+/// `monban detect` can name monban from one packet: the TCP window and the IPv4
+/// identification are mark(seq); a UDP probe's identification is mark(ports).
+#[test]
+fn every_crafted_probe_carries_the_mark() {
+    use monban_wire::mark::{mark, mark_pair};
+    let t0 = Instant::now();
+    let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    for scan_type in [
+        ScanType::Syn,
+        ScanType::Fin,
+        ScanType::Null,
+        ScanType::Xmas,
+        ScanType::Ack,
+        ScanType::Window,
+        ScanType::Udp,
+    ] {
+        let cfg = ScanConfig {
+            assume_up: true,
+            ..plain_config(scan_type, (1..=50).collect(), 9)
+        };
+        let mut scan = one_target(cfg, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10)), t0);
+        let mut buf = [0u8; 1500];
+        let mut n = 0;
+        let mut now = t0;
+        // Paced: step the clock until every port's first probe has gone out.
+        while n < 50 && now < t0 + Duration::from_secs(1) {
+            let Some(t) = scan.poll_transmit(now, &mut buf) else {
+                now += Duration::from_millis(1);
+                continue;
+            };
+            if t.attempt > 0 {
+                continue;
+            }
+            let p = &buf[..t.len];
+            let id = be16(p, 4);
+            if scan_type == ScanType::Udp {
+                assert_eq!(id, mark_pair(be16(p, 20), be16(p, 22)), "{scan_type:?}");
+            } else {
+                let seq = u32::from_be_bytes([p[24], p[25], p[26], p[27]]);
+                assert_eq!(be16(p, 34), mark(seq), "{scan_type:?} window");
+                assert_eq!(id, mark(seq), "{scan_type:?} identification");
+            }
+            n += 1;
+        }
+        assert_eq!(n, 50, "{scan_type:?}");
+    }
+}
+
 /// A scan of `ports` from SCANNER4, source port 40000, -T4, ports in order, hosts not
 /// assumed up.
 fn plain_config(scan_type: ScanType, ports: Vec<u16>, seed: u64) -> ScanConfig {

@@ -24,6 +24,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mark;
 pub mod ndp;
 pub mod payloads;
 pub mod tcp;
