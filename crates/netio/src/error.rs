@@ -18,6 +18,23 @@ pub enum NetError {
     /// The interface given with -e does not exist.
     #[error("interface {0:?} not found")]
     NoSuchInterface(String),
+    /// The interface named for live capture does not exist.
+    #[error("no interface named {0:?}: see `ip link`")]
+    NoCaptureInterface(String),
+    /// Live capture needs privileges this process does not have.
+    #[error("live capture needs CAP_NET_RAW: run as root, or read a file with -r")]
+    NeedCapturePrivilege,
+    /// The kernel could not allocate or map the capture ring.
+    #[error("could not set up a capture ring of {bytes} bytes: free some memory or ask for a smaller ring")]
+    CaptureRing {
+        /// The ring's size.
+        bytes: usize,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The interface being captured on was deleted.
+    #[error("interface {0:?} was deleted during the capture: start again once it is back (see `ip link`)")]
+    CaptureInterfaceGone(String),
     /// A socket operation failed.
     #[error("{what} failed")]
     Io {

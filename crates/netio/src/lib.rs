@@ -9,10 +9,13 @@
 //!   open-file limit (EMFILE is back-pressure); the exact ICMP type behind a failed
 //!   connect is read from the socket's error queue (`IP_RECVERR`); sockets close with
 //!   RST (linger 0) so no TIME_WAIT piles up.
+//! - [`capture::LiveCapture`]: live capture for the detector: an `AF_PACKET` socket with a
+//!   kernel filter passing only IPv4 and IPv6, read through a `TPACKET_V3` ring.
 //!
 //! Drivers never print: events and progress go to a [`Handler`].
 
 pub mod bounce;
+pub mod capture;
 pub mod connect;
 mod error;
 pub mod neighbor;
@@ -21,6 +24,7 @@ pub mod syn;
 mod sys;
 pub mod version;
 
+pub use capture::{CaptureOptions, CaptureStats, CapturedPacket, LiveCapture};
 pub use error::NetError;
 
 use monban_engine::{Event, Progress};
