@@ -3,6 +3,7 @@
 //! `monban-netio` runs the engine, and events go to the output sinks.
 
 mod cli;
+mod detect;
 mod rdns;
 mod resume;
 mod versions;
@@ -59,6 +60,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(plan) => run_scan(*plan),
+        Command::Detect(plan) => {
+            install_signal_handlers();
+            detect::run(*plan, &STOP)
+        }
     };
     match result {
         Ok(code) => code,

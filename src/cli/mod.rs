@@ -6,6 +6,7 @@
 //! target lists and resolving host names. The parser is our own: nmap's flags (`-sS`,
 //! `-Pn`, `-oA base`, `-p-`, `-T4`, `-p80`) do not fit a generic parser well.
 
+pub mod detect;
 mod hiargs;
 mod lowargs;
 mod profiles;
@@ -30,6 +31,8 @@ pub enum Command {
     Version,
     /// `monban profiles`: print this list of scan profiles (to stdout) and exit 0.
     Profiles(String),
+    /// `monban detect`: find port scans in packets.
+    Detect(Box<detect::DetectPlan>),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -230,6 +233,12 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
         }
     }
     let args_line = shell_line(&strings);
+    if strings.get(1).map(String::as_str) == Some("detect") {
+        return match detect::parse(strings.get(2..).unwrap_or(&[]))? {
+            detect::Parsed::Run(plan) => Ok(Command::Detect(plan)),
+            detect::Parsed::Help => Ok(Command::Help(detect::help())),
+        };
+    }
     let low = lowargs::LowArgs::parse(strings.into_iter().skip(1))?;
     if low.mode == lowargs::Mode::Scan && low.resume.is_some() {
         return resume(low, env);
@@ -318,16 +327,19 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn top_help() -> String {
     format!(
-        "monban {VERSION}: a port scanner (門番, the gatekeeper)
+        "monban {VERSION}: a port scanner and port-scan detector (門番, the gatekeeper)
 
 USAGE
   monban [scan] [options] <targets...>
+  monban detect (-r FILE | -i IFACE) [options]
   monban --help | --version
 
 COMMANDS
   scan                     scan ports of the targets; the default command:
                            `monban -p 22 host` is `monban scan -p 22 host`
   profiles                 list the scan profiles (`monban scan --profile NAME`)
+  detect                   find port scans in a capture file or live traffic; name their
+                           technique, kind and tool (`monban detect --help`)
   help                     show this help; `monban scan --help` shows the scan options
 {OPTIONS}"
     )

@@ -1,0 +1,382 @@
+//! `monban detect`: its flags → a validated [`DetectPlan`].
+//!
+//! One table, [`FLAGS`], defines every flag once; the parser and the help text both come
+//! from it, so they cannot disagree.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use monban_detect::Net;
+
+use super::lowargs::parse_time;
+use super::ArgError;
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectInput {
+    /// A pcap or pcapng file (`-` = stdin).
+    File(PathBuf),
+    /// Live capture on an interface (`any` = all).
+    Live(String),
+}
+
+/// A validated `monban detect` command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectPlan {
+    /// The packets.
+    pub input: DetectInput,
+    /// JSON Lines alerts to this file (`-` = stdout).
+    pub json: Option<PathBuf>,
+    /// Protected addresses, when given (`--home`).
+    pub home: Option<Vec<Net>>,
+    /// Sources never alerted on.
+    pub allow: Vec<Net>,
+    /// Print counters at the end (stderr).
+    pub stats: bool,
+    /// Net failed first contacts that make a scanner.
+    pub threshold: i32,
+    /// Silence that counts as a failed first contact.
+    pub reply_timeout: Duration,
+    /// A campaign without probes for this long has ended.
+    pub idle_timeout: Duration,
+    /// Most sources held at once.
+    pub max_sources: usize,
+    /// Live capture: stop after this long (else at Ctrl-C or SIGTERM).
+    pub duration: Option<Duration>,
+}
+
+/// What a flag takes.
+#[derive(Clone, Copy)]
+enum Takes {
+    Nothing,
+    Value(&'static str),
+}
+
+/// One flag: its spellings, its value, its help line.
+struct Flag {
+    names: &'static [&'static str],
+    takes: Takes,
+    help: &'static str,
+}
+
+/// Every flag of `monban detect`.
+const FLAGS: &[Flag] = &[
+    Flag {
+        names: &["-r"],
+        takes: Takes::Value("FILE"),
+        help: "read packets from a pcap or pcapng file (`-` = stdin); Ethernet, Linux cooked v1/v2, raw IP",
+    },
+    Flag {
+        names: &["-i"],
+        takes: Takes::Value("IFACE"),
+        help: "capture live on an interface (`any` = all); runs until Ctrl-C, SIGTERM or --duration",
+    },
+    Flag {
+        names: &["-oJ"],
+        takes: Takes::Value("FILE"),
+        help: "write alerts and summaries as JSON Lines (`-` = stdout)",
+    },
+    Flag {
+        names: &["--home"],
+        takes: Takes::Value("NETS"),
+        help: "the protected addresses, e.g. 10.0.0.0/8,fd00::/8 (default: this host's addresses with -i, every destination with -r)",
+    },
+    Flag {
+        names: &["--allow"],
+        takes: Takes::Value("NETS"),
+        help: "never alert on these sources (their probes are counted in --stats)",
+    },
+    Flag {
+        names: &["--stats"],
+        takes: Takes::Nothing,
+        help: "print packet, probe and state counters at the end (stderr)",
+    },
+    Flag {
+        names: &["--threshold"],
+        takes: Takes::Value("N"),
+        help: "failed first contacts (net of successful ones) that make a scanner (default 4)",
+    },
+    Flag {
+        names: &["--reply-timeout"],
+        takes: Takes::Value("TIME"),
+        help: "silence after which an unanswered probe has failed (default 3s)",
+    },
+    Flag {
+        names: &["--idle-timeout"],
+        takes: Takes::Value("TIME"),
+        help: "a campaign without probes for this long has ended (default 20m)",
+    },
+    Flag {
+        names: &["--max-sources"],
+        takes: Takes::Value("N"),
+        help: "most sources held at once; the oldest one-probe sources go first (default 100000)",
+    },
+    Flag {
+        names: &["--duration"],
+        takes: Takes::Value("TIME"),
+        help: "with -i: stop after this long",
+    },
+    Flag {
+        names: &["-h", "--help"],
+        takes: Takes::Nothing,
+        help: "show this help",
+    },
+];
+
+/// The help text of `monban detect`, from [`FLAGS`].
+pub fn help() -> String {
+    let mut s = String::from(
+        "monban detect: find port scans in traffic, name their technique, kind and tool
+
+USAGE
+  monban detect -r FILE [options]
+  monban detect -i IFACE [options]
+
+OPTIONS
+",
+    );
+    for f in FLAGS {
+        let mut left = f.names.join(", ");
+        if let Takes::Value(v) = f.takes {
+            left.push(' ');
+            left.push_str(v);
+        }
+        s.push_str(&format!("  {left:<24} {}\n", f.help));
+    }
+    s.push_str(
+        "
+Without -oJ, one line per alert as it happens and a summary table at the end (stdout).
+Times are the packets' own: a file is analysed at the speed of reading it.
+",
+    );
+    s
+}
+
+fn flag(name: &str) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.names.contains(&name))
+}
+
+fn nets(flag: &str, v: &str) -> Result<Vec<Net>, ArgError> {
+    Net::parse_list(v).map_err(|e| ArgError(format!("{flag}: {e}")))
+}
+
+fn time(flag: &str, v: &str) -> Result<Duration, ArgError> {
+    parse_time(v).filter(|d| !d.is_zero()).ok_or_else(|| {
+        ArgError(format!(
+            "{flag} needs a time such as 500ms, 30s or 5m, got {v:?}"
+        ))
+    })
+}
+
+fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
+    flag: &str,
+    v: &str,
+) -> Result<T, ArgError> {
+    match v.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err(ArgError(format!(
+            "{flag} needs a positive number, got {v:?}"
+        ))),
+    }
+}
+
+/// What the parse of `monban detect ARGS` gives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Run the detector.
+    Run(Box<DetectPlan>),
+    /// Print the help.
+    Help,
+}
+
+/// Parses the arguments after `detect`.
+pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
+    let mut file = None;
+    let mut iface = None;
+    let mut plan = DetectPlan {
+        input: DetectInput::File(PathBuf::new()),
+        json: None,
+        home: None,
+        allow: Vec::new(),
+        stats: false,
+        threshold: 4,
+        reply_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(20 * 60),
+        max_sources: 100_000,
+        duration: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let Some(f) = flag(name) else {
+            return Err(ArgError(if arg.starts_with('-') && arg != "-" {
+                format!("unknown option {arg:?} for detect (see monban detect --help)")
+            } else {
+                format!("unexpected argument {arg:?}: give the input with -r FILE or -i IFACE")
+            }));
+        };
+        let value = match f.takes {
+            Takes::Nothing => {
+                if inline.is_some() {
+                    return Err(ArgError(format!("{name} takes no value")));
+                }
+                String::new()
+            }
+            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
+                Some(v) => v,
+                None => return Err(ArgError(format!("{name} needs {what}"))),
+            },
+        };
+        match f.names[0] {
+            "-r" => file = Some(PathBuf::from(value)),
+            "-i" => iface = Some(value),
+            "-oJ" => plan.json = Some(PathBuf::from(value)),
+            "--home" => plan.home = Some(nets(name, &value)?),
+            "--allow" => plan.allow.extend(nets(name, &value)?),
+            "--stats" => plan.stats = true,
+            "--threshold" => plan.threshold = number::<i32>(name, &value)?,
+            "--reply-timeout" => plan.reply_timeout = time(name, &value)?,
+            "--idle-timeout" => plan.idle_timeout = time(name, &value)?,
+            "--max-sources" => plan.max_sources = number::<usize>(name, &value)?,
+            "--duration" => plan.duration = Some(time(name, &value)?),
+            _ => return Ok(Parsed::Help),
+        }
+    }
+    plan.input = match (file, iface) {
+        (Some(f), None) => DetectInput::File(f),
+        (None, Some(i)) => DetectInput::Live(i),
+        (Some(_), Some(_)) => {
+            return Err(ArgError("give either -r FILE or -i IFACE, not both".into()))
+        }
+        (None, None) => {
+            return Err(ArgError(
+                "no input: give -r FILE (a pcap or pcapng file, - = stdin) or -i IFACE (live)"
+                    .into(),
+            ))
+        }
+    };
+    if plan.duration.is_some() && matches!(plan.input, DetectInput::File(_)) {
+        return Err(ArgError(
+            "--duration applies to live capture (-i) only".into(),
+        ));
+    }
+    Ok(Parsed::Run(Box::new(plan)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Parsed, ArgError> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn plan(args: &[&str]) -> DetectPlan {
+        match run(args) {
+            Ok(Parsed::Run(p)) => *p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        run(args).unwrap_err().0
+    }
+
+    #[test]
+    fn reads_every_flag() {
+        let p = plan(&[
+            "-r",
+            "x.pcap",
+            "-oJ",
+            "-",
+            "--home",
+            "10.0.0.0/8,fd00::/8",
+            "--allow=10.1.0.0/16",
+            "--stats",
+            "--threshold",
+            "6",
+            "--reply-timeout",
+            "500ms",
+            "--idle-timeout",
+            "1h",
+            "--max-sources",
+            "1000",
+        ]);
+        assert_eq!(p.input, DetectInput::File("x.pcap".into()));
+        assert_eq!(p.json, Some(PathBuf::from("-")));
+        assert_eq!(p.home.as_ref().map(Vec::len), Some(2));
+        assert_eq!(p.allow.len(), 1);
+        assert!(p.stats);
+        assert_eq!(p.threshold, 6);
+        assert_eq!(p.reply_timeout, Duration::from_millis(500));
+        assert_eq!(p.idle_timeout, Duration::from_secs(3600));
+        assert_eq!(p.max_sources, 1000);
+        let p = plan(&["-i", "eth0", "--duration", "5s"]);
+        assert_eq!(p.input, DetectInput::Live("eth0".into()));
+        assert_eq!(p.duration, Some(Duration::from_secs(5)));
+        assert_eq!(run(&["-r", "x", "--help"]), Ok(Parsed::Help));
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        assert!(err(&[]).starts_with("no input"));
+        assert_eq!(
+            err(&["-r", "a", "-i", "b"]),
+            "give either -r FILE or -i IFACE, not both"
+        );
+        assert_eq!(err(&["-r"]), "-r needs FILE");
+        assert!(err(&["-r", "a", "--bogus"]).starts_with("unknown option \"--bogus\""));
+        assert!(err(&["-r", "a", "stray"]).starts_with("unexpected argument \"stray\""));
+        assert!(err(&["-r", "a", "--home", "10.0.0.0/40"]).contains("prefix length"));
+        assert!(err(&["-r", "a", "--threshold", "0"]).contains("positive number"));
+        assert!(err(&["-r", "a", "--reply-timeout", "soon"]).contains("a time"));
+        assert!(err(&["-r", "a", "--duration", "5s"]).contains("live capture"));
+        assert_eq!(err(&["-r", "a", "--stats=yes"]), "--stats takes no value");
+    }
+
+    #[test]
+    fn help_lists_exactly_the_flags_the_parser_takes() {
+        let h = help();
+        for f in FLAGS {
+            for n in f.names {
+                assert!(h.contains(n), "help lacks {n}");
+                // Every spelling the help shows is accepted.
+                let mut args = vec!["-r".to_string(), "x".to_string()];
+                args.push(n.to_string());
+                if let Takes::Value(_) = f.takes {
+                    args.push(match *n {
+                        "--home" | "--allow" => "10.0.0.0/8".into(),
+                        "--reply-timeout" | "--idle-timeout" | "--duration" => "1s".into(),
+                        "--threshold" | "--max-sources" => "3".into(),
+                        _ => "v".into(),
+                    });
+                }
+                if *n == "-i" || *n == "--duration" {
+                    args.drain(..2);
+                    if *n == "--duration" {
+                        args.extend(["-i".into(), "lo".into()]);
+                    }
+                }
+                assert!(parse(&args).is_ok(), "{args:?}: {:?}", parse(&args));
+            }
+        }
+        // And the help shows no flag the table lacks.
+        for word in h.split_whitespace() {
+            let w = word.trim_matches(|c: char| matches!(c, ',' | '`' | '(' | ')' | ':'));
+            let looks_like_flag = w.len() > 1
+                && w.starts_with('-')
+                && w.trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && w.chars()
+                    .nth(1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '-');
+            if looks_like_flag {
+                assert!(flag(w).is_some(), "help names {w}, the parser does not");
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! `monban detect`: drives the sans-IO detector (`monban-detect`) from a capture file or a
+//! live interface and writes its events: human lines and a table, or JSON Lines.
+
+use crate::cli::detect::{DetectInput, DetectPlan};
+use anyhow::{bail, Context, Result};
+use monban_detect::capture::{self, CaptureError, CaptureReader, LinkError};
+use monban_detect::{AlertLine, Config, Detector, Event, Net, Report, Stats, Timestamp};
+use monban_netio::{CaptureOptions, LiveCapture};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where events go.
+struct Out {
+    json: Option<Box<dyn Write>>,
+    /// Human lines on stdout (unless JSON goes there).
+    human: Option<Box<dyn Write>>,
+    /// Every summary, for the table at the end.
+    summaries: Vec<Report>,
+    finishing: bool,
+}
+
+impl Out {
+    fn new(plan: &DetectPlan) -> Result<Out> {
+        let stdout = || -> Box<dyn Write> { Box::new(BufWriter::new(io::stdout())) };
+        let json: Option<Box<dyn Write>> = match &plan.json {
+            Some(p) if p.as_os_str() == "-" => Some(stdout()),
+            Some(p) => Some(Box::new(BufWriter::new(
+                File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            ))),
+            None => None,
+        };
+        let json_on_stdout = plan.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        Ok(Out {
+            json,
+            human: (!json_on_stdout).then(stdout),
+            summaries: Vec::new(),
+            finishing: false,
+        })
+    }
+
+    fn event(&mut self, e: Event) -> Result<()> {
+        let (report, summary) = match e {
+            Event::Alert(r) => (r, false),
+            Event::Summary(r) => (r, true),
+        };
+        if let Some(j) = &mut self.json {
+            serde_json::to_writer(&mut *j, &report.to_json(summary))?;
+            j.write_all(b"\n")?;
+            // Alerts are for following live: one line, flushed as it happens.
+            j.flush()?;
+        }
+        if let Some(h) = &mut self.human {
+            if !summary {
+                writeln!(h, "{}", AlertLine(&report))?;
+                h.flush()?;
+            } else if !self.finishing && report.merged_into.is_none() {
+                writeln!(
+                    h,
+                    "{} ENDED #{} {}: {} probes, last at {}",
+                    report.last_seen.rfc3339(),
+                    report.id,
+                    report.kind.name(),
+                    report.probes,
+                    report.last_seen.rfc3339()
+                )?;
+                h.flush()?;
+            }
+        }
+        if summary && report.merged_into.is_none() {
+            self.summaries.push(report);
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, det: &mut Detector) -> Result<()> {
+        while let Some(e) = det.poll_event() {
+            self.event(e)?;
+        }
+        Ok(())
+    }
+
+    /// The summary table (human output only).
+    fn close(mut self) -> Result<()> {
+        if let Some(h) = &mut self.human {
+            table(h, &self.summaries)?;
+            h.flush()?;
+        }
+        if let Some(j) = &mut self.json {
+            j.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn table(w: &mut dyn Write, rows: &[Report]) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(w, "No port scan found.");
+    }
+    let head = [
+        "ID",
+        "KIND",
+        "TOOL",
+        "TECHNIQUES",
+        "SOURCES",
+        "TARGETS",
+        "PORTS",
+        "PROBES",
+        "TO ALERT",
+        "FIRST SEEN",
+        "LAST SEEN",
+    ];
+    let cells: Vec<[String; 11]> = rows.iter().map(Report::summary_cells).collect();
+    let mut width = head.map(str::len);
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    writeln!(
+        w,
+        "\nPort scans found: {} (campaigns that ended, or were open when the input ended)",
+        rows.len()
+    )?;
+    let line = |w: &mut dyn Write, row: &[&str]| -> io::Result<()> {
+        let mut s = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(c);
+            let pad = width[i].saturating_sub(c.chars().count());
+            if i + 1 < row.len() {
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(w, "{s}")
+    };
+    line(w, &head)?;
+    for row in &cells {
+        let r: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(w, &r)?;
+    }
+    Ok(())
+}
+
+fn config(plan: &DetectPlan, home: Vec<Net>) -> Config {
+    Config {
+        home,
+        allow: plan.allow.clone(),
+        threshold: plan.threshold,
+        reply_timeout: plan.reply_timeout,
+        idle_timeout: plan.idle_timeout,
+        max_sources: plan.max_sources,
+    }
+}
+
+/// Frames the detector never saw, by why.
+#[derive(Default)]
+struct Skipped {
+    not_ip: u64,
+    short: u64,
+    link_type: Option<u32>,
+    link_type_frames: u64,
+}
+
+impl Skipped {
+    fn note(&mut self, e: LinkError) {
+        match e {
+            LinkError::NotIp => self.not_ip += 1,
+            LinkError::UnknownLinkType(t) => {
+                self.link_type = Some(t);
+                self.link_type_frames += 1;
+            }
+            LinkError::Truncated | LinkError::TooManyVlanTags => self.short += 1,
+        }
+    }
+}
+
+fn print_stats(s: &Stats, extra: &str) {
+    eprintln!(
+        "monban detect: {} packets, {} undecodable, {} probes, {} answers matched, \
+         {} probes from --allow sources (not judged), {} sources held at the end, \
+         {} evicted, {} alerts{extra}",
+        s.packets,
+        s.undecodable,
+        s.probes,
+        s.replies,
+        s.allowed_probes,
+        s.sources,
+        s.evicted,
+        s.alerts
+    );
+}
+
+/// Runs `monban detect`.
+pub fn run(plan: DetectPlan, stop: &'static AtomicBool) -> Result<ExitCode> {
+    match &plan.input {
+        DetectInput::File(path) => {
+            let input: Box<dyn Read> = if path.as_os_str() == "-" {
+                Box::new(io::stdin().lock())
+            } else {
+                Box::new(
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+                )
+            };
+            from_file(&plan, input, path.display().to_string())
+        }
+        DetectInput::Live(iface) => live(&plan, iface, stop),
+    }
+}
+
+fn from_file(plan: &DetectPlan, input: Box<dyn Read>, name: String) -> Result<ExitCode> {
+    let mut reader = CaptureReader::new(input).with_context(|| name.clone())?;
+    let mut det = Detector::new(config(plan, plan.home.clone().unwrap_or_default()));
+    let mut out = Out::new(plan)?;
+    let mut skipped = Skipped::default();
+    let mut cut: Option<CaptureError> = None;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e @ CaptureError::Io(_)) => {
+                return Err(e).with_context(|| format!("reading {name}"));
+            }
+            Err(e) => {
+                // Everything before the damage was read: report it, keep the results.
+                cut = Some(e);
+                break;
+            }
+        };
+        match capture::ip_packet(frame.link, frame.data) {
+            Ok(ip) => det.on_packet(frame.ts, ip),
+            Err(e) => {
+                skipped.note(e);
+                det.advance(frame.ts);
+            }
+        }
+        out.drain(&mut det)?;
+    }
+    out.finishing = true;
+    det.finish();
+    out.drain(&mut det)?;
+    out.close()?;
+    let frames = reader.stats().frames;
+    if let Some(t) = skipped.link_type {
+        eprintln!(
+            "monban detect: warning: {} frames of link-layer type {t} skipped: {}",
+            skipped.link_type_frames,
+            LinkError::UnknownLinkType(t)
+        );
+    }
+    if let Some(e) = &cut {
+        eprintln!("monban detect: warning: {name}: {e}");
+    }
+    if plan.stats {
+        print_stats(
+            &det.stats(),
+            &format!(
+                "; {frames} frames read, {} not IP, {} too short, {} of an unknown link type, \
+                 {} cut by the snapshot length",
+                skipped.not_ip,
+                skipped.short,
+                skipped.link_type_frames,
+                reader.stats().cut_by_snaplen
+            ),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wall_clock() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    Timestamp::from_secs_nanos(d.as_secs(), u64::from(d.subsec_nanos()))
+}
+
+/// This host's addresses: the default `--home` of a live capture.
+fn host_addresses() -> Result<Vec<Net>> {
+    let ifs = monban_netio::neighbor::interfaces().context("listing this host's addresses")?;
+    Ok(ifs
+        .iter()
+        .flat_map(|i| i.addrs.iter())
+        .map(|a| Net::new(a.addr, 128))
+        .collect())
+}
+
+fn live(plan: &DetectPlan, iface: &str, stop: &AtomicBool) -> Result<ExitCode> {
+    let mut cap = LiveCapture::open(iface, &CaptureOptions::default())?;
+    let home = match &plan.home {
+        Some(h) => h.clone(),
+        None => host_addresses()?,
+    };
+    if home.is_empty() {
+        bail!("this host has no address to protect: give --home NETS");
+    }
+    let mut det = Detector::new(config(plan, home));
+    let mut out = Out::new(plan)?;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && plan.duration.is_none_or(|d| started.elapsed() < d) {
+        cap.next_batch(Duration::from_millis(100), &mut |p| {
+            det.on_packet(Timestamp::from_nanos(p.ts_nanos), p.data);
+        })?;
+        det.advance(wall_clock());
+        out.drain(&mut det)?;
+    }
+    out.finishing = true;
+    det.finish();
+    out.drain(&mut det)?;
+    out.close()?;
+    if plan.stats {
+        let k = cap.stats()?;
+        print_stats(
+            &det.stats(),
+            &format!(
+                "; kernel: {} packets, {} dropped, {} malformed ring entries",
+                k.packets, k.drops, k.malformed
+            ),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
