@@ -16,7 +16,7 @@ use common::{lab, parse_jsonl, read, run, scratch};
 use monban_lab::Lab;
 
 const SCAN_LIMIT: Duration = Duration::from_secs(120);
-/// The quick list (PRODUCT.md): 1-10 and 27 named ports.
+/// The quick list (docs/background.md, "The online scan suite"): 1-10 and 27 named ports.
 const QUICK: [u16; 37] = [
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 25, 53, 59, 79, 80, 110, 113, 135, 139, 443,
     445, 1080, 1125, 1243, 1999, 5000, 6776, 7789, 8080, 12345, 31337, 54320, 54321,

@@ -1,5 +1,5 @@
 //! Scan profiles (`--profile NAME`, listed by `monban profiles`): presets of the online
-//! scan suite described in PRODUCT.md.
+//! scan suite retold in docs/background.md ("The online scan suite").
 //!
 //! A profile fills in only what the command line left unsaid, before the plan is
 //! validated: explicit flags always win (`--profile quick -p 80` scans port 80 with echo
