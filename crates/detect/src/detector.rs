@@ -50,7 +50,7 @@
 //! knocked on two doors or more, which earns it a second chance, so a flood of
 //! one-packet spoofed sources pushes out only its own kind while a scanner stays.
 
-use crate::fingerprint::{self, Tool, ToolVotes};
+use crate::fingerprint::{self, Tool, ToolVotes, TtlSpread};
 use crate::net::Net;
 use crate::packet::{self, flags, proto, Icmp, Packet, Transport};
 use crate::report::{Kind, Report, Technique, MAX_LISTED_TARGETS};
@@ -316,6 +316,7 @@ struct Source {
     pending: u32,
     techniques: u16,
     votes: ToolVotes,
+    ttl: TtlSpread,
     evidence: Evidence,
     responsive: bool,
     ring: [Option<Door>; RING],
@@ -334,6 +335,7 @@ impl Source {
             pending: 0,
             techniques: 0,
             votes: ToolVotes::default(),
+            ttl: TtlSpread::default(),
             evidence: Evidence::default(),
             responsive: false,
             ring: [None; RING],
@@ -481,7 +483,8 @@ impl Detector {
             self.stats.allowed_probes += 1;
             return;
         }
-        self.on_probe(p.src, key, technique, tool);
+        let ttl = p.src.is_ipv4().then_some(p.ttl);
+        self.on_probe(p.src, key, technique, tool, ttl);
     }
 
     /// Moves the clock to `now` (packet time): settles silent doors, ends idle campaigns.
@@ -651,7 +654,14 @@ impl Detector {
         true
     }
 
-    fn on_probe(&mut self, from: IpAddr, key: DoorKey, technique: Technique, tool: Tool) {
+    fn on_probe(
+        &mut self,
+        from: IpAddr,
+        key: DoorKey,
+        technique: Technique,
+        tool: Tool,
+        ttl: Option<u8>,
+    ) {
         self.stats.probes += 1;
         let now = self.now;
         if !self.sources.contains_key(&from) {
@@ -665,6 +675,14 @@ impl Detector {
         src.probes += 1;
         src.last_seen = now;
         src.techniques |= technique.bit();
+        if let Some(t) = ttl {
+            src.ttl.add(t);
+        }
+        let tool = if tool == Tool::Unknown && src.ttl.random() {
+            Tool::Nmap
+        } else {
+            tool
+        };
         src.votes.add(tool);
         if src.door_mut(&key).is_some() {
             return;
@@ -688,6 +706,20 @@ impl Detector {
             self.settle(from, key, Outcome::Crafted);
         } else if let Some(src) = self.sources.get_mut(&from) {
             src.pending += 1;
+        }
+        // A source alerted alone is checked for partners as its doors double: a second
+        // shard may have started after it, or grown large enough to be recognised.
+        let check = self.sources.get(&from).is_some_and(|s| {
+            s.doors >= MIN_SHARD_DOORS as u64
+                && s.doors.is_power_of_two()
+                && s.campaign
+                    .as_ref()
+                    .is_some_and(|c| c.alert.is_some() && c.group.is_none())
+        });
+        if check {
+            if let Some((kind, others)) = self.partners(from) {
+                self.join(from, kind, others);
+            }
         }
     }
 

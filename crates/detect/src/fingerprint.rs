@@ -12,9 +12,13 @@
 //! | monban | TCP window = mark(seq), and over IPv4 the identification equals it; UDP and ICMP over IPv4: identification = mark(ports) / mark(ident, seq) — see `monban_wire::mark` |
 //! | zmap | IPv4 identification is always 54321; TTL 255; SYN window 65535 |
 //! | masscan | IPv4 identification = low 16 bits of (destination address XOR destination port XOR sequence number); TTL 255; SYN window 1024 |
-//! | nmap | raw TCP probes: window 1024, 2048, 3072 or 4096; a SYN carries exactly one option, MSS 1460; FIN, NULL, Xmas, ACK and Maimon probes carry none; ICMP echo without data; no DF |
+//! | nmap | raw TCP probes: window 1024, 2048, 3072 or 4096; a SYN carries exactly one option, MSS 1460; FIN, NULL, Xmas, ACK and Maimon probes carry none; ICMP echo without data; no DF; over IPv4 every packet draws its TTL from 37..=59 ([`TtlSpread`], judged over a source's probes) |
+//! | masscan (`--ping`) | ICMP echo with 48 data bytes, no DF, TTL above 128 (sent as 255) |
 //!
-//! A campaign's tool is the one most of its probes name ([`ToolVotes`]).
+//! A campaign's tool is the one most of its probes name ([`ToolVotes`]); a source whose
+//! TTLs are random as nmap's are names nmap for its probes that name nothing else (UDP and
+//! IP-protocol probes carry no other habit). Packets the kernel writes for a raw scanner
+//! (the RST after a SYN/ACK) are not probes and are not counted.
 
 use crate::packet::{flags, Icmp, Packet, Transport};
 use monban_wire::mark::{mark, mark_pair};
@@ -54,6 +58,8 @@ impl Tool {
 const NMAP_SYN_OPTIONS: [u8; 4] = [2, 4, 0x05, 0xb4];
 /// zmap's fixed IPv4 identification.
 const ZMAP_IP_ID: u16 = 54321;
+/// Bytes after the header of masscan's echo request (`--ping`): 0x08, 0x09, ... 0x37.
+const MASSCAN_ECHO_DATA: u16 = 48;
 
 /// The tool whose habits a probe shows, or [`Tool::Unknown`].
 pub fn classify(p: &Packet) -> Tool {
@@ -114,10 +120,63 @@ fn icmp_tool(p: &Packet, ident: u16, seq: u16, data_len: u16) -> Tool {
         Tool::Zmap
     } else if data_len == 0 && !p.df {
         Tool::Nmap
+    } else if data_len == MASSCAN_ECHO_DATA && !p.df && p.ttl > 128 {
+        Tool::Masscan
     } else {
         Tool::Unknown
     }
 }
+
+/// The TTL habit of nmap's raw probes over IPv4: each packet gets its own TTL, drawn from
+/// 37..=59 (23 values in every capture we made). An operating system uses one TTL per
+/// path, and a NAT mixing systems spreads its TTLs by 64 or more, so a source whose
+/// probes' TTLs spread over [`RANDOM_TTL_MIN_SPREAD`]..=[`RANDOM_TTL_MAX_SPREAD`] below
+/// [`RANDOM_TTL_CEILING`] is writing its own TTLs at random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlSpread {
+    min: u8,
+    max: u8,
+    n: u32,
+}
+
+/// Smallest spread that counts as random TTLs.
+pub const RANDOM_TTL_MIN_SPREAD: u8 = 6;
+/// Largest spread that counts (nmap's is 22; wider means several systems).
+pub const RANDOM_TTL_MAX_SPREAD: u8 = 24;
+/// Highest TTL of such probes (nmap's highest is 59; routers only lower it).
+pub const RANDOM_TTL_CEILING: u8 = 60;
+/// Probes needed before the spread is judged.
+pub const RANDOM_TTL_PROBES: u32 = 4;
+
+impl Default for TtlSpread {
+    fn default() -> TtlSpread {
+        TtlSpread {
+            min: u8::MAX,
+            max: 0,
+            n: 0,
+        }
+    }
+}
+
+impl TtlSpread {
+    /// Counts one IPv4 probe's TTL.
+    pub fn add(&mut self, ttl: u8) {
+        self.min = self.min.min(ttl);
+        self.max = self.max.max(ttl);
+        self.n = self.n.saturating_add(1);
+    }
+
+    /// Whether the TTLs look drawn at random per packet, as nmap draws them.
+    pub fn random(&self) -> bool {
+        let spread = self.max.saturating_sub(self.min);
+        self.n >= RANDOM_TTL_PROBES
+            && (RANDOM_TTL_MIN_SPREAD..=RANDOM_TTL_MAX_SPREAD).contains(&spread)
+            && self.max <= RANDOM_TTL_CEILING
+    }
+}
+
+/// Probes naming a tool that name it for the campaign even among many unnamed ones.
+pub const MIN_NAMING_PROBES: u64 = 4;
 
 /// Votes of a campaign's probes for a tool.
 #[derive(Debug, Clone, Default)]
@@ -141,8 +200,9 @@ impl ToolVotes {
     }
 
     /// The tool named by more than half of the probes that name one, and by at least a
-    /// fifth of all probes (a connect scan's kernel SYNs name nobody; a few stray matches
-    /// in a crowd of them must not name a tool).
+    /// fifth of all probes or by [`MIN_NAMING_PROBES`] of them (a connect scan's kernel
+    /// SYNs name nobody; one stray match in a crowd of them must not name a tool, while
+    /// nmap `-sV`'s few raw SYNs before its many connections do name nmap).
     pub fn winner(&self) -> Tool {
         let total: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
         let named: u64 = total - u64::from(self.counts[Tool::Unknown as usize]);
@@ -150,7 +210,7 @@ impl ToolVotes {
             .into_iter()
             .find(|&t| {
                 let c = u64::from(self.counts[t as usize]);
-                c * 2 > named && c * 5 >= total
+                c * 2 > named && (c * 5 >= total || c >= MIN_NAMING_PROBES)
             })
             .unwrap_or(Tool::Unknown)
     }
