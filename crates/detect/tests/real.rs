@@ -263,3 +263,52 @@ fn benign_captures_raise_nothing() {
         assert!(events.is_empty(), "{name}: {events:#?}");
     }
 }
+
+/// nmap -T0 and -T1 without waiting: the real -sS capture re-timed so that its probes
+/// leave five minutes (T0) or fifteen seconds (T1) apart, each answer as long after its
+/// probe as it came in the capture.
+#[test]
+fn slow_scans_from_a_retimed_capture() {
+    use monban_detect::Timestamp;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/real/nmap-sS.pcap");
+    let scanner: IpAddr = "10.77.0.2".parse().unwrap();
+    for gap_secs in [300u64, 15] {
+        let mut r = CaptureReader::new(File::open(&path).unwrap()).unwrap();
+        let mut det = Detector::new(Config::default());
+        let mut events = Vec::new();
+        let (mut slot, mut last_probe_orig, mut base) = (0u64, None, None);
+        while let Some(f) = r.next_frame().unwrap() {
+            let ip = ip_packet(f.link, f.data).unwrap();
+            let p = monban_detect::packet::decode(ip).unwrap();
+            let t0 = *base.get_or_insert(f.ts.as_nanos());
+            let ts = if p.src == scanner {
+                slot += 1;
+                last_probe_orig = Some(f.ts.as_nanos());
+                t0 + slot * gap_secs * 1_000_000_000
+            } else {
+                let since = f.ts.as_nanos() - last_probe_orig.unwrap_or(f.ts.as_nanos());
+                t0 + slot * gap_secs * 1_000_000_000 + since.min(1_000_000_000)
+            };
+            det.on_packet(Timestamp::from_nanos(ts), ip);
+            while let Some(e) = det.poll_event() {
+                events.push(e);
+            }
+        }
+        det.finish();
+        while let Some(e) = det.poll_event() {
+            events.push(e);
+        }
+        let c = campaigns(&events);
+        assert_eq!(c.len(), 1, "gap {gap_secs} s: {c:#?}");
+        let r = c[0];
+        assert_eq!(
+            (r.kind, r.tool),
+            (Kind::Portscan, Tool::Nmap),
+            "gap {gap_secs} s"
+        );
+        assert_eq!(r.ports, PORTS);
+        assert_eq!(r.probes_before_alert, 4, "gap {gap_secs} s");
+        // The whole scan, hours long at T0, is one campaign.
+        assert!(r.last_seen.since(r.first_seen).as_secs() >= 300 * gap_secs);
+    }
+}
