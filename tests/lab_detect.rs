@@ -168,7 +168,11 @@ fn campaigns(
         );
         assert!(prev.is_none(), "two campaigns from {sources:?}");
     }
-    assert!(alerts >= out.len(), "{}: fewer alerts than campaigns", path.display());
+    assert!(
+        alerts >= out.len(),
+        "{}: fewer alerts than campaigns",
+        path.display()
+    );
     out
 }
 
@@ -207,7 +211,11 @@ fn check(what: &str, path: &Path) {
         "10.77.0.50".to_string(),
         "10.77.0.51".to_string(),
     ]];
-    assert_eq!(decoy.3["responsive"], serde_json::json!(["10.77.0.12"]), "{what}");
+    assert_eq!(
+        decoy.3["responsive"],
+        serde_json::json!(["10.77.0.12"]),
+        "{what}"
+    );
 }
 
 #[test]
@@ -216,7 +224,7 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
     let dir = scratch("detect");
     let scan_ns = lab.scanner_ns().to_string();
     let rt = lab.router_ns().to_string();
-    for i in 3..=12 {
+    for i in (3..=12).chain(20..=23) {
         let a = format!("10.77.0.{i}/24");
         ok(
             "extra source address",
@@ -241,7 +249,9 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
         &mut ns_cmd(
             &rt,
             "tcpdump",
-            &["-i", "s0", "-Z", "root", "-U", "-n", "-w", pcap_s, "not arp"],
+            &[
+                "-i", "s0", "-Z", "root", "-U", "-n", "-w", pcap_s, "not arp",
+            ],
         ),
         &tcpdump_log,
     );
@@ -253,7 +263,9 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
         &mut ns_cmd(
             &rt,
             MONBAN,
-            &["detect", "-i", "s0", "--home", HOME, "-oJ", live_s, "--stats"],
+            &[
+                "detect", "-i", "s0", "--home", HOME, "-oJ", live_s, "--stats",
+            ],
         ),
         &dir.join("live.log"),
     );
@@ -262,7 +274,17 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
     let t2 = ["10.77.1.10", "10.77.1.11"];
     let ports = "1-100,443,3306,8080";
     let nmap = |src: &str, extra: &[&str]| {
-        let mut args = vec!["-n", "-Pn", "-T4", "--max-retries", "1", "-S", src, "-e", "eth0"];
+        let mut args = vec![
+            "-n",
+            "-Pn",
+            "-T4",
+            "--max-retries",
+            "1",
+            "-S",
+            src,
+            "-e",
+            "eth0",
+        ];
         args.extend_from_slice(extra);
         ok("nmap", &mut lab.scanner_cmd("nmap", &args));
     };
@@ -270,7 +292,12 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
     nmap("10.77.0.3", &["-sT", "-p", ports, t2[0], t2[1]]);
     nmap(
         "10.77.0.4",
-        &["-sU", "-p", "7,53,67,69,111,123,137,161,500,5000,9999", t2[0]],
+        &[
+            "-sU",
+            "-p",
+            "7,53,67,69,111,123,137,161,500,5000,9999",
+            t2[0],
+        ],
     );
     nmap("10.77.0.5", &["-sF", "-p", ports, t2[0], t2[1]]);
     ok(
@@ -349,8 +376,22 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
         let mut c = lab.scanner_cmd(
             MONBAN,
             [
-                "scan", "-sS", "-n", "-Pn", "-T4", "--no-progress", "--seed", "7", "--shard", i,
-                "-S", src, "-p", ports, t2[0], t2[1],
+                "scan",
+                "-sS",
+                "-n",
+                "-Pn",
+                "-T4",
+                "--no-progress",
+                "--seed",
+                "7",
+                "--shard",
+                i,
+                "-S",
+                src,
+                "-p",
+                ports,
+                t2[0],
+                t2[1],
             ],
         );
         c.stdout(Stdio::null()).stderr(Stdio::null());
@@ -365,8 +406,18 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
         &mut lab.scanner_cmd(
             MONBAN,
             [
-                "scan", "-sA", "-n", "-Pn", "-T4", "--no-progress", "-S", "10.77.0.11", "-p",
-                ports, t2[0], t2[1],
+                "scan",
+                "-sA",
+                "-n",
+                "-Pn",
+                "-T4",
+                "--no-progress",
+                "-S",
+                "10.77.0.11",
+                "-p",
+                ports,
+                t2[0],
+                t2[1],
             ],
         ),
     );
@@ -378,7 +429,18 @@ fn detect_names_every_real_scanner_live_and_from_a_capture() {
         "nmap -6",
         &mut lab.scanner_cmd(
             "nmap",
-            ["-6", "-n", "-Pn", "-T4", "--max-retries", "1", "-sS", "-p", ports, "fd77:1::10"],
+            [
+                "-6",
+                "-n",
+                "-Pn",
+                "-T4",
+                "--max-retries",
+                "1",
+                "-sS",
+                "-p",
+                ports,
+                "fd77:1::10",
+            ],
         ),
     );
 
@@ -428,7 +490,11 @@ for i in range(8):
     std::thread::sleep(Duration::from_secs(4));
 
     let st = detect.stop(libc::SIGTERM);
-    assert!(st.success(), "monban detect -i: {st:?}: {}", read(&dir.join("live.log")));
+    assert!(
+        st.success(),
+        "monban detect -i: {st:?}: {}",
+        read(&dir.join("live.log"))
+    );
     tcpdump.stop(libc::SIGINT);
 
     check("live (-i s0)", &live);

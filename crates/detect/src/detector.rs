@@ -33,14 +33,17 @@
 //! # Campaigns
 //!
 //! A source's probes form its campaign: a *portscan* (many ports of few hosts) or a
-//! *sweep* (few ports each on several hosts). Two sources that probe the same hosts at the
-//! same time are joined into one campaign:
-//! - *decoy* when they knock on mostly the same doors (nmap `-D` sends each probe from
-//!   every decoy and from itself); the report's `responsive` names the sources that
-//!   reacted to the answers, which only the real scanner's kernel does;
-//! - *distributed* when their doors are disjoint, the same tool wrote them, and each has
-//!   knocked on at least [`MIN_SHARD_DOORS`] doors (sharded scans: masscan `--shards`,
-//!   monban `--shard`).
+//! *sweep* (few ports each on several hosts). Two sources are joined into one campaign when
+//! they probe the same hosts with the same tool and the same techniques, at the same time
+//! (their spans overlap by at least half of the shorter one: scans run one after the other
+//! stay apart), and
+//! - *decoy*: they knock on mostly the same doors, four in five of them within
+//!   `DECOY_SKEW` (50 ms) of each other (nmap `-D` sends each probe from every decoy and from
+//!   itself within a fraction of a millisecond); the report's `responsive` names the
+//!   sources that reacted to the answers, which only the real scanner's kernel does;
+//! - *distributed*: their doors are disjoint, the tool is a known one, and each has knocked
+//!   on at least [`MIN_SHARD_DOORS`] doors (sharded scans: masscan `--shards`, monban
+//!   `--shard`).
 //!
 //! # Bounded state
 //!
@@ -73,8 +76,9 @@ const MAX_PORTS: usize = 2 * 65_536 + 512;
 const MAX_TARGETS: usize = 65_536;
 /// Doors each of two sources must have knocked on before they can be joined as shards.
 pub const MIN_SHARD_DOORS: usize = 8;
-/// Sources whose probes started within this long of each other can be decoys of one scan.
-const DECOY_WINDOW: Duration = Duration::from_secs(10);
+/// Decoys knock on each door at nearly the same moment (nmap `-D` sends a probe's copies
+/// within a fraction of a millisecond); 4 in 5 shared doors must be this close.
+const DECOY_SKEW: Duration = Duration::from_millis(50);
 
 /// What the detector is asked to do.
 #[derive(Debug, Clone)]
@@ -785,6 +789,7 @@ impl Detector {
                 .get(o)
                 .and_then(|s| s.campaign.as_ref())
                 .and_then(|c| c.group)
+                .filter(|&gi| self.groups.get(gi).is_some_and(|g| g.kind == kind))
         });
         let gi = match existing {
             Some(gi) => gi,
@@ -859,13 +864,22 @@ impl Detector {
             let Some(theirs) = &other.campaign else {
                 continue;
             };
-            if !mine.targets.keys().any(|t| theirs.targets.contains_key(t)) {
+            // One tool, one way of probing, the same hosts.
+            if other.votes.winner() != my_tool
+                || other.techniques != me.techniques
+                || !mine.targets.keys().any(|t| theirs.targets.contains_key(t))
+            {
                 continue;
             }
-            // Overlapping in time.
-            if other.last_seen + self.cfg.reply_timeout < me.first_seen
-                || me.last_seen + self.cfg.reply_timeout < other.first_seen
-            {
+            // At the same time: the overlap covers at least half of the shorter one (two
+            // scans run one after the other are two campaigns).
+            let start = me.first_seen.max(other.first_seen);
+            let end = me.last_seen.min(other.last_seen);
+            let shorter = me
+                .last_seen
+                .since(me.first_seen)
+                .min(other.last_seen.since(other.first_seen));
+            if end < start || end.since(start) * 2 < shorter {
                 continue;
             }
             let (small, large) = if mine.doors.len() <= theirs.doors.len() {
@@ -873,22 +887,26 @@ impl Detector {
             } else {
                 (theirs, mine)
             };
-            let shared = small
-                .doors
-                .keys()
-                .filter(|k| large.doors.contains_key(k))
-                .count();
-            let start_gap = if me.first_seen > other.first_seen {
-                me.first_seen.since(other.first_seen)
-            } else {
-                other.first_seen.since(me.first_seen)
-            };
-            if shared * 2 >= small.doors.len() && start_gap <= DECOY_WINDOW {
+            let mut shared = 0usize;
+            let mut together = 0usize;
+            for (k, d) in &small.doors {
+                if let Some(e) = large.doors.get(k) {
+                    shared += 1;
+                    let skew = if d.first > e.first {
+                        d.first.since(e.first)
+                    } else {
+                        e.first.since(d.first)
+                    };
+                    if skew <= DECOY_SKEW {
+                        together += 1;
+                    }
+                }
+            }
+            if shared * 2 >= small.doors.len() && together * 5 >= shared * 4 {
                 decoys.push(addr);
             } else if shared == 0
                 && small.doors.len() >= MIN_SHARD_DOORS
-                && other.votes.winner() == my_tool
-                && other.techniques == me.techniques
+                && my_tool != Tool::Unknown
             {
                 shards.push(addr);
             }

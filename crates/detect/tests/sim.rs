@@ -998,3 +998,56 @@ fn json_contract() {
     assert_eq!(s["probes"], 5);
     let _ = Technique::ALL;
 }
+
+#[test]
+fn scans_one_after_the_other_stay_apart() {
+    // Three sources scan the same ports of the same host one after the other (each within
+    // a second of the last), and a fourth scans them with another technique at the same
+    // time as the third: four campaigns, no decoys, no shards.
+    let mut w = Wire::new();
+    let host = Host::new("10.0.0.9", &[22, 80]);
+    let p = ports(1..200);
+    tcp_scan(&mut w, "10.0.0.2", &host, &p, SYN, Shape::Nmap, 0, MS);
+    tcp_scan(
+        &mut w,
+        "10.0.0.3",
+        &host,
+        &p,
+        SYN,
+        Shape::Nmap,
+        400 * MS,
+        MS,
+    );
+    tcp_scan(
+        &mut w,
+        "10.0.0.4",
+        &host,
+        &p,
+        SYN,
+        Shape::Nmap,
+        800 * MS,
+        MS,
+    );
+    tcp_scan(
+        &mut w,
+        "10.0.0.5",
+        &host,
+        &p,
+        FIN,
+        Shape::Nmap,
+        800 * MS,
+        MS,
+    );
+    let o = w.run(cfg());
+    let s = o.summaries();
+    let kinds: Vec<(Vec<IpAddr>, Kind)> = s.iter().map(|r| (r.sources.clone(), r.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (addrs(&["10.0.0.2"]), Kind::Portscan),
+            (addrs(&["10.0.0.3"]), Kind::Portscan),
+            (addrs(&["10.0.0.4"]), Kind::Portscan),
+            (addrs(&["10.0.0.5"]), Kind::Portscan),
+        ]
+    );
+}
