@@ -109,7 +109,7 @@ const FLAGS: &[Flag] = &[
     Flag {
         names: &["--max-sources"],
         takes: Takes::Value("N"),
-        help: "most sources held at once; the oldest one-probe sources go first (default 100000)",
+        help: "most sources held at once; the oldest one-probe sources go first (default 50000)",
     },
     Flag {
         names: &["--duration"],
@@ -193,16 +193,17 @@ pub enum Parsed {
 pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
     let mut file = None;
     let mut iface = None;
+    let d = monban_detect::Config::default();
     let mut plan = DetectPlan {
         input: DetectInput::File(PathBuf::new()),
         json: None,
         home: None,
         allow: Vec::new(),
         stats: false,
-        threshold: 4,
-        reply_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(20 * 60),
-        max_sources: 100_000,
+        threshold: d.threshold,
+        reply_timeout: d.reply_timeout,
+        idle_timeout: d.idle_timeout,
+        max_sources: d.max_sources,
         duration: None,
     };
     let mut it = args.iter();
@@ -318,6 +319,16 @@ mod tests {
         assert_eq!(p.input, DetectInput::Live("eth0".into()));
         assert_eq!(p.duration, Some(Duration::from_secs(5)));
         assert_eq!(run(&["-r", "x", "--help"]), Ok(Parsed::Help));
+    }
+
+    #[test]
+    fn help_gives_the_detectors_own_defaults() {
+        let d = monban_detect::Config::default();
+        let h = help();
+        assert!(h.contains(&format!("(default {})", d.threshold)));
+        assert!(h.contains(&format!("(default {}s)", d.reply_timeout.as_secs())));
+        assert!(h.contains(&format!("(default {}m)", d.idle_timeout.as_secs() / 60)));
+        assert!(h.contains(&format!("(default {})", d.max_sources)));
     }
 
     #[test]

@@ -67,7 +67,7 @@ const SCORE_FLOOR: i32 = -3;
 /// Score at which a source gets a full campaign record.
 const PROMOTE_SCORE: i32 = 2;
 /// Doors a source remembers before it has a campaign.
-const RING: usize = 4;
+const RING: usize = 3;
 /// Doors a campaign remembers for matching answers.
 const MAX_DOORS: usize = 65_536;
 /// Ports a campaign counts exactly (every TCP and UDP port fits).
@@ -106,7 +106,7 @@ impl Default for Config {
             threshold: 4,
             reply_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(20 * 60),
-            max_sources: 100_000,
+            max_sources: 50_000,
         }
     }
 }
@@ -164,6 +164,8 @@ enum DoorState {
 struct Door {
     key: DoorKey,
     first: Timestamp,
+    /// When `state` last changed (the first contact, a SYN/ACK, a handshake).
+    changed: Timestamp,
     state: DoorState,
     /// Its outcome was counted in the score (once per door).
     counted: bool,
@@ -317,14 +319,13 @@ struct Source {
     /// Distinct doors knocked on.
     doors: u64,
     score: i32,
-    pending: u32,
     techniques: u16,
     votes: ToolVotes,
     ttl: TtlSpread,
     evidence: Evidence,
     responsive: bool,
     ring: [Option<Door>; RING],
-    ring_next: usize,
+    ring_next: u8,
     campaign: Option<Box<Campaign>>,
 }
 
@@ -336,7 +337,6 @@ impl Source {
             probes: 0,
             doors: 0,
             score: 0,
-            pending: 0,
             techniques: 0,
             votes: ToolVotes::default(),
             ttl: TtlSpread::default(),
@@ -361,7 +361,7 @@ impl Source {
         // gets its full record rather than forget a door before its outcome is known.
         let full = self
             .ring
-            .get(self.ring_next)
+            .get(usize::from(self.ring_next))
             .is_some_and(|slot| slot.is_some_and(|old| !old.counted));
         if full {
             self.promote();
@@ -369,10 +369,10 @@ impl Source {
         match &mut self.campaign {
             Some(c) => c.add_door(d),
             None => {
-                if let Some(slot) = self.ring.get_mut(self.ring_next) {
+                if let Some(slot) = self.ring.get_mut(usize::from(self.ring_next)) {
                     *slot = Some(d);
                 }
-                self.ring_next = (self.ring_next + 1) % RING;
+                self.ring_next = (self.ring_next + 1) % RING as u8;
             }
         }
     }
@@ -388,19 +388,96 @@ impl Source {
         self.campaign = Some(Box::new(c));
     }
 
-    /// Whether the campaign looks like a sweep: several hosts, few doors on each, and some
-    /// port asked of more than one host.
+    /// Whether the campaign looks like a sweep: several hosts, few doors on each, and at
+    /// least twice as many hosts as ports (nmap spreads a multi-host portscan's first
+    /// probes over the hosts: 3 hosts, 2 ports at its fourth probe is still a portscan).
     fn kind(&self) -> Kind {
         let Some(c) = &self.campaign else {
             return Kind::Portscan;
         };
         let hosts = c.target_count();
         let doors = c.doors.len() as u64;
-        if hosts >= 2 && doors <= 8 * hosts && (c.ports.len() as u64) < doors {
+        if hosts >= 2 && doors <= 8 * hosts && hosts >= 2 * c.ports.len() as u64 {
             Kind::Sweep
         } else {
             Kind::Portscan
         }
+    }
+}
+
+/// The sources held: records in a slab that never grows past its first reservation, found
+/// through a small index. (A map holding the records themselves doubles its table under
+/// eviction churn, holding old and new at once: a flood then costs twice the memory.)
+#[derive(Debug)]
+struct Table {
+    index: HashMap<IpAddr, u32>,
+    slab: Vec<Option<Source>>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn with_capacity(cap: usize) -> Table {
+        Table {
+            // Half full at most, so that churn rehashes in place instead of growing.
+            index: HashMap::with_capacity(2 * cap),
+            slab: Vec::with_capacity(cap),
+            free: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn contains_key(&self, a: &IpAddr) -> bool {
+        self.index.contains_key(a)
+    }
+
+    fn get(&self, a: &IpAddr) -> Option<&Source> {
+        let i = *self.index.get(a)?;
+        self.slab.get(i as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, a: &IpAddr) -> Option<&mut Source> {
+        let i = *self.index.get(a)?;
+        self.slab.get_mut(i as usize)?.as_mut()
+    }
+
+    fn insert(&mut self, a: IpAddr, s: Source) {
+        if let Some(old) = self.get_mut(&a) {
+            *old = s;
+            return;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slab.get_mut(i as usize) {
+                    *slot = Some(s);
+                }
+                i
+            }
+            None => {
+                self.slab.push(Some(s));
+                u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(a, i);
+    }
+
+    fn remove(&mut self, a: &IpAddr) -> Option<Source> {
+        let i = self.index.remove(a)?;
+        let s = self.slab.get_mut(i as usize)?.take();
+        self.free.push(i);
+        s
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Source)> {
+        self.index
+            .iter()
+            .filter_map(|(a, &i)| Some((a, self.slab.get(i as usize)?.as_ref()?)))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &IpAddr> {
+        self.index.keys()
     }
 }
 
@@ -420,29 +497,38 @@ struct Group {
 #[derive(Debug)]
 pub struct Detector {
     cfg: Config,
-    sources: HashMap<IpAddr, Source>,
+    sources: Table,
     /// Sources in order of arrival, for eviction (may hold addresses already gone).
     order: VecDeque<IpAddr>,
     groups: Vec<Group>,
     events: VecDeque<Event>,
     next_id: u64,
     now: Timestamp,
-    next_sweep: Timestamp,
+    /// Sources that have a campaign record (the candidates for decoys and shards).
+    campaigns: HashSet<IpAddr>,
+    /// Doors whose outcome waits on an answer, by deadline (first in, first due).
+    waiting: VecDeque<(Timestamp, IpAddr, DoorKey)>,
+    next_idle_check: Timestamp,
     stats: Stats,
 }
 
 impl Detector {
     /// A detector with this configuration.
     pub fn new(cfg: Config) -> Detector {
+        // Reserved at once, so that growing never holds an old table and a new one at the
+        // same time; pages nobody touched cost no memory.
+        let cap = cfg.max_sources.clamp(1, 1 << 20);
         Detector {
             cfg,
-            sources: HashMap::new(),
-            order: VecDeque::new(),
+            sources: Table::with_capacity(cap),
+            order: VecDeque::with_capacity(2 * cap),
             groups: Vec::new(),
             events: VecDeque::new(),
             next_id: 1,
             now: Timestamp::ZERO,
-            next_sweep: Timestamp::ZERO,
+            campaigns: HashSet::new(),
+            waiting: VecDeque::with_capacity(2 * cap),
+            next_idle_check: Timestamp::ZERO,
             stats: Stats::default(),
         }
     }
@@ -497,10 +583,12 @@ impl Detector {
         if now > self.now {
             self.now = now;
         }
-        if self.now >= self.next_sweep {
-            self.sweep();
-            let step = self.cfg.reply_timeout.min(Duration::from_secs(1));
-            self.next_sweep = self.now + step;
+        self.settle_due();
+        if self.now >= self.next_idle_check {
+            self.end_idle();
+            // Idle campaigns end within an eighth of the idle timeout of their due time.
+            let step = (self.cfg.idle_timeout / 8).max(Duration::from_secs(1));
+            self.next_idle_check = self.now + step;
         }
     }
 
@@ -575,6 +663,7 @@ impl Detector {
                 if f & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK =>
             {
                 d.state = DoorState::SynAcked;
+                d.changed = self.now;
                 None
             }
             (Transport::Tcp { .. }, DoorState::Pending) => {
@@ -638,6 +727,7 @@ impl Detector {
             }
             DoorState::SynAcked if f & flags::ACK != 0 && !closing => {
                 d.state = DoorState::Established;
+                d.changed = self.now;
                 (None, false)
             }
             DoorState::SynAcked | DoorState::Established if closing => {
@@ -703,13 +793,17 @@ impl Detector {
         src.add_door(Door {
             key,
             first: now,
+            changed: now,
             state: DoorState::Pending,
             counted: false,
         });
+        if src.campaign.is_some() {
+            self.campaigns.insert(from);
+        }
         if crafted {
             self.settle(from, key, Outcome::Crafted);
-        } else if let Some(src) = self.sources.get_mut(&from) {
-            src.pending += 1;
+        } else {
+            self.wait_for(now + self.cfg.reply_timeout, from, key);
         }
         // A source alerted alone is checked for partners as its doors double: a second
         // shard may have started after it, or grown large enough to be recognised.
@@ -740,11 +834,13 @@ impl Detector {
             return;
         }
         d.counted = true;
-        src.pending = src.pending.saturating_sub(u32::from(o != Outcome::Crafted));
         src.score = (src.score + o.weight()).max(SCORE_FLOOR);
         src.evidence.add(o);
         if src.score >= PROMOTE_SCORE {
             src.promote();
+        }
+        if src.campaign.is_some() {
+            self.campaigns.insert(from);
         }
         let alerted = src
             .campaign
@@ -769,6 +865,10 @@ impl Detector {
         };
         let probes = src.probes;
         src.promote();
+        self.campaigns.insert(from);
+        let Some(src) = self.sources.get_mut(&from) else {
+            return;
+        };
         if let Some(c) = &mut src.campaign {
             c.alert = Some(AlertMark {
                 id,
@@ -806,6 +906,7 @@ impl Detector {
                 self.groups.len() - 1
             }
         };
+        let mut joined = Vec::new();
         for m in std::iter::once(from).chain(others) {
             let Some(g) = self.groups.get_mut(gi) else {
                 return;
@@ -815,17 +916,42 @@ impl Detector {
             }
             if let Some(s) = self.sources.get_mut(&m) {
                 s.promote();
+                self.campaigns.insert(m);
                 if let Some(c) = &mut s.campaign {
                     if c.group.is_some() {
                         // Already in another group: leave it there.
                         continue;
                     }
                     c.group = Some(gi);
+                    if c.alert.is_none() {
+                        joined.push(m);
+                    }
                 }
                 g.members.push(m);
             }
         }
-        if existing.is_none() {
+        if existing.is_some() {
+            // The campaign was already reported; a source that joins it now is reported
+            // too, on its own line, as part of it.
+            for m in joined {
+                let id = self.take_id();
+                let now = self.now;
+                if let Some(s) = self.sources.get_mut(&m) {
+                    let probes = s.probes;
+                    if let Some(c) = &mut s.campaign {
+                        c.alert = Some(AlertMark {
+                            id,
+                            time: now,
+                            probes,
+                        });
+                    }
+                }
+                if let Some(r) = self.source_report(m) {
+                    self.stats.alerts += 1;
+                    self.events.push_back(Event::Alert(r));
+                }
+            }
+        } else {
             let probes = self.groups.get(gi).map_or(0, |g| {
                 g.members
                     .iter()
@@ -857,10 +983,13 @@ impl Detector {
         let my_tool = me.votes.winner();
         let mut decoys = Vec::new();
         let mut shards = Vec::new();
-        for (&addr, other) in &self.sources {
+        for &addr in &self.campaigns {
             if addr == from {
                 continue;
             }
+            let Some(other) = self.sources.get(&addr) else {
+                continue;
+            };
             let Some(theirs) = &other.campaign else {
                 continue;
             };
@@ -922,39 +1051,58 @@ impl Detector {
         }
     }
 
-    /// Settles silent doors and ends idle campaigns.
-    fn sweep(&mut self) {
-        let now = self.now;
-        let timeout = self.cfg.reply_timeout;
-        let mut silent = Vec::new();
-        let mut idle = Vec::new();
-        for (&addr, s) in &self.sources {
-            if s.last_seen + self.cfg.idle_timeout <= now {
-                idle.push(addr);
-                continue;
-            }
-            if s.pending == 0 {
-                continue;
-            }
-            let old = |d: &&Door| !d.counted && d.first + timeout <= now;
-            match &s.campaign {
-                Some(c) => silent.extend(c.doors.values().filter(old).map(|d| (addr, *d))),
-                None => silent.extend(s.ring.iter().flatten().filter(old).map(|d| (addr, *d))),
-            }
+    /// Puts a door on the waiting list. The list is bounded: past two entries per source
+    /// held, the oldest entry is dropped and its door stays undecided (a flood must not
+    /// turn into evidence).
+    fn wait_for(&mut self, due: Timestamp, from: IpAddr, key: DoorKey) {
+        if self.waiting.len() >= 2 * self.cfg.max_sources.max(1) {
+            self.waiting.pop_front();
         }
-        silent.sort_by_key(|(a, d)| (d.first, *a));
-        for (addr, d) in silent {
+        self.waiting.push_back((due, from, key));
+    }
+
+    /// Settles the doors whose answer is overdue.
+    fn settle_due(&mut self) {
+        let timeout = self.cfg.reply_timeout;
+        while let Some(&(due, from, key)) = self.waiting.front() {
+            if due > self.now {
+                break;
+            }
+            self.waiting.pop_front();
+            let Some(d) = self.sources.get_mut(&from).and_then(|s| s.door_mut(&key)) else {
+                continue;
+            };
+            if d.counted {
+                continue;
+            }
             let o = match d.state {
                 DoorState::Pending => Outcome::Silence,
+                // The prober has had its time to react since the state changed?
+                DoorState::SynAcked | DoorState::Established if d.changed + timeout > self.now => {
+                    let again = d.changed + timeout;
+                    self.waiting.push_back((again, from, key));
+                    continue;
+                }
                 // A SYN/ACK the prober never reacted to: a decoy, or a raw sender whose
                 // kernel was told to stay quiet.
                 DoorState::SynAcked => Outcome::HalfOpen,
                 // A handshake held open without data, or closed: nothing learnt.
                 DoorState::Established | DoorState::Closed => Outcome::Neutral,
             };
-            self.settle(addr, d.key, o);
+            self.settle(from, key, o);
         }
-        self.regroup();
+    }
+
+    /// Ends the campaigns idle for the idle timeout, and the groups all of whose members
+    /// have ended.
+    fn end_idle(&mut self) {
+        let now = self.now;
+        let mut idle: Vec<IpAddr> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.last_seen + self.cfg.idle_timeout <= now)
+            .map(|(a, _)| *a)
+            .collect();
         idle.sort_by_key(|a| {
             self.sources
                 .get(a)
@@ -967,7 +1115,6 @@ impl Detector {
                 self.events.push_back(Event::Summary(r));
             }
         }
-        // A group whose members have all gone has ended.
         let mut gi = 0;
         while gi < self.groups.len() {
             let alive = self.groups.get(gi).is_some_and(|g| {
@@ -978,17 +1125,15 @@ impl Detector {
                         .is_some_and(|c| c.group == Some(gi))
                 })
             });
-            if alive {
-                gi += 1;
-                continue;
-            }
-            if let Some(r) = self.group_report(gi) {
-                self.events.push_back(Event::Summary(r));
-            }
-            // Keep indices stable: leave an empty group behind.
-            if let Some(g) = self.groups.get_mut(gi) {
-                g.members.clear();
-                g.gone.clear();
+            if !alive {
+                if let Some(r) = self.group_report(gi) {
+                    self.events.push_back(Event::Summary(r));
+                }
+                // Keep indices stable: leave an empty group behind.
+                if let Some(g) = self.groups.get_mut(gi) {
+                    g.members.clear();
+                    g.gone.clear();
+                }
             }
             gi += 1;
         }
@@ -1027,6 +1172,7 @@ impl Detector {
     /// report is kept for the group's summary.
     fn end_source(&mut self, a: IpAddr) -> Option<Report> {
         let report = self.source_report(a);
+        self.campaigns.remove(&a);
         let src = self.sources.remove(&a)?;
         let group = src.campaign.as_ref().and_then(|c| c.group);
         let report = report?;
