@@ -179,11 +179,19 @@ impl Skipped {
     }
 }
 
+/// This process's peak resident memory (`VmHWM`), as the kernel counts it.
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
+}
+
 fn print_stats(s: &Stats, extra: &str) {
+    let peak = peak_memory().map_or(String::new(), |m| format!("; peak memory {m}"));
     eprintln!(
         "monban detect: {} packets, {} undecodable, {} probes, {} answers matched, \
          {} probes from --allow sources (not judged), {} sources held at the end, \
-         {} evicted, {} alerts{extra}",
+         {} evicted, {} alerts{extra}{peak}",
         s.packets,
         s.undecodable,
         s.probes,
