@@ -315,4 +315,5 @@ fn a_million_spoofed_sources_stay_under_64_mb_and_the_scan_is_found() {
     assert_eq!(alerts[0]["probes_before_alert"], 4);
     assert!(ran.stderr.contains("1001000 packets"), "{}", ran.stderr);
     assert!(rss < 64 * 1024, "max RSS {rss} KiB");
+    let _ = std::fs::remove_dir_all(&dir);
 }
