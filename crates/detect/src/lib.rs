@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod detector;
 pub mod fingerprint;
+pub mod log;
 pub mod net;
 pub mod packet;
 pub mod report;

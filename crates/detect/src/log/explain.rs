@@ -1,0 +1,1 @@
+//! What one firewall log record means, in plain words.

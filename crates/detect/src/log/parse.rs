@@ -1,0 +1,1 @@
+//! Reading firewall log lines into []s.
