@@ -1,1 +1,1 @@
-//! Reading firewall log lines into []s.
+//! Reading firewall log lines into [`super::LogRecord`]s.
