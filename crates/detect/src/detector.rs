@@ -769,15 +769,42 @@ impl Detector {
         src.probes += 1;
         src.last_seen = now;
         src.techniques |= technique.bit();
+        let was_random = src.ttl.random();
         if let Some(t) = ttl {
             src.ttl.add(t);
         }
-        let tool = if tool == Tool::Unknown && src.ttl.random() {
+        let random_ttl = src.ttl.random();
+        let tool = if tool == Tool::Unknown && random_ttl {
             Tool::Nmap
         } else {
             tool
         };
         src.votes.add(tool);
+        if random_ttl && !was_random {
+            // The TTLs just showed crafted packets: the doors knocked on before, still
+            // waiting for an answer, were crafted probes too.
+            let earlier: Vec<DoorKey> = match &src.campaign {
+                Some(c) => c
+                    .doors
+                    .values()
+                    .filter(|d| !d.counted)
+                    .map(|d| d.key)
+                    .collect(),
+                None => src
+                    .ring
+                    .iter()
+                    .flatten()
+                    .filter(|d| !d.counted)
+                    .map(|d| d.key)
+                    .collect(),
+            };
+            for k in earlier {
+                self.settle(from, k, Outcome::Crafted);
+            }
+        }
+        let Some(src) = self.sources.get_mut(&from) else {
+            return;
+        };
         if src.door_mut(&key).is_some() {
             return;
         }
