@@ -174,6 +174,8 @@ struct Door {
 /// Why a door's outcome was what it was; counted for the alert's reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
+    /// A firewall log says the probe was dropped or rejected.
+    Blocked,
     Reset,
     Unreachable,
     Silence,
@@ -196,6 +198,7 @@ impl Outcome {
 
 #[derive(Debug, Clone, Default)]
 struct Evidence {
+    blocked: u32,
     reset: u32,
     unreachable: u32,
     silence: u32,
@@ -208,6 +211,7 @@ struct Evidence {
 impl Evidence {
     fn add(&mut self, o: Outcome) {
         let c = match o {
+            Outcome::Blocked => &mut self.blocked,
             Outcome::Reset => &mut self.reset,
             Outcome::Unreachable => &mut self.unreachable,
             Outcome::Silence => &mut self.silence,
@@ -221,6 +225,7 @@ impl Evidence {
     }
 
     fn merge(&mut self, o: &Evidence) {
+        self.blocked += o.blocked;
         self.reset += o.reset;
         self.unreachable += o.unreachable;
         self.silence += o.silence;
@@ -231,7 +236,8 @@ impl Evidence {
     }
 
     fn text(&self) -> String {
-        let failed = self.reset
+        let failed = self.blocked
+            + self.reset
             + self.unreachable
             + self.silence
             + self.half_open
@@ -240,6 +246,7 @@ impl Evidence {
         let mut parts = Vec::new();
         for (n, what) in [
             (self.crafted, "crafted probes"),
+            (self.blocked, "blocked by the firewall"),
             (self.reset, "reset"),
             (self.unreachable, "ICMP unreachable"),
             (self.silence, "unanswered"),
@@ -324,6 +331,8 @@ struct Source {
     ttl: TtlSpread,
     evidence: Evidence,
     responsive: bool,
+    /// Some SYN of this source came from a log that cannot tell SYN from connect.
+    syn_unsure: bool,
     ring: [Option<Door>; RING],
     ring_next: u8,
     campaign: Option<Box<Campaign>>,
@@ -342,6 +351,7 @@ impl Source {
             ttl: TtlSpread::default(),
             evidence: Evidence::default(),
             responsive: false,
+            syn_unsure: false,
             ring: [None; RING],
             ring_next: 0,
             campaign: None,
@@ -575,6 +585,43 @@ impl Detector {
         }
         let ttl = p.src.is_ipv4().then_some(p.ttl);
         self.on_probe(p.src, key, technique, tool, ttl);
+    }
+
+    /// Feeds one firewall log record, made a packet by [`crate::log::to_packet`]: a probe
+    /// whose only answer is the firewall's. Blocked (or logged with no action named, as a
+    /// LOG rule before a DROP is) counts as a failed first contact at once; allowed, as a
+    /// success. `syn_unsure`: the log cannot tell a SYN scan from a connect scan (the
+    /// technique is then `syn`, and the report says so).
+    pub fn on_logged(&mut self, ts: Timestamp, p: &Packet, allowed: bool, syn_unsure: bool) {
+        self.stats.packets += 1;
+        self.advance(ts);
+        let Some((key, technique, tool)) = probe_of(p) else {
+            return;
+        };
+        // A log that kept neither options nor DF: the SYN's author is unknown; say `syn`.
+        let technique = if syn_unsure && technique == Technique::Connect {
+            Technique::Syn
+        } else {
+            technique
+        };
+        if !self.is_home(p.dst) {
+            return;
+        }
+        if self.cfg.allow.iter().any(|n| n.contains(p.src)) {
+            self.stats.allowed_probes += 1;
+            return;
+        }
+        let ttl = p.src.is_ipv4().then_some(p.ttl);
+        self.on_probe(p.src, key, technique, tool, ttl);
+        if let Some(s) = self.sources.get_mut(&p.src) {
+            s.syn_unsure |= syn_unsure && technique == Technique::Syn;
+        }
+        let o = if allowed {
+            Outcome::Success
+        } else {
+            Outcome::Blocked
+        };
+        self.settle(p.src, key, o);
     }
 
     /// Moves the clock to `now` (packet time): settles silent doors, ends idle campaigns.
@@ -1269,7 +1316,14 @@ impl Detector {
             first_seen: s.first_seen,
             alert_time,
             last_seen: s.last_seen,
-            reason: s.evidence.text(),
+            reason: if s.syn_unsure {
+                format!(
+                    "{}; the log cannot tell a SYN scan from a connect scan",
+                    s.evidence.text()
+                )
+            } else {
+                s.evidence.text()
+            },
             responsive: if s.responsive { vec![a] } else { Vec::new() },
             merged_into: if c.alert.is_some() { group_id } else { None },
         })

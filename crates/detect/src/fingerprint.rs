@@ -9,7 +9,7 @@
 //!
 //! | tool | facts |
 //! |---|---|
-//! | monban | TCP window = mark(seq), and over IPv4 the identification equals it; UDP and ICMP over IPv4: identification = mark(ports) / mark(ident, seq) — see `monban_wire::mark` |
+//! | monban | TCP window = mark(seq), and over IPv4 the identification equals it (so a firewall log, which keeps no sequence number, still shows window = identification); UDP and ICMP over IPv4: identification = mark(ports) / mark(ident, seq) — see `monban_wire::mark` |
 //! | zmap | IPv4 identification is always 54321; TTL 255; SYN window 65535 |
 //! | masscan | IPv4 identification = low 16 bits of (destination address XOR destination port XOR sequence number); TTL 255; SYN window 1024 |
 //! | nmap | raw TCP probes: window 1024, 2048, 3072 or 4096; a SYN carries exactly one option, MSS 1460; FIN, NULL, Xmas, ACK and Maimon probes carry none; ICMP echo without data; no DF; over IPv4 every packet draws its TTL from 37..=59 ([`TtlSpread`], judged over a source's probes) |
@@ -74,6 +74,11 @@ pub fn classify(p: &Packet) -> Tool {
         } => {
             let marked = mark(seq);
             if window == marked && p.ip_id.is_none_or(|id| id == marked) {
+                return Tool::Monban;
+            }
+            // A firewall log keeps the window and the identification but not the sequence
+            // number: monban writes mark(seq) into both, so they are equal.
+            if window != 0 && p.ip_id == Some(window) && f & flags::RST == 0 {
                 return Tool::Monban;
             }
             if p.ip_id == Some(ZMAP_IP_ID) {

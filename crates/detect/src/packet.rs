@@ -55,6 +55,11 @@ impl TcpOptions {
         len: 0,
     };
 
+    /// Options from their bytes (at most 40 are kept).
+    pub fn from_bytes(src: &[u8]) -> TcpOptions {
+        TcpOptions::new(src)
+    }
+
     fn new(src: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::NONE;
         let n = src.len().min(40);

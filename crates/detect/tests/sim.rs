@@ -1051,3 +1051,132 @@ fn scans_one_after_the_other_stay_apart() {
         ]
     );
 }
+
+/// Firewall log records as the detector's input: blocked probes are failed first contacts.
+mod logs {
+    use super::*;
+    use monban_detect::log::{
+        syn_or_connect_unknown, to_packet, Action, Direction, LogAddr, LogFormat, LogProto,
+        LogRecord,
+    };
+
+    fn record(src: &str, dport: u16, action: Action, opts: Option<Vec<u8>>) -> LogRecord {
+        LogRecord {
+            format: LogFormat::Kernel,
+            time: None,
+            direction: Direction::Inbound,
+            action,
+            protocol: LogProto::Tcp,
+            src: Some(LogAddr::Ip(addr(src))),
+            dst: Some(LogAddr::Ip(addr("10.0.0.9"))),
+            src_port: Some(40_000),
+            dst_port: Some(dport),
+            service: None,
+            tcp_flags: Some(SYN),
+            window: Some(1024),
+            df: opts.as_ref().map(|_| false),
+            tcp_options: opts,
+            icmp: None,
+            ttl: Some(44 + (dport % 15) as u8),
+            ip_id: Some(dport.wrapping_mul(7919)),
+            length: Some(44),
+            interfaces: (Some("eth0".into()), None),
+            prefix: Some("DROP: ".into()),
+        }
+    }
+
+    fn feed(records: &[(u64, LogRecord)]) -> Vec<Event> {
+        let mut det = Detector::new(Config::default());
+        let mut events = Vec::new();
+        for (t, r) in records {
+            let p = to_packet(r).expect("a tracked source");
+            det.on_logged(
+                Timestamp::from_nanos(T0 + t),
+                &p,
+                r.action == Action::Allowed,
+                syn_or_connect_unknown(r),
+            );
+            while let Some(e) = det.poll_event() {
+                events.push(e);
+            }
+        }
+        det.finish();
+        while let Some(e) = det.poll_event() {
+            events.push(e);
+        }
+        events
+    }
+
+    #[test]
+    fn a_scan_in_a_firewall_log_is_named() {
+        // nmap's SYNs as iptables logs them with --log-tcp-options: MSS 1460 only, no DF.
+        let recs: Vec<(u64, LogRecord)> = (1..=30u16)
+            .map(|p| {
+                (
+                    u64::from(p) * MS,
+                    record("10.0.0.2", p, Action::Blocked, Some(NMAP_SYN_OPTS.to_vec())),
+                )
+            })
+            .collect();
+        let ev = feed(&recs);
+        let a: Vec<&Report> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(a.len(), 1, "{ev:#?}");
+        assert_eq!(a[0].tool, Tool::Nmap);
+        assert_eq!(tech(a[0]), ["syn"]);
+        assert_eq!(a[0].probes_before_alert, 4);
+        assert_eq!(
+            a[0].reason,
+            "4 of 4 first contacts failed: 4 crafted probes"
+        );
+    }
+
+    #[test]
+    fn a_log_without_options_says_syn_and_notes_it() {
+        // pfirewall-like: no options, no DF: the SYN's author is unknown.
+        let mut recs = Vec::new();
+        for p in [21u16, 22, 23, 25, 80, 110] {
+            let mut r = record("10.0.0.3", p, Action::Blocked, None);
+            r.window = None;
+            r.ttl = Some(120);
+            recs.push((u64::from(p) * MS, r));
+        }
+        let ev = feed(&recs);
+        let s: Vec<&Report> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Summary(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(s.len(), 1, "{ev:#?}");
+        assert_eq!(tech(s[0]), ["syn"]);
+        assert_eq!(s[0].tool, Tool::Unknown);
+        assert_eq!(
+            s[0].reason,
+            "6 of 6 first contacts failed: 6 blocked by the firewall; \
+             the log cannot tell a SYN scan from a connect scan"
+        );
+    }
+
+    #[test]
+    fn allowed_connections_and_three_blocked_ports_raise_nothing() {
+        let mut recs = Vec::new();
+        for i in 0..50u64 {
+            recs.push((i * SEC, record("10.0.0.4", 443, Action::Allowed, None)));
+        }
+        for (i, p) in [8080u16, 8443, 3000].into_iter().enumerate() {
+            recs.push((i as u64 * SEC, record("10.0.0.5", p, Action::Blocked, None)));
+        }
+        // A masked source is explained, not tracked.
+        let mut masked = record("10.0.0.6", 80, Action::Blocked, None);
+        masked.src = Some(LogAddr::Masked("210.3.xxx.xxx".into()));
+        assert!(to_packet(&masked).is_none());
+        assert!(feed(&recs).is_empty());
+    }
+}

@@ -130,3 +130,70 @@ pub struct LogRecord {
 
 pub mod explain;
 pub mod parse;
+
+use crate::packet::{Icmp, Packet, TcpOptions, Transport};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The probe a record describes, as the detector reads packets: `None` when the source
+/// address is masked or missing (such a record can be explained, not tracked). A record
+/// without a destination stands for this host (the unspecified address of the source's
+/// family); TCP without logged flags is taken for a SYN (a log line of a new connection).
+pub fn to_packet(rec: &LogRecord) -> Option<Packet> {
+    let LogAddr::Ip(src) = rec.src.as_ref()? else {
+        return None;
+    };
+    let dst = match &rec.dst {
+        Some(LogAddr::Ip(d)) => *d,
+        _ if src.is_ipv4() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        _ => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let transport = match rec.protocol {
+        LogProto::Tcp => Transport::Tcp {
+            src_port: rec.src_port.unwrap_or(0),
+            dst_port: rec.dst_port.unwrap_or(0),
+            seq: 0,
+            ack: 0,
+            flags: rec.tcp_flags.unwrap_or(crate::packet::flags::SYN),
+            window: rec.window.unwrap_or(0),
+            options: TcpOptions::from_bytes(rec.tcp_options.as_deref().unwrap_or(&[])),
+            payload_len: 0,
+        },
+        LogProto::Udp => Transport::Udp {
+            src_port: rec.src_port.unwrap_or(0),
+            dst_port: rec.dst_port.unwrap_or(0),
+            payload_len: 0,
+        },
+        LogProto::Icmp | LogProto::Icmpv6 => {
+            let v6 = rec.protocol == LogProto::Icmpv6;
+            let (ty, code) = rec.icmp.unwrap_or((if v6 { 128 } else { 8 }, 0));
+            Transport::Icmp(match (v6, ty) {
+                (false, 8) | (true, 128) => Icmp::EchoRequest {
+                    ident: 0,
+                    seq: 0,
+                    data_len: 0,
+                },
+                (false, 13) => Icmp::TimestampRequest { ident: 0, seq: 0 },
+                (false, 17) => Icmp::MaskRequest,
+                _ => Icmp::Other {
+                    icmp_type: ty,
+                    code,
+                },
+            })
+        }
+        LogProto::Other(protocol) => Transport::Other { protocol },
+    };
+    Some(Packet {
+        src: *src,
+        dst,
+        ttl: rec.ttl.unwrap_or(64),
+        ip_id: if src.is_ipv4() { rec.ip_id } else { None },
+        df: rec.df.unwrap_or(false),
+        transport,
+    })
+}
+
+/// Whether a record's SYN could as well be a connect scan's: the log kept neither the
+/// TCP options nor the DF bit, which is what tells a kernel's SYN from a crafted one.
+pub fn syn_or_connect_unknown(rec: &LogRecord) -> bool {
+    rec.protocol == LogProto::Tcp && rec.tcp_options.is_none() && rec.df.is_none()
+}
