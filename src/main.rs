@@ -4,6 +4,7 @@
 
 mod cli;
 mod detect;
+mod explain;
 mod rdns;
 mod resume;
 mod versions;
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
             install_signal_handlers();
             detect::run(*plan, &STOP)
         }
+        Command::Explain(plan) => explain::run(*plan),
     };
     match result {
         Ok(code) => code,

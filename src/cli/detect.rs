@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use monban_detect::log::LogFormat;
 use monban_detect::Net;
 
 use super::lowargs::parse_time;
@@ -18,6 +19,8 @@ pub enum DetectInput {
     File(PathBuf),
     /// Live capture on an interface (`any` = all).
     Live(String),
+    /// Firewall logs (`-` = stdin).
+    Logs(Vec<PathBuf>),
 }
 
 /// A validated `monban detect` command line.
@@ -43,6 +46,12 @@ pub struct DetectPlan {
     pub max_sources: usize,
     /// Live capture: stop after this long (else at Ctrl-C or SIGTERM).
     pub duration: Option<Duration>,
+    /// Logs: read every line in this format (else detected per line).
+    pub format: Option<LogFormat>,
+    /// Logs: keep reading as the file grows, through rotation.
+    pub follow: bool,
+    /// Logs: the year of syslog dates, which have none (default: this year).
+    pub year: Option<i32>,
 }
 
 /// What a flag takes.
@@ -70,6 +79,26 @@ const FLAGS: &[Flag] = &[
         names: &["-i"],
         takes: Takes::Value("IFACE"),
         help: "capture live on an interface (`any` = all); runs until Ctrl-C, SIGTERM or --duration",
+    },
+    Flag {
+        names: &["--log"],
+        takes: Takes::Value("FILE"),
+        help: "read firewall log lines (iptables, nftables, ufw, firewalld, journalctl, pfirewall.log; - = stdin); repeat for several files",
+    },
+    Flag {
+        names: &["--format"],
+        takes: Takes::Value("NAME"),
+        help: "with --log: every line is in this format: kernel, journal-json, pfirewall, personal-firewall-ja (default: detected per line)",
+    },
+    Flag {
+        names: &["--follow"],
+        takes: Takes::Nothing,
+        help: "with --log: keep reading as the file grows, through rotation (until Ctrl-C)",
+    },
+    Flag {
+        names: &["--year"],
+        takes: Takes::Value("N"),
+        help: "with --log: the year of syslog dates, which carry none (default: this year)",
     },
     Flag {
         names: &["-oJ"],
@@ -131,6 +160,7 @@ pub fn help() -> String {
 USAGE
   monban detect -r FILE [options]
   monban detect -i IFACE [options]
+  monban detect --log FILE [--log FILE...] [options]
 
 OPTIONS
 ",
@@ -180,6 +210,23 @@ fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
     }
 }
 
+/// A `--format` name.
+pub fn log_format(v: &str) -> Result<LogFormat, ArgError> {
+    [
+        LogFormat::Kernel,
+        LogFormat::JournalJson,
+        LogFormat::Pfirewall,
+        LogFormat::PersonalFirewallJa,
+    ]
+    .into_iter()
+    .find(|f| f.name() == v)
+    .ok_or_else(|| {
+        ArgError(format!(
+            "--format needs kernel, journal-json, pfirewall or personal-firewall-ja, got {v:?}"
+        ))
+    })
+}
+
 /// What the parse of `monban detect ARGS` gives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
@@ -205,7 +252,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
         idle_timeout: d.idle_timeout,
         max_sources: d.max_sources,
         duration: None,
+        format: None,
+        follow: false,
+        year: None,
     };
+    let mut logs = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -243,23 +294,55 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
             "--idle-timeout" => plan.idle_timeout = time(name, &value)?,
             "--max-sources" => plan.max_sources = number::<usize>(name, &value)?,
             "--duration" => plan.duration = Some(time(name, &value)?),
+            "--log" => logs.push(PathBuf::from(value)),
+            "--format" => plan.format = Some(log_format(&value)?),
+            "--follow" => plan.follow = true,
+            "--year" => {
+                plan.year = Some(match value.parse::<i32>() {
+                    Ok(y) if (1970..=9999).contains(&y) => y,
+                    _ => {
+                        return Err(ArgError(format!(
+                            "--year needs a year such as 2026, got {value:?}"
+                        )))
+                    }
+                })
+            }
             _ => return Ok(Parsed::Help),
         }
     }
+    let inputs =
+        usize::from(file.is_some()) + usize::from(iface.is_some()) + usize::from(!logs.is_empty());
+    if inputs > 1 {
+        return Err(ArgError(
+            "give one input: -r FILE, -i IFACE or --log FILE, not several".into(),
+        ));
+    }
     plan.input = match (file, iface) {
-        (Some(f), None) => DetectInput::File(f),
-        (None, Some(i)) => DetectInput::Live(i),
-        (Some(_), Some(_)) => {
-            return Err(ArgError("give either -r FILE or -i IFACE, not both".into()))
-        }
-        (None, None) => {
+        (Some(f), _) => DetectInput::File(f),
+        (_, Some(i)) => DetectInput::Live(i),
+        _ if !logs.is_empty() => DetectInput::Logs(logs),
+        _ => {
             return Err(ArgError(
-                "no input: give -r FILE (a pcap or pcapng file, - = stdin) or -i IFACE (live)"
+                "no input: give -r FILE (a pcap or pcapng file, - = stdin), -i IFACE (live) \
+                 or --log FILE (a firewall log)"
                     .into(),
             ))
         }
     };
-    if plan.duration.is_some() && matches!(plan.input, DetectInput::File(_)) {
+    let on_logs = matches!(plan.input, DetectInput::Logs(_));
+    if !on_logs && (plan.follow || plan.format.is_some() || plan.year.is_some()) {
+        return Err(ArgError(
+            "--follow, --format and --year apply to firewall logs (--log) only".into(),
+        ));
+    }
+    if plan.follow {
+        if let DetectInput::Logs(l) = &plan.input {
+            if l.len() != 1 || l.iter().any(|p| p.as_os_str() == "-") {
+                return Err(ArgError("--follow follows one file (not stdin)".into()));
+            }
+        }
+    }
+    if plan.duration.is_some() && !matches!(plan.input, DetectInput::Live(_)) {
         return Err(ArgError(
             "--duration applies to live capture (-i) only".into(),
         ));
@@ -319,6 +402,12 @@ mod tests {
         assert_eq!(p.input, DetectInput::Live("eth0".into()));
         assert_eq!(p.duration, Some(Duration::from_secs(5)));
         assert_eq!(run(&["-r", "x", "--help"]), Ok(Parsed::Help));
+        let p = plan(&[
+            "--log", "a.log", "--log", "-", "--format", "kernel", "--year", "2001",
+        ]);
+        assert_eq!(p.input, DetectInput::Logs(vec!["a.log".into(), "-".into()]));
+        assert_eq!((p.format, p.year), (Some(LogFormat::Kernel), Some(2001)));
+        assert!(plan(&["--log", "a.log", "--follow"]).follow);
     }
 
     #[test]
@@ -336,8 +425,12 @@ mod tests {
         assert!(err(&[]).starts_with("no input"));
         assert_eq!(
             err(&["-r", "a", "-i", "b"]),
-            "give either -r FILE or -i IFACE, not both"
+            "give one input: -r FILE, -i IFACE or --log FILE, not several"
         );
+        assert!(err(&["-r", "a", "--follow"]).contains("--log"));
+        assert!(err(&["--log", "a", "--format", "csv"]).contains("--format needs"));
+        assert!(err(&["--log", "a", "--log", "b", "--follow"]).contains("one file"));
+        assert!(err(&["--log", "a", "--year", "20x6"]).contains("--year"));
         assert_eq!(err(&["-r"]), "-r needs FILE");
         assert!(err(&["-r", "a", "--bogus"]).starts_with("unknown option \"--bogus\""));
         assert!(err(&["-r", "a", "stray"]).starts_with("unexpected argument \"stray\""));
@@ -362,8 +455,16 @@ mod tests {
                         "--home" | "--allow" => "10.0.0.0/8".into(),
                         "--reply-timeout" | "--idle-timeout" | "--duration" => "1s".into(),
                         "--threshold" | "--max-sources" => "3".into(),
+                        "--format" => "kernel".into(),
+                        "--year" => "2001".into(),
                         _ => "v".into(),
                     });
+                }
+                if matches!(*n, "--log" | "--format" | "--follow" | "--year") {
+                    args.drain(..2);
+                    if *n != "--log" {
+                        args.extend(["--log".into(), "x.log".into()]);
+                    }
                 }
                 if *n == "-i" || *n == "--duration" {
                     args.drain(..2);

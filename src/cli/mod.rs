@@ -7,6 +7,7 @@
 //! `-Pn`, `-oA base`, `-p-`, `-T4`, `-p80`) do not fit a generic parser well.
 
 pub mod detect;
+pub mod explain;
 mod hiargs;
 mod lowargs;
 mod profiles;
@@ -33,6 +34,8 @@ pub enum Command {
     Profiles(String),
     /// `monban detect`: find port scans in packets.
     Detect(Box<detect::DetectPlan>),
+    /// `monban explain`: what firewall log records mean.
+    Explain(Box<explain::ExplainPlan>),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -239,6 +242,13 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
             detect::Parsed::Help => Ok(Command::Help(detect::help())),
         };
     }
+    if strings.get(1).map(String::as_str) == Some("explain") {
+        let exists = |p: &str| std::path::Path::new(p).is_file();
+        return match explain::parse(strings.get(2..).unwrap_or(&[]), &exists)? {
+            explain::Parsed::Run(plan) => Ok(Command::Explain(plan)),
+            explain::Parsed::Help => Ok(Command::Help(explain::help())),
+        };
+    }
     let low = lowargs::LowArgs::parse(strings.into_iter().skip(1))?;
     if low.mode == lowargs::Mode::Scan && low.resume.is_some() {
         return resume(low, env);
@@ -331,15 +341,18 @@ fn top_help() -> String {
 
 USAGE
   monban [scan] [options] <targets...>
-  monban detect (-r FILE | -i IFACE) [options]
+  monban detect (-r FILE | -i IFACE | --log FILE) [options]
+  monban explain (FILE | - | 'LOG LINE') [options]
   monban --help | --version
 
 COMMANDS
   scan                     scan ports of the targets; the default command:
                            `monban -p 22 host` is `monban scan -p 22 host`
   profiles                 list the scan profiles (`monban scan --profile NAME`)
-  detect                   find port scans in a capture file or live traffic; name their
-                           technique, kind and tool (`monban detect --help`)
+  detect                   find port scans in a capture file, live traffic or firewall
+                           logs; name technique, kind and tool (`monban detect --help`)
+  explain                  say in plain words what firewall log records mean
+                           (`monban explain --help`)
   help                     show this help; `monban scan --help` shows the scan options
 {OPTIONS}"
     )

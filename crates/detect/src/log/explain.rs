@@ -771,6 +771,8 @@ pub struct Explanation {
     pub date_known: bool,
     /// The scan this source was found part of.
     pub campaign: Option<CampaignRef>,
+    /// The scanning tool whose habits the logged fields show (`crate::fingerprint`), if any.
+    pub tool: Option<&'static str>,
     /// What to do, in one or two sentences.
     pub advice: String,
     /// The explanation as short lines of plain English.
@@ -955,6 +957,10 @@ pub fn explain(rec: &LogRecord, campaign: Option<&CampaignRef>) -> Explanation {
         worms,
         date_known: when.is_some(),
         campaign: campaign.cloned(),
+        tool: super::to_packet(rec)
+            .map(|p| crate::fingerprint::classify(&p))
+            .filter(|t| *t != crate::fingerprint::Tool::Unknown)
+            .map(crate::fingerprint::Tool::name),
         advice: String::new(),
         summary: Vec::new(),
     };
@@ -1229,6 +1235,12 @@ fn lines(e: &Explanation, when: Option<(u16, u8)>) -> Vec<String> {
     if let Some(l) = risk_line(e) {
         out.push(l);
     }
+    if let Some(t) = e.tool {
+        out.push(format!(
+            "Its logged fields carry {t}'s habits (see `monban detect --help`): a scanning tool \
+             wrote this packet, not an operating system's own stack."
+        ));
+    }
     out.extend(worm_lines(e, when));
     if let Some(c) = &e.campaign {
         out.push(format!(
@@ -1330,6 +1342,7 @@ impl Explanation {
             "date_known": self.date_known,
             "worms": worms,
             "campaign": self.campaign.as_ref().map(|c| json!({ "id": c.id, "kind": c.kind })),
+            "tool": self.tool,
             "advice": self.advice,
             "summary": self.summary,
         })
