@@ -245,43 +245,67 @@ pub fn open_log(path: &Path) -> Result<Box<dyn BufRead>> {
     })
 }
 
-/// A file that, at its end, waits for more instead of ending, and reopens it when it was
-/// rotated (renamed and recreated) or truncated, as `tail -F` does; it ends when `stop`
-/// is set.
+/// A file that, at its end, waits for more instead of ending, and starts over when it was
+/// rotated (renamed away and recreated: reopened by name) or truncated (`copytruncate`:
+/// shorter than what was read, or rewritten to the same length, which its modification
+/// time tells), as `tail -F` does; it ends when `stop` is set.
 struct Follow<'a> {
     path: PathBuf,
     file: File,
     pos: u64,
+    /// The file's modification time when its end was last reached.
+    seen: Option<std::time::SystemTime>,
     stop: &'a AtomicBool,
 }
 
 impl Follow<'_> {
-    fn rotated(&self) -> bool {
+    /// Whether the name now points to another file.
+    fn replaced(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
         let (Ok(now), Ok(open)) = (std::fs::metadata(&self.path), self.file.metadata()) else {
             return false;
         };
-        now.ino() != open.ino() || now.dev() != open.dev() || now.len() < self.pos
+        now.ino() != open.ino() || now.dev() != open.dev()
+    }
+
+    /// Whether the open file was cut and written again since its end was reached.
+    fn truncated(&self) -> bool {
+        let Ok(m) = self.file.metadata() else {
+            return false;
+        };
+        m.len() < self.pos || (m.len() == self.pos && m.modified().ok() != self.seen)
     }
 }
 
 impl Read for Follow<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Seek;
         loop {
             let n = self.file.read(buf)?;
             if n > 0 {
                 self.pos += n as u64;
+                // The end will be reached anew: its time is taken then.
+                self.seen = None;
                 return Ok(n);
+            }
+            if self.seen.is_none() {
+                self.seen = self.file.metadata().and_then(|m| m.modified()).ok();
             }
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(0);
             }
-            if self.rotated() {
+            if self.replaced() {
                 if let Ok(f) = File::open(&self.path) {
                     self.file = f;
                     self.pos = 0;
+                    self.seen = None;
                     continue;
                 }
+            } else if self.truncated() {
+                self.file.seek(io::SeekFrom::Start(0))?;
+                self.pos = 0;
+                self.seen = None;
+                continue;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -303,6 +327,7 @@ fn from_logs(plan: &DetectPlan, paths: &[PathBuf], stop: &AtomicBool) -> Result<
                 path: path.clone(),
                 file,
                 pos: 0,
+                seen: None,
                 stop,
             }))
         } else {
