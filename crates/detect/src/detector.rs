@@ -58,7 +58,7 @@ use crate::net::Net;
 use crate::packet::{self, flags, proto, Icmp, Packet, Transport};
 use crate::report::{Kind, Report, Technique, MAX_LISTED_TARGETS};
 use crate::time::Timestamp;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -76,6 +76,16 @@ const MAX_PORTS: usize = 2 * 65_536 + 512;
 const MAX_TARGETS: usize = 65_536;
 /// Doors each of two sources must have knocked on before they can be joined as shards.
 pub const MIN_SHARD_DOORS: usize = 8;
+/// Partners (decoys, shards) started within this long of each other.
+const PARTNER_START_WINDOW: Duration = Duration::from_secs(300);
+/// Most campaigns a partner search looks at (the nearest in start time, half before and
+/// half after).
+const PARTNER_CANDIDATES: usize = 256;
+/// Doors of the smaller campaign compared with the other's in a partner search.
+const PARTNER_DOOR_SAMPLE: usize = 256;
+/// A source alerted alone looks for partners when its doors reach 8, 16, ... up to this
+/// many (and once more at the end of input): a few checks per source, however long it runs.
+const MAX_SHARD_CHECK_DOORS: u64 = 1024;
 /// Decoys knock on each door at nearly the same moment (nmap `-D` sends a probe's copies
 /// within a fraction of a millisecond); 4 in 5 shared doors must be this close.
 const DECOY_SKEW: Duration = Duration::from_millis(50);
@@ -516,6 +526,9 @@ pub struct Detector {
     now: Timestamp,
     /// Sources that have a campaign record (the candidates for decoys and shards).
     campaigns: HashSet<IpAddr>,
+    /// The same sources by the time of their first probe, to find partners that started
+    /// near a source's own start without looking at every campaign.
+    by_start: BTreeSet<(Timestamp, IpAddr)>,
     /// Doors whose outcome waits on an answer, by deadline (first in, first due).
     waiting: VecDeque<(Timestamp, IpAddr, DoorKey)>,
     next_idle_check: Timestamp,
@@ -537,6 +550,7 @@ impl Detector {
             next_id: 1,
             now: Timestamp::ZERO,
             campaigns: HashSet::new(),
+            by_start: BTreeSet::new(),
             waiting: VecDeque::with_capacity(2 * cap),
             next_idle_check: Timestamp::ZERO,
             stats: Stats::default(),
@@ -872,7 +886,7 @@ impl Detector {
             counted: false,
         });
         if src.campaign.is_some() {
-            self.campaigns.insert(from);
+            self.track(from);
         }
         if crafted {
             self.settle(from, key, Outcome::Crafted);
@@ -882,7 +896,7 @@ impl Detector {
         // A source alerted alone is checked for partners as its doors double: a second
         // shard may have started after it, or grown large enough to be recognised.
         let check = self.sources.get(&from).is_some_and(|s| {
-            s.doors >= MIN_SHARD_DOORS as u64
+            (MIN_SHARD_DOORS as u64..=MAX_SHARD_CHECK_DOORS).contains(&s.doors)
                 && s.doors.is_power_of_two()
                 && s.campaign
                     .as_ref()
@@ -913,14 +927,16 @@ impl Detector {
         if src.score >= PROMOTE_SCORE {
             src.promote();
         }
-        if src.campaign.is_some() {
-            self.campaigns.insert(from);
-        }
+        let has_campaign = src.campaign.is_some();
         let alerted = src
             .campaign
             .as_ref()
             .is_some_and(|c| c.alert.is_some() || c.group.is_some());
-        if src.score >= threshold && !alerted {
+        let score = src.score;
+        if has_campaign {
+            self.track(from);
+        }
+        if score >= threshold && !alerted {
             self.alert(from);
         }
     }
@@ -939,7 +955,7 @@ impl Detector {
         };
         let probes = src.probes;
         src.promote();
-        self.campaigns.insert(from);
+        self.track(from);
         let Some(src) = self.sources.get_mut(&from) else {
             return;
         };
@@ -990,7 +1006,9 @@ impl Detector {
             }
             if let Some(s) = self.sources.get_mut(&m) {
                 s.promote();
-                self.campaigns.insert(m);
+                if self.campaigns.insert(m) {
+                    self.by_start.insert((s.first_seen, m));
+                }
                 if let Some(c) = &mut s.campaign {
                     if c.group.is_some() {
                         // Already in another group: leave it there.
@@ -1043,6 +1061,15 @@ impl Detector {
         }
     }
 
+    /// Records that `a` has a campaign (once).
+    fn track(&mut self, a: IpAddr) {
+        if self.campaigns.insert(a) {
+            if let Some(s) = self.sources.get(&a) {
+                self.by_start.insert((s.first_seen, a));
+            }
+        }
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -1057,7 +1084,33 @@ impl Detector {
         let my_tool = me.votes.winner();
         let mut decoys = Vec::new();
         let mut shards = Vec::new();
-        for &addr in &self.campaigns {
+        // Partners start together (decoys within a millisecond, shards launched side by
+        // side): look only at campaigns that started within PARTNER_START_WINDOW of this
+        // one, the PARTNER_CANDIDATES nearest, so that the work stays bounded however many
+        // campaigns a busy log holds.
+        let lo = Timestamp::from_nanos(
+            me.first_seen
+                .as_nanos()
+                .saturating_sub(u64::try_from(PARTNER_START_WINDOW.as_nanos()).unwrap_or(0)),
+        );
+        let hi = me.first_seen + PARTNER_START_WINDOW;
+        let lo_key = (lo, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let me_key = (me.first_seen, from);
+        let half = PARTNER_CANDIDATES / 2;
+        let near: Vec<IpAddr> = self
+            .by_start
+            .range(lo_key..me_key)
+            .rev()
+            .take(half)
+            .chain(
+                self.by_start
+                    .range(me_key..)
+                    .take_while(|(t, _)| *t <= hi)
+                    .take(half + 1),
+            )
+            .map(|&(_, a)| a)
+            .collect();
+        for addr in near {
             if addr == from {
                 continue;
             }
@@ -1067,15 +1120,9 @@ impl Detector {
             let Some(theirs) = &other.campaign else {
                 continue;
             };
-            // One tool, one way of probing, the same hosts.
-            if other.votes.winner() != my_tool
-                || other.techniques != me.techniques
-                || !mine.targets.keys().any(|t| theirs.targets.contains_key(t))
-            {
-                continue;
-            }
             // At the same time: the overlap covers at least half of the shorter one (two
-            // scans run one after the other are two campaigns).
+            // scans run one after the other are two campaigns). Cheapest test first: a
+            // busy log holds thousands of campaigns.
             let start = me.first_seen.max(other.first_seen);
             let end = me.last_seen.min(other.last_seen);
             let shorter = me
@@ -1085,6 +1132,18 @@ impl Detector {
             if end < start || end.since(start) * 2 < shorter {
                 continue;
             }
+            // One tool, one way of probing, the same hosts.
+            if other.techniques != me.techniques || other.votes.winner() != my_tool {
+                continue;
+            }
+            let (few, many) = if mine.targets.len() <= theirs.targets.len() {
+                (&mine.targets, &theirs.targets)
+            } else {
+                (&theirs.targets, &mine.targets)
+            };
+            if !few.keys().any(|t| many.contains_key(t)) {
+                continue;
+            }
             let (small, large) = if mine.doors.len() <= theirs.doors.len() {
                 (mine, theirs)
             } else {
@@ -1092,7 +1151,10 @@ impl Detector {
             };
             let mut shared = 0usize;
             let mut together = 0usize;
-            for (k, d) in &small.doors {
+            // A sample of the smaller set's doors says enough, and keeps a search cheap
+            // among thousands of look-alike campaigns.
+            let sample = small.doors.len().min(PARTNER_DOOR_SAMPLE);
+            for (k, d) in small.doors.iter().take(sample) {
                 if let Some(e) = large.doors.get(k) {
                     shared += 1;
                     let skew = if d.first > e.first {
@@ -1105,7 +1167,7 @@ impl Detector {
                     }
                 }
             }
-            if shared * 2 >= small.doors.len() && together * 5 >= shared * 4 {
+            if shared * 2 >= sample && together * 5 >= shared * 4 {
                 decoys.push(addr);
             } else if shared == 0
                 && small.doors.len() >= MIN_SHARD_DOORS
@@ -1248,6 +1310,7 @@ impl Detector {
         let report = self.source_report(a);
         self.campaigns.remove(&a);
         let src = self.sources.remove(&a)?;
+        self.by_start.remove(&(src.first_seen, a));
         let group = src.campaign.as_ref().and_then(|c| c.group);
         let report = report?;
         match group {
