@@ -52,6 +52,10 @@
 //! [`Config::max_sources`] sources are held; when full, the oldest is evicted unless it has
 //! knocked on two doors or more, which earns it a second chance, so a flood of
 //! one-packet spoofed sources pushes out only its own kind while a scanner stays.
+//! Doors waiting for an answer sit on one deadline queue (at most two entries per source
+//! held). A search for partners looks only at the campaigns that started within five
+//! minutes of the source's own start, the 256 nearest, and compares at most 256 doors: a
+//! log with thousands of concurrent scanners costs no more per alert than one with two.
 
 use crate::fingerprint::{self, Tool, ToolVotes, TtlSpread};
 use crate::net::Net;
