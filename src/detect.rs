@@ -338,8 +338,8 @@ fn from_logs(plan: &DetectPlan, paths: &[PathBuf], stop: &AtomicBool) -> Result<
             .next_record()
             .with_context(|| format!("reading {}", path.display()))?
         {
-            // Records without a date keep the last date seen: order is what counts.
-            let ts = rec.time.unwrap_or(last).max(last);
+            // A record without a date or an uptime keeps the last time seen.
+            let ts = log::clock(&rec).unwrap_or(last).max(last);
             last = ts;
             match log::to_packet(&rec) {
                 Some(p) => det.on_logged(

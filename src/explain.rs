@@ -74,7 +74,7 @@ fn campaigns(recs: &[(u64, LogRecord)]) -> HashMap<IpAddr, CampaignRef> {
         }
     };
     for (_, rec) in recs {
-        let ts = rec.time.unwrap_or(last).max(last);
+        let ts = log::clock(rec).unwrap_or(last).max(last);
         last = ts;
         if let Some(p) = log::to_packet(rec) {
             det.on_logged(

@@ -294,3 +294,56 @@ fn follow_reads_a_growing_file_through_rotation() {
 fn read_opt(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+#[test]
+fn dmesg_uptimes_keep_scans_apart() {
+    // The same nmap SYN scan from two sources, 25 hours apart by the kernel's uptime
+    // stamps (dmesg lines carry no date): two portscans, not one scanner and its decoy.
+    let dir = scratch("log-uptime");
+    let mut log = String::new();
+    for (base, src) in [(1000u32, "203.0.113.60"), (91_000, "203.0.113.61")] {
+        for (i, port) in [21u16, 22, 23, 25, 80, 110].iter().enumerate() {
+            let line = kernel_line(i as u32, src, *port, "SYN", "");
+            // Keep only the kernel's part: `[uptime] PREFIX IN=...`.
+            let kernel = line.split("kernel: ").nth(1).unwrap_or_default();
+            let rest = kernel.split_once("] ").map_or("", |(_, r)| r);
+            log.push_str(&format!(
+                "[{}.000001] {rest} OPT (020405B4)\n",
+                base + i as u32
+            ));
+        }
+    }
+    let f = dir.join("dmesg.txt");
+    std::fs::write(&f, &log).expect("write");
+    let ran = monban(&[
+        "detect",
+        "--log",
+        f.to_str().unwrap_or_default(),
+        "-oJ",
+        "-",
+    ]);
+    assert!(ran.status.success(), "{ran:?}");
+    let kinds: Vec<(String, String)> = ran
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|v| v["event"] == "summary" && v.get("merged_into").is_none())
+        .map(|v| (v["sources"][0].to_string(), v["kind"].to_string()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("\"203.0.113.60\"".to_string(), "\"portscan\"".to_string()),
+            ("\"203.0.113.61\"".to_string(), "\"portscan\"".to_string())
+        ],
+        "{}",
+        ran.stdout
+    );
+    // Their times are the uptimes, counted from the epoch.
+    assert!(
+        ran.stdout
+            .contains("\"first_seen\":\"1970-01-01T00:16:40.000001Z\""),
+        "{}",
+        ran.stdout
+    );
+}

@@ -12,6 +12,7 @@ fn blank(format: LogFormat, direction: Direction, action: Action, protocol: LogP
     LogRecord {
         format,
         time: None,
+        uptime: None,
         direction,
         action,
         protocol,

@@ -10,6 +10,7 @@ mod log_parse {
     use monban_detect::Timestamp;
     use std::io::{self, Read};
     use std::net::IpAddr;
+    use std::time::Duration;
 
     const YEAR: i32 = 2026;
 
@@ -64,6 +65,7 @@ mod log_parse {
         LogRecord {
             format,
             time: None,
+            uptime: None,
             direction: Direction::Unknown,
             action: Action::Unknown,
             protocol: LogProto::Tcp,
@@ -146,6 +148,7 @@ mod log_parse {
         );
         e.interfaces = eth0.clone();
         e.tcp_options = hex("020405B4");
+        e.uptime = Some(Duration::new(12345, 678_901_000));
         assert_eq!(*r[0], e);
         // Without --log-tcp-options, without DF.
         let mut e = ktcp(
@@ -159,10 +162,12 @@ mod log_parse {
             (49, Some(1), Some(false), 40),
         );
         e.interfaces = eth0.clone();
+        e.uptime = Some(Duration::new(12346, 1_000_000));
         assert_eq!(*r[1], e);
         // UDP: the second LEN= is the UDP length, not the packet's.
         let e = LogRecord {
             time: at("2026-11-02T03:04:05Z"),
+            uptime: Some(Duration::from_millis(12_347_500)),
             direction: Direction::Inbound,
             action: Action::Blocked,
             protocol: LogProto::Udp,
@@ -182,6 +187,7 @@ mod log_parse {
         // ICMP echo: its ID= is not the IP ID.
         let e = LogRecord {
             time: at("2026-11-20T16:22:48Z"),
+            uptime: Some(Duration::from_secs(12348)),
             direction: Direction::Inbound,
             protocol: LogProto::Icmp,
             src: addr("198.51.100.7"),
@@ -199,6 +205,7 @@ mod log_parse {
         // An ICMP error quoting the packet it answers: the outer fields are the record.
         let e = LogRecord {
             time: at("2026-11-20T16:22:49Z"),
+            uptime: Some(Duration::from_secs(12349)),
             direction: Direction::Outbound,
             protocol: LogProto::Icmp,
             src: addr("192.0.2.10"),
@@ -225,6 +232,7 @@ mod log_parse {
         );
         e.direction = Direction::Forwarded;
         e.interfaces = iface("eth1", "eth0");
+        e.uptime = Some(Duration::from_secs(12351));
         assert_eq!(*r[5], e);
         // A null scan: no flag at all is Some(0), not None.
         assert_eq!(
@@ -236,6 +244,7 @@ mod log_parse {
         // A later fragment: no ports, no flags.
         let e = LogRecord {
             time: at("2026-11-20T16:22:54Z"),
+            uptime: Some(Duration::from_secs(12354)),
             direction: Direction::Inbound,
             src: addr("203.0.113.45"),
             dst: addr("192.0.2.10"),
@@ -329,6 +338,7 @@ mod log_parse {
             (37, Some(29011), Some(false), 44),
         );
         e.interfaces = iface("eth0", "");
+        e.uptime = Some(Duration::new(3227, 149_267_000));
         assert_eq!(recs[0], (1, e));
         let got: Vec<(Action, Direction, Option<&str>)> = recs
             .iter()
@@ -411,6 +421,8 @@ mod log_parse {
         );
         e.interfaces = iface("lo", "");
         e.tcp_options = hex("0204FFD70402080AB9745835000000000103030A");
+        // A dmesg line's only clock: the time since boot.
+        e.uptime = Some(Duration::new(3227, 149_267_000));
         assert_eq!(recs[0], (1, e));
         assert_eq!(recs[1].1.length, Some(29));
         assert_eq!(recs[1].1.dst_port, Some(7));
@@ -426,6 +438,7 @@ mod log_parse {
         );
         e.interfaces = iface("lo", "");
         e.tcp_options = hex("0204FFC40402080A03E383D1000000000103030A");
+        e.uptime = Some(Duration::new(3227, 449_916_000));
         assert_eq!(recs[2].1, e);
         let icmp: Vec<_> = recs[3..]
             .iter()

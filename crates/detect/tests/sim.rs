@@ -1064,6 +1064,7 @@ mod logs {
         LogRecord {
             format: LogFormat::Kernel,
             time: None,
+            uptime: None,
             direction: Direction::Inbound,
             action,
             protocol: LogProto::Tcp,

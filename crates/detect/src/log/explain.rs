@@ -1444,6 +1444,7 @@ mod tests {
         let rec = |f: u8| LogRecord {
             format: LogFormat::Kernel,
             time: None,
+            uptime: None,
             direction: Direction::Inbound,
             action: Action::Blocked,
             protocol: LogProto::Tcp,

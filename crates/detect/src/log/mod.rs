@@ -90,6 +90,9 @@ pub struct LogRecord {
     /// When it was logged (UTC), if the record says (a syslog line without a year takes
     /// the year the reader was given).
     pub time: Option<Timestamp>,
+    /// The kernel's stamp, time since the logging host booted (`[12345.678901]`), where the
+    /// line has one: the only clock of `dmesg` lines.
+    pub uptime: Option<std::time::Duration>,
     /// The direction.
     pub direction: Direction,
     /// The firewall's action.
@@ -189,6 +192,16 @@ pub fn to_packet(rec: &LogRecord) -> Option<Packet> {
         ip_id: if src.is_ipv4() { rec.ip_id } else { None },
         df: rec.df.unwrap_or(false),
         transport,
+    })
+}
+
+/// The detector's clock for a record: its date, else its kernel uptime counted from the
+/// epoch (a `dmesg` line's only clock: reports then read 1970-01-01 plus the uptime, but
+/// order and spacing are right), else `None` (the caller keeps the last time seen).
+pub fn clock(rec: &LogRecord) -> Option<Timestamp> {
+    rec.time.or_else(|| {
+        rec.uptime
+            .map(|u| Timestamp::from_nanos(u64::try_from(u.as_nanos()).unwrap_or(u64::MAX)))
     })
 }
 

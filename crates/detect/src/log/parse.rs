@@ -34,6 +34,7 @@ use std::fmt;
 use std::io::{self, BufRead};
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The default cap on one line, in bytes (a longer line is skipped whole).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -570,18 +571,35 @@ fn skip_host_tag(s: &str) -> &str {
     s
 }
 
-fn skip_uptime(s: &str) -> &str {
+fn skip_uptime(s: &str) -> (Option<Duration>, &str) {
     let t = s.trim_start();
     match bracket(t) {
-        Some((inner, rest)) if is_uptime(inner) => rest,
-        _ => s,
+        Some((inner, rest)) if is_uptime(inner) => (uptime_of(inner), rest),
+        _ => (None, s),
     }
+}
+
+/// `12345.678901` (seconds since boot, as the kernel stamps its messages) as a duration.
+fn uptime_of(inner: &str) -> Option<Duration> {
+    let t = inner.trim();
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let secs = digits::<u64>(secs)?;
+    let mut nanos = 0u32;
+    for (i, c) in frac.chars().take(9).enumerate() {
+        let d = c.to_digit(10)?;
+        nanos += d * 10u32.pow(8 - i as u32);
+    }
+    Some(Duration::new(secs, nanos))
 }
 
 /// The time and log prefix from what comes before `IN=`: a classic syslog stamp
 /// (`Nov 20 16:22:45 host kernel:`), an RFC 3339 one, a `dmesg` `[uptime]` or `dmesg -T`
 /// stamp, or none (then all of it is the prefix).
-fn kernel_head(head: &str, year: i32) -> Result<(Option<Timestamp>, &str), LineError> {
+#[allow(clippy::type_complexity)]
+fn kernel_head(
+    head: &str,
+    year: i32,
+) -> Result<(Option<Timestamp>, Option<Duration>, &str), LineError> {
     let mut s = head.trim_start();
     // A `<4>` priority, as `dmesg -r` prints it.
     if let Some(r) = s.strip_prefix('<') {
@@ -593,6 +611,7 @@ fn kernel_head(head: &str, year: i32) -> Result<(Option<Timestamp>, &str), LineE
     }
     let (tok, rest) = first_token(s);
     let mut time = None;
+    let mut uptime = None;
     let mut stamped = false;
     if looks_rfc3339(tok) {
         time = Some(rfc3339(tok)?);
@@ -609,6 +628,7 @@ fn kernel_head(head: &str, year: i32) -> Result<(Option<Timestamp>, &str), LineE
         stamped = true;
     } else if let Some((inner, rest)) = bracket(s) {
         if is_uptime(inner) {
+            uptime = uptime_of(inner);
             s = rest;
             stamped = true;
         } else if let Some(t) = ctime(inner) {
@@ -618,9 +638,11 @@ fn kernel_head(head: &str, year: i32) -> Result<(Option<Timestamp>, &str), LineE
         }
     }
     if stamped {
-        s = skip_uptime(skip_host_tag(s));
+        let (u, rest) = skip_uptime(skip_host_tag(s));
+        uptime = uptime.or(u);
+        s = rest;
     }
-    Ok((time, s.trim()))
+    Ok((time, uptime, s.trim()))
 }
 
 /// The action a log prefix names: words like DROP, REJECT, BLOCK, DENY → blocked;
@@ -841,11 +863,11 @@ fn kernel_record(
     }
     let head = line.get(..pos).unwrap_or_default();
     let body = line.get(pos..).unwrap_or_default();
-    let (time, prefix) = if header {
-        let (t, p) = kernel_head(head, year)?;
-        (t.or(time), p)
+    let (time, uptime, prefix) = if header {
+        let (t, u, p) = kernel_head(head, year)?;
+        (t.or(time), u, p)
     } else {
-        (time, head.trim())
+        (time, None, head.trim())
     };
     let f = kernel_fields(body);
     if f.not_ip && f.src.is_none() && f.proto.is_none() {
@@ -860,6 +882,7 @@ fn kernel_record(
     let mut rec = LogRecord {
         format,
         time,
+        uptime,
         direction: direction_of(f.in_if, f.out_if),
         action: prefix_action(prefix),
         protocol,
@@ -1204,6 +1227,7 @@ pub fn parse_pfirewall(
     Ok(Some(LogRecord {
         format: LogFormat::Pfirewall,
         time: Some(stamp),
+        uptime: None,
         direction,
         action,
         protocol,
@@ -1402,6 +1426,7 @@ impl JaPending {
         Ok(LogRecord {
             format: LogFormat::PersonalFirewallJa,
             time: Some(self.time),
+            uptime: None,
             direction,
             action: self.sentence.as_deref().map_or(Action::Unknown, ja_action),
             protocol,
@@ -1429,7 +1454,7 @@ enum JaStep {
     /// The line belongs to it; the record goes on.
     Pending(JaPending),
     /// The line ended it: here it is (with its start line).
-    Done(u64, LogRecord),
+    Done(u64, Box<LogRecord>),
     /// The line ended it, unreadable.
     Failed(u64, LineError),
     /// The line is not part of it: the record is cut, and the line is read on its own.
@@ -1625,7 +1650,7 @@ impl<R: BufRead> LogReader<R> {
                     self.ja = Some(p);
                     return None;
                 }
-                JaStep::Done(start, rec) => return Some((start, rec)),
+                JaStep::Done(start, rec) => return Some((start, *rec)),
                 JaStep::Failed(start, e) => {
                     self.malformed(start, e);
                     return None;
@@ -1674,7 +1699,7 @@ impl<R: BufRead> LogReader<R> {
         if n.trim_start().starts_with("リモートアドレス") {
             let start = p.start;
             return match p.finish(&n) {
-                Ok(rec) => JaStep::Done(start, rec),
+                Ok(rec) => JaStep::Done(start, Box::new(rec)),
                 Err(e) => JaStep::Failed(start, e),
             };
         }
@@ -1808,23 +1833,24 @@ mod tests {
 
     #[test]
     fn log_heads() {
-        let (t, p) = kernel_head(
+        let (t, u, p) = kernel_head(
             "Nov  2 16:22:45 fw kernel: [12345.678901] [UFW BLOCK] ",
             2001,
         )
         .unwrap();
         assert_eq!(t.unwrap().rfc3339(), "2001-11-02T16:22:45.000000Z");
+        assert_eq!(u, Some(Duration::new(12345, 678_901_000)));
         assert_eq!(p, "[UFW BLOCK]");
-        let (t, p) = kernel_head("[    5.000001] DROP: ", 2001).unwrap();
-        assert_eq!((t, p), (None, "DROP:"));
-        let (t, p) = kernel_head("[Sun Dec  6 04:21:07 2026] x ", 2001).unwrap();
+        let (t, u, p) = kernel_head("[    5.000001] DROP: ", 2001).unwrap();
+        assert_eq!((t, u, p), (None, Some(Duration::new(5, 1000)), "DROP:"));
+        let (t, u, p) = kernel_head("[Sun Dec  6 04:21:07 2026] x ", 2001).unwrap();
         assert_eq!(t.unwrap().rfc3339(), "2026-12-06T04:21:07.000000Z");
-        assert_eq!(p, "x");
-        let (t, p) = kernel_head("<4>[ 1.5] kernel: y ", 2001).unwrap();
-        assert_eq!((t, p), (None, "y"));
+        assert_eq!((u, p), (None, "x"));
+        let (t, u, p) = kernel_head("<4>[ 1.5] kernel: y ", 2001).unwrap();
+        assert_eq!((t, u, p), (None, Some(Duration::from_millis(1500)), "y"));
         assert!(kernel_head("Feb 29 00:00:00 h kernel: ", 2001).is_err());
         assert_eq!(
-            kernel_head("Feb 29 00:00:00 h kernel: ", 2000).unwrap().1,
+            kernel_head("Feb 29 00:00:00 h kernel: ", 2000).unwrap().2,
             ""
         );
     }
