@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use monban_lab::{Lab, LabBuilder, Truth};
@@ -536,4 +536,84 @@ pub fn targets(lab: &Lab, v6: bool) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A background process, ended (SIGINT, then SIGKILL) when dropped: also when the test fails.
+pub struct Bg {
+    child: Child,
+    name: &'static str,
+}
+
+impl Bg {
+    pub fn start(name: &'static str, cmd: &mut Command, log: &Path) -> Bg {
+        let log = std::fs::File::create(log).expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Bg { child, name }
+    }
+
+    /// Sends `sig` and waits up to 20 s for the exit; the exit status.
+    pub fn stop(&mut self, sig: i32) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("{} did not stop within 20 s", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `program ARGS` inside the network namespace `ns`.
+pub fn ns_cmd(ns: &str, program: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]).args(args);
+    c
+}
+
+pub fn ok(what: &str, cmd: &mut Command) {
+    let ran = run(cmd, Duration::from_secs(120));
+    assert!(ran.status.success(), "{what}: {ran:?}");
+}
+
+/// Waits until `log` says the capture is listening.
+pub fn wait_listening(log: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::fs::read_to_string(log).is_ok_and(|s| s.contains("listening")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never said it was listening", log.display());
+}
+
+/// A benign client in Python: `code` runs with `SRC` bound as the source address.
+pub fn python(lab: &Lab, src: &str, code: &str) {
+    let prog = format!("SRC = {src:?}\nimport socket, time\n{code}");
+    ok(
+        "python client",
+        &mut lab.scanner_cmd("python3", ["-c", prog.as_str()]),
+    );
 }

@@ -663,13 +663,7 @@ impl Detector {
     pub fn finish(&mut self) {
         self.regroup();
         let mut addrs: Vec<IpAddr> = self.sources.keys().copied().collect();
-        addrs.sort_by_key(|a| {
-            self.sources
-                .get(a)
-                .and_then(|s| s.campaign.as_ref())
-                .and_then(|c| c.alert)
-                .map_or(u64::MAX, |m| m.id)
-        });
+        addrs.sort_by_key(|a| self.alert_id(a));
         let mut summaries = Vec::new();
         for a in addrs {
             if let Some(r) = self.end_source(a) {
@@ -1074,6 +1068,15 @@ impl Detector {
         }
     }
 
+    /// The id of a source's own alert, for ordering summaries (`u64::MAX`: none).
+    fn alert_id(&self, a: &IpAddr) -> u64 {
+        self.sources
+            .get(a)
+            .and_then(|s| s.campaign.as_ref())
+            .and_then(|c| c.alert)
+            .map_or(u64::MAX, |m| m.id)
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -1243,13 +1246,7 @@ impl Detector {
             .filter(|(_, s)| s.last_seen + self.cfg.idle_timeout <= now)
             .map(|(a, _)| *a)
             .collect();
-        idle.sort_by_key(|a| {
-            self.sources
-                .get(a)
-                .and_then(|s| s.campaign.as_ref())
-                .and_then(|c| c.alert)
-                .map_or(u64::MAX, |m| m.id)
-        });
+        idle.sort_by_key(|a| self.alert_id(a));
         for a in idle {
             if let Some(r) = self.end_source(a) {
                 self.events.push_back(Event::Summary(r));

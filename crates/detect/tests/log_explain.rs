@@ -10,27 +10,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 fn blank(format: LogFormat, direction: Direction, action: Action, protocol: LogProto) -> LogRecord {
     LogRecord {
-        format,
-        time: None,
-        uptime: None,
         direction,
         action,
         protocol,
-        src: None,
-        dst: None,
-        src_port: None,
-        dst_port: None,
-        service: None,
-        tcp_flags: None,
-        window: None,
-        tcp_options: None,
-        icmp: None,
-        ttl: None,
-        ip_id: None,
-        df: None,
-        length: None,
-        interfaces: (None, None),
-        prefix: None,
+        ..LogRecord::blank(format)
     }
 }
 

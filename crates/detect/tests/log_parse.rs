@@ -62,29 +62,7 @@ mod log_parse {
     }
 
     fn base(format: LogFormat) -> LogRecord {
-        LogRecord {
-            format,
-            time: None,
-            uptime: None,
-            direction: Direction::Unknown,
-            action: Action::Unknown,
-            protocol: LogProto::Tcp,
-            src: None,
-            dst: None,
-            src_port: None,
-            dst_port: None,
-            service: None,
-            tcp_flags: None,
-            window: None,
-            tcp_options: None,
-            icmp: None,
-            ttl: None,
-            ip_id: None,
-            df: None,
-            length: None,
-            interfaces: (None, None),
-            prefix: None,
-        }
+        LogRecord::blank(format)
     }
 
     /// A kernel TCP record with the fields every such line has.

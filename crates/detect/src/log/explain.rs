@@ -1442,27 +1442,10 @@ mod tests {
     #[test]
     fn flags_classify() {
         let rec = |f: u8| LogRecord {
-            format: LogFormat::Kernel,
-            time: None,
-            uptime: None,
             direction: Direction::Inbound,
             action: Action::Blocked,
-            protocol: LogProto::Tcp,
-            src: None,
-            dst: None,
-            src_port: None,
-            dst_port: None,
-            service: None,
             tcp_flags: Some(f),
-            window: None,
-            tcp_options: None,
-            icmp: None,
-            ttl: None,
-            ip_id: None,
-            df: None,
-            length: None,
-            interfaces: (None, None),
-            prefix: None,
+            ..LogRecord::blank(LogFormat::Kernel)
         };
         assert_eq!(PacketKind::of(&rec(0x02)), PacketKind::Syn);
         assert_eq!(PacketKind::of(&rec(0xc2)), PacketKind::Syn);

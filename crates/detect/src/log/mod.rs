@@ -134,6 +134,36 @@ pub struct LogRecord {
 pub mod explain;
 pub mod parse;
 
+impl LogRecord {
+    /// A record of `format` that says nothing yet: direction and action unknown, TCP, every
+    /// other field empty. Readers fill in what their line says.
+    pub fn blank(format: LogFormat) -> LogRecord {
+        LogRecord {
+            format,
+            time: None,
+            uptime: None,
+            direction: Direction::Unknown,
+            action: Action::Unknown,
+            protocol: LogProto::Tcp,
+            src: None,
+            dst: None,
+            src_port: None,
+            dst_port: None,
+            service: None,
+            tcp_flags: None,
+            window: None,
+            tcp_options: None,
+            icmp: None,
+            ttl: None,
+            ip_id: None,
+            df: None,
+            length: None,
+            interfaces: (None, None),
+            prefix: None,
+        }
+    }
+}
+
 use crate::packet::{Icmp, Packet, TcpOptions, Transport};
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -1424,9 +1424,7 @@ impl JaPending {
         };
         let outbound = direction == Direction::Outbound;
         Ok(LogRecord {
-            format: LogFormat::PersonalFirewallJa,
             time: Some(self.time),
-            uptime: None,
             direction,
             action: self.sentence.as_deref().map_or(Action::Unknown, ja_action),
             protocol,
@@ -1436,15 +1434,8 @@ impl JaPending {
             dst_port: if outbound { None } else { port },
             service,
             tcp_flags: (connect && protocol == LogProto::Tcp).then_some(0x02),
-            window: None,
-            tcp_options: None,
-            icmp: None,
-            ttl: None,
-            ip_id: None,
-            df: None,
-            length: None,
-            interfaces: (None, None),
             prefix: self.sentence,
+            ..LogRecord::blank(LogFormat::PersonalFirewallJa)
         })
     }
 }
