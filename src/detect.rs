@@ -295,6 +295,12 @@ impl Read for Follow<'_> {
                 return Ok(0);
             }
             if self.replaced() {
+                // What the writer added to the old file before it was renamed comes first.
+                let n = self.file.read(buf)?;
+                if n > 0 {
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
                 if let Ok(f) = File::open(&self.path) {
                     self.file = f;
                     self.pos = 0;
