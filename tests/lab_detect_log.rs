@@ -649,13 +649,12 @@ for i in range(8):
     let block = explain_block(&ran.stdout, n + 1);
     // The id detect --log gave this source: explain finds the scans over the same records.
     let id = &by_log[&vec!["10.77.0.2".to_string()]].3["id"];
-    // Forwarded and blocked: the text says the router "stopped it" (the word "blocked" is
-    // only in the advice for records of inbound packets); the JSON says both by name.
+    // Forwarded and blocked: the text says the router blocked it; the JSON says both by name.
     for want in [
         "Forwarded: the packet was passing through this host (a router or gateway) from \
          10.77.0.2 to "
             .to_string(),
-        "This host, as a router, stopped it".to_string(),
+        "This host, as a router, blocked it".to_string(),
         format!("part of scan #{id} (portscan)"),
         "carry nmap's habits".to_string(),
     ] {

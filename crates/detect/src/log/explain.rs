@@ -1216,7 +1216,7 @@ fn advice(e: &Explanation) -> String {
                 .to_string()
         }
         (Direction::Forwarded, Action::Blocked) => {
-            "This host, as a router, stopped it: the machine behind it was protected. Nothing \
+            "This host, as a router, blocked it: the machine behind it was protected. Nothing \
              to do."
                 .to_string()
         }
