@@ -108,7 +108,7 @@ const FLAGS: &[Flag] = &[
     Flag {
         names: &["--home"],
         takes: Takes::Value("NETS"),
-        help: "the protected addresses, e.g. 10.0.0.0/8,fd00::/8 (default: this host's addresses with -i, every destination with -r)",
+        help: "the protected addresses, e.g. 10.0.0.0/8,fd00::/8 (default: this host's addresses with -i, every destination with -r and --log)",
     },
     Flag {
         names: &["--allow"],
@@ -155,7 +155,7 @@ const FLAGS: &[Flag] = &[
 /// The help text of `monban detect`, from [`FLAGS`].
 pub fn help() -> String {
     let mut s = String::from(
-        "monban detect: find port scans in traffic, name their technique, kind and tool
+        "monban detect: find port scans in traffic and firewall logs; name their technique, kind and tool
 
 USAGE
   monban detect -r FILE [options]
