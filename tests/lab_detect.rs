@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{lab, ns_cmd, ok, python, read, run, scratch, wait_listening, Bg, MONBAN};
+use common::{campaigns, lab, ns_cmd, ok, python, read, run, scratch, wait_listening, Bg, MONBAN};
 use monban_lab::Lab;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -52,49 +52,6 @@ fn expected() -> BTreeMap<Vec<&'static str>, (&'static str, Vec<&'static str>, &
     );
     m.insert(vec!["fd77::2"], ("portscan", vec!["syn"], "nmap"));
     m
-}
-
-/// The campaigns in a JSON Lines file of `monban detect`, by their sorted sources.
-fn campaigns(
-    path: &Path,
-) -> BTreeMap<Vec<String>, (String, Vec<String>, String, serde_json::Value)> {
-    let mut out = BTreeMap::new();
-    let mut alerts = 0;
-    for line in read(path).lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        if v["event"] == "alert" {
-            alerts += 1;
-        }
-        if v["event"] != "summary" || v.get("merged_into").is_some() {
-            continue;
-        }
-        let strs = |k: &str| -> Vec<String> {
-            v[k].as_array()
-                .unwrap_or_else(|| panic!("{k} in {line}"))
-                .iter()
-                .map(|s| s.as_str().unwrap_or_default().to_string())
-                .collect()
-        };
-        let mut sources = strs("sources");
-        sources.sort();
-        let prev = out.insert(
-            sources.clone(),
-            (
-                v["kind"].as_str().unwrap_or_default().to_string(),
-                strs("techniques"),
-                v["tool"].as_str().unwrap_or_default().to_string(),
-                v.clone(),
-            ),
-        );
-        assert!(prev.is_none(), "two campaigns from {sources:?}");
-    }
-    assert!(
-        alerts >= out.len(),
-        "{}: fewer alerts than campaigns",
-        path.display()
-    );
-    out
 }
 
 fn check(what: &str, path: &Path) {

@@ -34,7 +34,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{lab, ns_cmd, ok, python, read, run, scratch, wait_listening, Bg, MONBAN};
+use common::{
+    campaigns, lab, ns_cmd, ok, python, run, scratch, wait_listening, Bg, Campaigns, MONBAN,
+};
 use monban_lab::Lab;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -249,50 +251,6 @@ fn expected_pcap() -> Want {
 }
 
 const BENIGN: [&str; 3] = ["10.77.0.20", "10.77.0.21", "10.77.0.22"];
-
-/// The campaigns in a JSON Lines file of `monban detect`, by their sorted sources: kind,
-/// techniques, tool, the summary itself.
-type Campaigns = BTreeMap<Vec<String>, (String, Vec<String>, String, serde_json::Value)>;
-
-fn campaigns(path: &Path) -> Campaigns {
-    let mut out = BTreeMap::new();
-    let mut alerts = 0;
-    for line in read(path).lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        if v["event"] == "alert" {
-            alerts += 1;
-        }
-        if v["event"] != "summary" || v.get("merged_into").is_some() {
-            continue;
-        }
-        let strs = |k: &str| -> Vec<String> {
-            v[k].as_array()
-                .unwrap_or_else(|| panic!("{k} in {line}"))
-                .iter()
-                .map(|s| s.as_str().unwrap_or_default().to_string())
-                .collect()
-        };
-        let mut sources = strs("sources");
-        sources.sort();
-        let prev = out.insert(
-            sources.clone(),
-            (
-                v["kind"].as_str().unwrap_or_default().to_string(),
-                strs("techniques"),
-                v["tool"].as_str().unwrap_or_default().to_string(),
-                v.clone(),
-            ),
-        );
-        assert!(prev.is_none(), "two campaigns from {sources:?}");
-    }
-    assert!(
-        alerts >= out.len(),
-        "{}: fewer alerts than campaigns",
-        path.display()
-    );
-    out
-}
 
 /// Checks every expected campaign and that there is no other; the campaigns found.
 fn check(what: &str, path: &Path, want: &Want) -> Campaigns {

@@ -617,3 +617,50 @@ pub fn python(lab: &Lab, src: &str, code: &str) {
         &mut lab.scanner_cmd("python3", ["-c", prog.as_str()]),
     );
 }
+
+/// The campaigns in a JSON Lines file of `monban detect`, by their sorted sources: kind,
+/// techniques, tool, the summary itself.
+pub type Campaigns = BTreeMap<Vec<String>, (String, Vec<String>, String, serde_json::Value)>;
+
+/// The campaigns of a `monban detect -oJ` file (summaries not merged into a larger one);
+/// fails the test on a line that is not JSON, on two campaigns of the same sources, or on
+/// fewer alerts than campaigns.
+pub fn campaigns(path: &Path) -> Campaigns {
+    let mut out = BTreeMap::new();
+    let mut alerts = 0;
+    for line in read(path).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        if v["event"] == "alert" {
+            alerts += 1;
+        }
+        if v["event"] != "summary" || v.get("merged_into").is_some() {
+            continue;
+        }
+        let strs = |k: &str| -> Vec<String> {
+            v[k].as_array()
+                .unwrap_or_else(|| panic!("{k} in {line}"))
+                .iter()
+                .map(|s| s.as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let mut sources = strs("sources");
+        sources.sort();
+        let prev = out.insert(
+            sources.clone(),
+            (
+                v["kind"].as_str().unwrap_or_default().to_string(),
+                strs("techniques"),
+                v["tool"].as_str().unwrap_or_default().to_string(),
+                v.clone(),
+            ),
+        );
+        assert!(prev.is_none(), "two campaigns from {sources:?}");
+    }
+    assert!(
+        alerts >= out.len(),
+        "{}: fewer alerts than campaigns",
+        path.display()
+    );
+    out
+}
