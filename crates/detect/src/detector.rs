@@ -946,25 +946,26 @@ impl Detector {
             self.join(from, kind, others);
             return;
         }
+        self.alert_alone(from);
+    }
+
+    /// Gives a source its own alert (an id, the time, its probes so far) and emits it.
+    fn alert_alone(&mut self, a: IpAddr) {
         let id = self.take_id();
         let now = self.now;
-        let Some(src) = self.sources.get_mut(&from) else {
-            return;
-        };
-        let probes = src.probes;
-        src.promote();
-        self.track(from);
-        let Some(src) = self.sources.get_mut(&from) else {
-            return;
-        };
-        if let Some(c) = &mut src.campaign {
-            c.alert = Some(AlertMark {
-                id,
-                time: now,
-                probes,
-            });
+        if let Some(src) = self.sources.get_mut(&a) {
+            src.promote();
+            let probes = src.probes;
+            if let Some(c) = &mut src.campaign {
+                c.alert = Some(AlertMark {
+                    id,
+                    time: now,
+                    probes,
+                });
+            }
         }
-        if let Some(r) = self.source_report(from) {
+        self.track(a);
+        if let Some(r) = self.source_report(a) {
             self.stats.alerts += 1;
             self.events.push_back(Event::Alert(r));
         }
@@ -1024,22 +1025,7 @@ impl Detector {
             // The campaign was already reported; a source that joins it now is reported
             // too, on its own line, as part of it.
             for m in joined {
-                let id = self.take_id();
-                let now = self.now;
-                if let Some(s) = self.sources.get_mut(&m) {
-                    let probes = s.probes;
-                    if let Some(c) = &mut s.campaign {
-                        c.alert = Some(AlertMark {
-                            id,
-                            time: now,
-                            probes,
-                        });
-                    }
-                }
-                if let Some(r) = self.source_report(m) {
-                    self.stats.alerts += 1;
-                    self.events.push_back(Event::Alert(r));
-                }
+                self.alert_alone(m);
             }
         } else {
             let probes = self.groups.get(gi).map_or(0, |g| {
