@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{read, run, scratch, Ran, MONBAN};
+use common::{read, run, scratch, Bg, Ran, MONBAN};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -221,8 +221,10 @@ fn follow_reads_a_growing_file_through_rotation() {
     let f = dir.join("kern.log");
     std::fs::write(&f, "").expect("write");
     let out = dir.join("out.jsonl");
-    let mut child = Command::new("unshare")
-        .args([
+    // Ended by its guard also when an assertion below fails: it would follow forever.
+    let mut child = Bg::start(
+        "monban detect --follow",
+        Command::new("unshare").args([
             "--net",
             MONBAN,
             "detect",
@@ -233,12 +235,9 @@ fn follow_reads_a_growing_file_through_rotation() {
             "2026",
             "-oJ",
             out.to_str().unwrap_or_default(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("monban");
+        ]),
+        &dir.join("follow.log"),
+    );
     let append = |path: &Path, src: &str, ports: &[u16], base: u32| {
         let mut w = std::fs::OpenOptions::new()
             .append(true)
@@ -277,11 +276,7 @@ fn follow_reads_a_growing_file_through_rotation() {
     std::fs::write(&f, "").expect("truncate");
     append(&f, "203.0.113.52", &[20, 21, 22, 23, 24], 60);
     wait_for("the third source, after truncation", 3);
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = child.wait().expect("wait");
+    let status = child.stop(libc::SIGTERM);
     assert!(status.success(), "{status:?}");
     let text = read(&out);
     assert_eq!(text.matches("\"event\":\"summary\"").count(), 3, "{text}");
