@@ -40,7 +40,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{sys, NetError};
+use crate::sys::{self, cvt, setsockopt};
+use crate::NetError;
 
 /// The interface name that captures on every interface of the namespace.
 pub const ANY_INTERFACE: &str = "any";
@@ -263,28 +264,6 @@ fn geometry(snaplen: u32, ring_bytes: usize, page: usize) -> Geometry {
         block_nr,
         frame_size,
     }
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live T and its size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (v as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
 }
 
 /// Maps an OS error to [`NetError`]: missing privileges get their own message.
@@ -611,38 +590,22 @@ impl LiveCapture {
     /// read (which clears it): the interface going down is waited out; its deletion is
     /// an error.
     fn wait(&mut self, timeout: Duration) -> Result<Wait, NetError> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        let revents = match sys::poll_in(self.fd.as_raw_fd(), timeout) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return Ok(Wait::Nothing),
+            Err(e) => return Err(io_err("waiting for captured packets")(e)),
         };
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-        };
-        // SAFETY: one live pollfd, a live timespec, no signal mask.
-        let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(Wait::Nothing);
-            }
-            return Err(io_err("waiting for captured packets")(e));
-        }
-        if r == 0 {
-            return Ok(Wait::Nothing);
-        }
-        if pfd.revents & libc::POLLNVAL != 0 {
+        if revents & libc::POLLNVAL != 0 {
             return Err(NetError::Io {
                 what: "waiting for captured packets",
                 source: io::Error::from_raw_os_error(libc::EBADF),
             });
         }
-        let had_error = pfd.revents & libc::POLLERR != 0;
+        let had_error = revents & libc::POLLERR != 0;
         if had_error {
             self.take_socket_error()?;
         }
-        if pfd.revents & libc::POLLIN != 0 {
+        if revents & libc::POLLIN != 0 {
             Ok(Wait::Readable)
         } else if had_error {
             Ok(Wait::Again)

@@ -26,6 +26,8 @@ use monban_engine::neighbor::{
 use monban_engine::Timing;
 use monban_wire::{arp, MacAddr};
 
+use crate::sys::{cvt, setsockopt};
+
 /// Why a target cannot be asked about on a link, or a neighbour scan failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -384,28 +386,6 @@ pub fn plan(
         }
     }
     Ok(groups)
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live T and its size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (v as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
 }
 
 /// Bytes kept of each received frame or message.

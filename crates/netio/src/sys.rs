@@ -9,7 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+/// A syscall's return value, or the error `errno` names when it is negative.
+pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -31,6 +32,21 @@ pub fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Sets a socket option to the value `v` (an integer, a struct, a filter program).
+pub fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live T and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (v as *const T).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 /// Sets an integer socket option.
 pub fn setsockopt_int(
     fd: RawFd,
@@ -38,17 +54,7 @@ pub fn setsockopt_int(
     name: libc::c_int,
     v: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live c_int and its size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
+    setsockopt(fd, level, name, &v)
 }
 
 /// Makes a socket's buffer as large as the kernel allows us (forcing it when root).
@@ -148,8 +154,9 @@ pub fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, sa.len())
 }
 
-/// Waits until `fd` is readable or `timeout` passes (nanosecond precision).
-pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+/// Waits until `fd` has input or an event, at most `timeout` (nanosecond precision): the
+/// poll events (`POLLIN`, `POLLERR`, ...), or `None` on timeout or a signal.
+pub fn poll_in(fd: RawFd, timeout: Duration) -> io::Result<Option<libc::c_short>> {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -164,11 +171,16 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
     if r < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+            return Ok(None);
         }
         return Err(e);
     }
-    Ok(r > 0)
+    Ok((r > 0).then_some(pfd.revents))
+}
+
+/// Waits until `fd` is readable or `timeout` passes (nanosecond precision).
+pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    Ok(poll_in(fd, timeout)?.is_some())
 }
 
 /// A `sendmmsg`/`recvmmsg` header for the one buffer `iov`, to or from `name` (null: any).
