@@ -18,7 +18,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{campaigns, lab, ns_cmd, ok, python, read, run, scratch, wait_listening, Bg, MONBAN};
+use common::{
+    add_sources, campaigns, lab, ns_cmd, ok, python, read, router_mac, run, scratch,
+    wait_listening, Bg, MONBAN,
+};
 use monban_lab::Lab;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -100,23 +103,9 @@ fn check(what: &str, path: &Path) {
 fn detect_names_every_real_scanner_live_and_from_a_capture() {
     let lab = lab(Lab::builder().hosts(2));
     let dir = scratch("detect");
-    let scan_ns = lab.scanner_ns().to_string();
     let rt = lab.router_ns().to_string();
-    for i in (3..=12).chain(20..=23) {
-        let a = format!("10.77.0.{i}/24");
-        ok(
-            "extra source address",
-            &mut ns_cmd(&scan_ns, "ip", &["addr", "add", &a, "dev", "eth0"]),
-        );
-    }
-    let mac = run(
-        &mut ns_cmd(&rt, "cat", &["/sys/class/net/s0/address"]),
-        LIMIT,
-    )
-    .stdout
-    .trim()
-    .to_string();
-    assert_eq!(mac.len(), 17, "router MAC {mac:?}");
+    add_sources(&lab, (3..=12).chain(20..=23));
+    let mac = router_mac(&lab);
 
     // Both captures on the router's link to the scanner.
     let pcap = dir.join("lab.pcap");

@@ -35,7 +35,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    campaigns, lab, ns_cmd, ok, python, run, scratch, wait_listening, Bg, Campaigns, MONBAN,
+    add_sources, campaigns, lab, ns_cmd, ok, python, router_mac, run, scratch, wait_listening, Bg,
+    Campaigns, MONBAN,
 };
 use monban_lab::Lab;
 
@@ -308,23 +309,9 @@ fn detect_reads_a_real_kernel_firewall_log_as_the_capture() {
     let lab = lab(Lab::builder().hosts(2));
     eprintln!("lab built in {:.1} s", started.elapsed().as_secs_f64());
     let dir = scratch("detect-log");
-    let scan_ns = lab.scanner_ns().to_string();
     let rt = lab.router_ns().to_string();
-    for i in (3..=8).chain(20..=22) {
-        let a = format!("10.77.0.{i}/24");
-        ok(
-            "extra source address",
-            &mut ns_cmd(&scan_ns, "ip", &["addr", "add", &a, "dev", "eth0"]),
-        );
-    }
-    let mac = run(
-        &mut ns_cmd(&rt, "cat", &["/sys/class/net/s0/address"]),
-        LIMIT,
-    )
-    .stdout
-    .trim()
-    .to_string();
-    assert_eq!(mac.len(), 17, "router MAC {mac:?}");
+    add_sources(&lab, (3..=8).chain(20..=22));
+    let mac = router_mac(&lab);
 
     // The log-only firewall; the table lives in the router's namespace and goes with it.
     // Prefixes unique to this run; the action is a word of its own (parse.rs splits the

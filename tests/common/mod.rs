@@ -664,3 +664,27 @@ pub fn campaigns(path: &Path) -> Campaigns {
     );
     out
 }
+
+/// Adds `10.77.0.N/24` for each N to the scanner's `eth0`: one source address per scan.
+pub fn add_sources(lab: &Lab, last_octets: impl IntoIterator<Item = u8>) {
+    for i in last_octets {
+        let a = format!("10.77.0.{i}/24");
+        ok(
+            "extra source address",
+            &mut ns_cmd(lab.scanner_ns(), "ip", &["addr", "add", &a, "dev", "eth0"]),
+        );
+    }
+}
+
+/// The router's MAC address on the scanner's link (masscan and zmap send to it).
+pub fn router_mac(lab: &Lab) -> String {
+    let mac = run(
+        &mut ns_cmd(lab.router_ns(), "cat", &["/sys/class/net/s0/address"]),
+        Duration::from_secs(30),
+    )
+    .stdout
+    .trim()
+    .to_string();
+    assert_eq!(mac.len(), 17, "router MAC {mac:?}");
+    mac
+}
