@@ -59,6 +59,37 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| parse_table(SERVICES_TXT).unwrap_or_default())
 }
 
+/// IANA's three port ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortClass {
+    /// 0-1023: the standard services.
+    WellKnown,
+    /// 1024-49151: services registered with IANA.
+    Registered,
+    /// 49152-65535: dynamic (ephemeral) ports, picked by clients for their own end.
+    Dynamic,
+}
+
+impl PortClass {
+    /// The class of `port`.
+    pub fn of(port: u16) -> PortClass {
+        match port {
+            0..=1023 => PortClass::WellKnown,
+            1024..=49151 => PortClass::Registered,
+            _ => PortClass::Dynamic,
+        }
+    }
+
+    /// `well-known`, `registered` or `dynamic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortClass::WellKnown => "well-known",
+            PortClass::Registered => "registered",
+            PortClass::Dynamic => "dynamic",
+        }
+    }
+}
+
 /// The usual service name of a port (`80`/TCP → `"http"`), if our table has one.
 pub fn service_name(port: u16, proto: Protocol) -> Option<&'static str> {
     table().by_port.get(&(port, proto)).copied()

@@ -411,42 +411,14 @@ pub struct CampaignRef {
     pub kind: String,
 }
 
-/// IANA's three port ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortClass {
-    /// 0-1023: the standard services.
-    WellKnown,
-    /// 1024-49151: services registered with IANA.
-    Registered,
-    /// 49152-65535: dynamic (ephemeral) ports, picked by clients for their own end.
-    Dynamic,
-}
+pub use monban_engine::services::PortClass;
 
-impl PortClass {
-    /// The class of `port`.
-    pub fn of(port: u16) -> PortClass {
-        match port {
-            0..=1023 => PortClass::WellKnown,
-            1024..=49151 => PortClass::Registered,
-            _ => PortClass::Dynamic,
-        }
-    }
-
-    /// `well-known`, `registered` or `dynamic`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortClass::WellKnown => "well-known",
-            PortClass::Registered => "registered",
-            PortClass::Dynamic => "dynamic",
-        }
-    }
-
-    fn range(self) -> &'static str {
-        match self {
-            PortClass::WellKnown => "0-1023",
-            PortClass::Registered => "1024-49151",
-            PortClass::Dynamic => "49152-65535",
-        }
+/// The numbers of a port class, for explanations.
+fn class_range(class: PortClass) -> &'static str {
+    match class {
+        PortClass::WellKnown => "0-1023",
+        PortClass::Registered => "1024-49151",
+        PortClass::Dynamic => "49152-65535",
     }
 }
 
@@ -1067,7 +1039,7 @@ fn port_class_line(e: &Explanation) -> Option<String> {
     Some(format!(
         "Port {p} is a {} port ({}): {what}{svc}.",
         c.as_str(),
-        c.range()
+        class_range(c)
     ))
 }
 
