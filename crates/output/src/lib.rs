@@ -33,6 +33,7 @@ mod xml;
 pub use grep::GrepSink;
 pub use json::{JsonSink, JSON_SCHEMA_VERSION};
 pub use normal::NormalSink;
+pub use text::{safe_text, table, xml_escape};
 pub use xml::XmlSink;
 
 /// What is known about a scan when it starts.

@@ -7,7 +7,7 @@ use monban_engine::types::HostReport;
 
 /// Makes text safe for a terminal or a line-based file: control characters (tab,
 /// newline, escape, DEL, C1 controls...) become visible `\xNN`.
-pub(crate) fn safe_text(s: &str) -> String {
+pub fn safe_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() {
@@ -25,7 +25,7 @@ pub(crate) fn safe_text(s: &str) -> String {
 /// references (so attribute normalisation keeps them); DEL and C1 controls become
 /// character references; the other C0 controls and U+FFFE/U+FFFF, which XML 1.0 cannot
 /// carry at all, become visible `\xNN` / `\u{NNNN}` text.
-pub(crate) fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -92,7 +92,7 @@ pub(crate) fn sig2_secs(d: Duration) -> String {
 
 /// Lays out rows as nmap's tables: each column as wide as its widest cell, one space
 /// between columns, no trailing spaces.
-pub(crate) fn table(rows: &[Vec<String>]) -> String {
+pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for row in rows {

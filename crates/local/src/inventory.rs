@@ -1,0 +1,440 @@
+//! The inventory: every listening socket of every namespace, with its owners.
+//!
+//! [`gather`] walks the host once: namespaces ([`crate::ns`]), the sockets of each from
+//! `sock_diag` ([`crate::diag`], or `/proc/net/*` when the kernel lacks a diag module),
+//! the processes holding them ([`crate::procs`]), their units and containers (cgroup),
+//! their packages (dpkg), and for sockets systemd holds, the `.socket` unit behind them.
+//! What it could not see (another user's processes, a namespace it may not join) is said
+//! in the result, never an error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use monban_engine::ports::PortList;
+use monban_engine::services::{service_name, PortClass};
+use monban_engine::Protocol;
+use monban_probes::{risk_for, Risk, Transport};
+
+use crate::diag::{self, DiagSocket};
+use crate::ns::{self, NetNs, NsError};
+use crate::procs::{self, Process};
+use crate::{dpkg, procnet, units};
+
+/// What to gather.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these ports (TCP and UDP lists, as `-p` gives them); `None` for all.
+    pub ports: Option<PortList>,
+    /// Only the namespaces with these labels or `ip netns` names (`host` for the host's);
+    /// empty for all.
+    pub netns: Vec<String>,
+    /// Only this protocol; `None` for both.
+    pub proto: Option<Protocol>,
+    /// Look up the package of each executable in dpkg's database.
+    pub packages: bool,
+}
+
+/// How a namespace's sockets were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The kernel's `sock_diag` netlink interface.
+    Netlink,
+    /// `/proc/net/{tcp,tcp6,udp,udp6}` (no diag module, or a namespace we could not join
+    /// but whose processes' `/proc/PID/net` we could read).
+    Procfs,
+    /// Not read; why.
+    Unread(String),
+}
+
+/// One namespace as seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// The namespace.
+    pub ns: NetNs,
+    /// Its interface addresses (interface name, address).
+    pub addresses: Vec<(String, IpAddr)>,
+    /// How its sockets were read.
+    pub source: Source,
+}
+
+/// Who holds a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The processes in [`Socket::holders`].
+    Known,
+    /// The kernel itself (inode 0: an in-kernel server such as NFS or WireGuard).
+    Kernel,
+    /// Held by processes whose descriptors we may not read: needs root.
+    NeedsRoot,
+    /// No process holds it any more (it was closed while we looked), as far as root sees.
+    Gone,
+}
+
+/// Where a socket accepts traffic from, inside its namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Only from the namespace itself (127.0.0.0/8, ::1).
+    Loopback,
+    /// One address of the namespace.
+    Address,
+    /// Every address of the namespace (0.0.0.0, ::).
+    Every,
+}
+
+impl Exposure {
+    /// `loopback`, `address` or `every`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::Loopback => "loopback",
+            Exposure::Address => "address",
+            Exposure::Every => "every",
+        }
+    }
+}
+
+/// One listening TCP socket or bound UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    /// Index of its namespace in [`Inventory::namespaces`].
+    pub ns: usize,
+    /// TCP or UDP.
+    pub proto: Protocol,
+    /// Bound address.
+    pub addr: IpAddr,
+    /// Bound port.
+    pub port: u16,
+    /// For IPv6 sockets: whether IPv4 is refused (`None` when read from procfs, which
+    /// does not tell).
+    pub v6only: Option<bool>,
+    /// The interface it is bound to, if any.
+    pub iface: Option<String>,
+    /// The uid that created it.
+    pub uid: u32,
+    /// Its inode.
+    pub inode: u64,
+    /// `(pid, fd)` of every process holding it, ascending.
+    pub holders: Vec<(u32, u32)>,
+    /// Whether its holders are known.
+    pub owner: Owner,
+    /// The systemd `.socket` units that listen here, when systemd holds it.
+    pub activation: Vec<String>,
+}
+
+impl Socket {
+    /// Where it accepts traffic from.
+    pub fn exposure(&self) -> Exposure {
+        if is_loopback(self.addr) {
+            Exposure::Loopback
+        } else if self.addr.is_unspecified() {
+            Exposure::Every
+        } else {
+            Exposure::Address
+        }
+    }
+
+    /// Whether traffic to `addr` (an address of its namespace) reaches it.
+    pub fn covers(&self, addr: IpAddr) -> bool {
+        let addr = canonical(addr);
+        match (self.addr, addr) {
+            (a, b) if canonical(a) == b => true,
+            (IpAddr::V4(a), IpAddr::V4(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V6(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V4(_)) => a.is_unspecified() && self.v6only != Some(true),
+            _ => false,
+        }
+    }
+
+    /// The usual service name of its port.
+    pub fn service(&self) -> Option<&'static str> {
+        service_name(self.port, self.proto)
+    }
+
+    /// The class of its port.
+    pub fn port_class(&self) -> PortClass {
+        PortClass::of(self.port)
+    }
+
+    /// The risk note of its port, if the port is a known risk.
+    pub fn risk(&self) -> Option<Risk> {
+        let t = match self.proto {
+            Protocol::Tcp => Transport::Tcp,
+            Protocol::Udp => Transport::Udp,
+        };
+        risk_for(self.port, t, None)
+    }
+}
+
+fn canonical(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn is_loopback(a: IpAddr) -> bool {
+    canonical(a).is_loopback()
+}
+
+/// Everything [`gather`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Namespaces, the host's first.
+    pub namespaces: Vec<Namespace>,
+    /// Sockets, by namespace, protocol, port, address.
+    pub sockets: Vec<Socket>,
+    /// The processes holding them.
+    pub processes: BTreeMap<u32, Process>,
+    /// Whether monban ran as root (sees every process).
+    pub root: bool,
+    /// Processes whose namespace or descriptors could not be read.
+    pub hidden: usize,
+}
+
+impl Inventory {
+    /// The namespace of a socket.
+    pub fn ns_of(&self, s: &Socket) -> &Namespace {
+        &self.namespaces[s.ns]
+    }
+
+    /// The non-loopback addresses of its namespace that reach `s`.
+    pub fn reached_by(&self, s: &Socket) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = self
+            .ns_of(s)
+            .addresses
+            .iter()
+            .map(|&(_, a)| a)
+            .filter(|&a| !is_loopback(a) && s.covers(a))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The processes holding `s`, each once.
+    pub fn owners(&self, s: &Socket) -> Vec<&Process> {
+        let mut pids: Vec<u32> = s.holders.iter().map(|&(p, _)| p).collect();
+        pids.dedup();
+        pids.iter().filter_map(|p| self.processes.get(p)).collect()
+    }
+
+    /// The namespaces holding `addr` on an interface.
+    pub fn namespaces_with(&self, addr: IpAddr) -> Vec<usize> {
+        let addr = canonical(addr);
+        (0..self.namespaces.len())
+            .filter(|&i| {
+                self.namespaces[i]
+                    .addresses
+                    .iter()
+                    .any(|&(_, a)| canonical(a) == addr)
+            })
+            .collect()
+    }
+}
+
+/// What one namespace's thread brings back.
+struct Read {
+    sockets: Vec<DiagSocket>,
+    ifaces: BTreeMap<u32, String>,
+    addresses: Vec<(String, IpAddr)>,
+    source: Source,
+}
+
+fn protocols(opts: &Options) -> Vec<Protocol> {
+    match opts.proto {
+        Some(p) => vec![p],
+        None => vec![Protocol::Tcp, Protocol::Udp],
+    }
+}
+
+/// Reads the sockets of the calling thread's namespace: sock_diag, else `procfs_dir`
+/// (`/proc/thread-self/net`).
+fn read_here(protos: &[Protocol], procfs_dir: &Path) -> Read {
+    let mut sockets = Vec::new();
+    let mut source = Source::Netlink;
+    for &p in protos {
+        match diag::dump(p) {
+            Ok(mut v) => sockets.append(&mut v),
+            Err(_) => {
+                source = Source::Procfs;
+                sockets.extend(read_procfs(p, procfs_dir));
+            }
+        }
+    }
+    let mut ifaces = BTreeMap::new();
+    for s in &sockets {
+        if s.ifindex != 0 && !ifaces.contains_key(&s.ifindex) {
+            if let Some(name) = ns::interface_name(s.ifindex) {
+                ifaces.insert(s.ifindex, name);
+            }
+        }
+    }
+    Read {
+        sockets,
+        ifaces,
+        addresses: ns::addresses(),
+        source,
+    }
+}
+
+/// The listening sockets of `proto` in `dir/{tcp,tcp6}` (or udp).
+fn read_procfs(proto: Protocol, dir: &Path) -> Vec<DiagSocket> {
+    let (files, want) = match proto {
+        Protocol::Tcp => (["tcp", "tcp6"], procnet::TCP_LISTEN),
+        Protocol::Udp => (["udp", "udp6"], procnet::TCP_CLOSE),
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(text) = fs::read_to_string(dir.join(f)) else {
+            continue;
+        };
+        let (rows, _) = procnet::parse(&text);
+        out.extend(rows.into_iter().filter(|r| r.state == want).map(|r| DiagSocket {
+            proto,
+            local: r.local,
+            state: r.state,
+            uid: r.uid,
+            inode: r.inode,
+            v6only: None,
+            ifindex: 0,
+        }));
+    }
+    out
+}
+
+/// Walks the host; see the module doc.
+pub fn gather(opts: &Options) -> Inventory {
+    let pids = ns::pids();
+    let (found, hidden) = ns::discover(&pids);
+    let protos = protocols(opts);
+    let mut inv = Inventory {
+        // SAFETY: geteuid never fails.
+        root: unsafe { libc::geteuid() } == 0,
+        hidden,
+        ..Inventory::default()
+    };
+    let mut raw: Vec<(usize, DiagSocket, Option<String>)> = Vec::new();
+    for n in found {
+        if !opts.netns.is_empty() && !opts.netns.iter().any(|w| *w == n.label() || n.names.contains(w)) {
+            continue;
+        }
+        let read = match ns::enter(&n, || read_here(&protos, Path::new("/proc/thread-self/net"))) {
+            Ok(r) => r,
+            Err(e) => unjoined(&n, &protos, &e),
+        };
+        let i = inv.namespaces.len();
+        for s in read.sockets {
+            let port = s.local.port();
+            let wanted = opts
+                .ports
+                .as_ref()
+                .map_or(true, |p| p.ports(s.proto).binary_search(&port).is_ok());
+            if wanted {
+                let iface = read.ifaces.get(&s.ifindex).cloned();
+                raw.push((i, s, iface));
+            }
+        }
+        inv.namespaces.push(Namespace {
+            ns: n,
+            addresses: read.addresses,
+            source: read.source,
+        });
+    }
+    let wanted: HashSet<u64> = raw.iter().map(|(_, s, _)| s.inode).filter(|&i| i != 0).collect();
+    let held = procs::holders(&pids, &wanted);
+    inv.hidden += held.unreadable;
+    for (ns, s, iface) in raw {
+        let holders = held.by_inode.get(&s.inode).cloned().unwrap_or_default();
+        let owner = if !holders.is_empty() {
+            Owner::Known
+        } else if s.inode == 0 {
+            Owner::Kernel
+        } else if held.unreadable > 0 {
+            Owner::NeedsRoot
+        } else {
+            Owner::Gone
+        };
+        inv.sockets.push(Socket {
+            ns,
+            proto: s.proto,
+            addr: canonical_unless_wild(s.local),
+            port: s.local.port(),
+            v6only: s.v6only,
+            iface,
+            uid: s.uid,
+            inode: s.inode,
+            holders,
+            owner,
+            activation: Vec::new(),
+        });
+    }
+    inv.sockets.sort_by(|a, b| {
+        (a.ns, a.proto as u8, a.port, a.addr, a.inode).cmp(&(b.ns, b.proto as u8, b.port, b.addr, b.inode))
+    });
+    let owners: HashSet<u32> = inv.sockets.iter().flat_map(|s| s.holders.iter().map(|&(p, _)| p)).collect();
+    for pid in owners {
+        if let Some(p) = procs::process(pid) {
+            inv.processes.insert(pid, p);
+        }
+    }
+    if opts.packages {
+        let exes: Vec<PathBuf> = inv.processes.values().filter_map(|p| p.exe.clone()).collect();
+        let found = dpkg::owners(Path::new(dpkg::INFO_DIR), &exes);
+        for p in inv.processes.values_mut() {
+            p.package = p.exe.as_ref().and_then(|e| found.get(e).cloned());
+        }
+    }
+    name_activations(&mut inv);
+    inv
+}
+
+/// A namespace we could not join: its processes' `/proc/PID/net`, else nothing.
+fn unjoined(n: &NetNs, protos: &[Protocol], why: &NsError) -> Read {
+    for pid in &n.pids {
+        let dir = PathBuf::from(format!("/proc/{pid}/net"));
+        if fs::metadata(dir.join("tcp")).is_ok() {
+            let sockets = protos.iter().flat_map(|&p| read_procfs(p, &dir)).collect();
+            return Read {
+                sockets,
+                ifaces: BTreeMap::new(),
+                addresses: Vec::new(),
+                source: Source::Procfs,
+            };
+        }
+    }
+    Read {
+        sockets: Vec::new(),
+        ifaces: BTreeMap::new(),
+        addresses: Vec::new(),
+        source: Source::Unread(why.to_string()),
+    }
+}
+
+/// `::ffff:a.b.c.d` is shown as `a.b.c.d`; `::` stays `::`.
+fn canonical_unless_wild(sa: SocketAddr) -> IpAddr {
+    canonical(sa.ip())
+}
+
+/// Sockets held by a systemd instance get the `.socket` units that listen there.
+fn name_activations(inv: &mut Inventory) {
+    let held_by_systemd = |s: &Socket, procs: &BTreeMap<u32, Process>| {
+        s.holders
+            .iter()
+            .any(|(p, _)| *p == 1 || procs.get(p).is_some_and(|p| p.name == "systemd"))
+    };
+    if !inv.sockets.iter().any(|s| held_by_systemd(s, &inv.processes)) {
+        return;
+    }
+    let dirs: Vec<&Path> = units::DIRS.iter().map(Path::new).collect();
+    let all = units::load(&dirs);
+    let procs = &inv.processes;
+    for s in inv.sockets.iter_mut() {
+        if held_by_systemd(s, procs) {
+            s.activation = units::matching(&all, s.proto, s.addr, s.port)
+                .into_iter()
+                .map(|u| u.name.clone())
+                .collect();
+        }
+    }
+}
