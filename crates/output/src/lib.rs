@@ -14,6 +14,8 @@
 //! (the JSON sink after each line) so that a killed scan leaves as much as possible.
 //!
 //! All sinks share nmap's rule for hiding uninteresting ports: [`collapse`].
+//!
+//! [`read`] reads results back: nmap's XML (nmap's or ours) and our JSON Lines.
 
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod audit;
 mod grep;
 mod json;
 mod normal;
+pub mod read;
 mod text;
 mod time;
 mod xml;
