@@ -5,6 +5,7 @@
 mod cli;
 mod detect;
 mod explain;
+mod local;
 mod rdns;
 mod resume;
 mod versions;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
             detect::run(*plan, &STOP)
         }
         Command::Explain(plan) => explain::run(*plan),
+        Command::Local(plan) => local::run(*plan),
     };
     match result {
         Ok(code) => code,

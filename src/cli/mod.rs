@@ -9,6 +9,7 @@
 pub mod detect;
 pub mod explain;
 mod hiargs;
+pub mod local;
 mod lowargs;
 mod profiles;
 
@@ -36,6 +37,8 @@ pub enum Command {
     Detect(Box<detect::DetectPlan>),
     /// `monban explain`: what firewall log records mean.
     Explain(Box<explain::ExplainPlan>),
+    /// `monban local`: what listens on this host.
+    Local(Box<local::LocalPlan>),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -249,6 +252,12 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
             explain::Parsed::Help => Ok(Command::Help(explain::help())),
         };
     }
+    if strings.get(1).map(String::as_str) == Some("local") {
+        return match local::parse(strings.get(2..).unwrap_or(&[]))? {
+            local::Parsed::Run(plan) => Ok(Command::Local(plan)),
+            local::Parsed::Help => Ok(Command::Help(local::help())),
+        };
+    }
     let low = lowargs::LowArgs::parse(strings.into_iter().skip(1))?;
     if low.mode == lowargs::Mode::Scan && low.resume.is_some() {
         return resume(low, env);
@@ -343,6 +352,7 @@ USAGE
   monban [scan] [options] <targets...>
   monban detect (-r FILE | -i IFACE | --log FILE) [options]
   monban explain (FILE | - | 'LOG LINE') [options]
+  monban local [PORT,...] [--against SCAN] [options]
   monban --help | --version
 
 COMMANDS
@@ -353,6 +363,9 @@ COMMANDS
                            logs; name technique, kind and tool (`monban detect --help`)
   explain                  say in plain words what firewall log records mean
                            (`monban explain --help`)
+  local                    what listens on this host in every network namespace, which
+                           process, unit, container and package owns it, and whether a
+                           scan from outside reaches it (`monban local --help`)
   help                     show this help; `monban scan --help` shows the scan options
 {OPTIONS}"
     )

@@ -19,7 +19,7 @@
 
 use std::net::IpAddr;
 
-use monban_engine::Protocol;
+use monban_engine::{PortState, Protocol};
 
 use crate::inventory::Inventory;
 
@@ -31,6 +31,24 @@ pub trait SeenHost {
     fn state(&self, proto: Protocol, port: u16) -> Option<&str>;
     /// Every port the scan found open.
     fn open_ports(&self) -> Vec<(Protocol, u16)>;
+}
+
+impl SeenHost for monban_output::read::ScannedHost {
+    fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    fn state(&self, proto: Protocol, port: u16) -> Option<&str> {
+        self.state_of(proto, port).map(PortState::as_str)
+    }
+
+    fn open_ports(&self) -> Vec<(Protocol, u16)> {
+        self.ports
+            .iter()
+            .filter(|p| p.state == PortState::Open)
+            .map(|p| (p.proto, p.port))
+            .collect()
+    }
 }
 
 /// What the scan says about a listener.
@@ -117,7 +135,11 @@ pub fn join<H: SeenHost>(inv: &Inventory, hosts: &[H]) -> Join {
     for h in hosts {
         let addr = h.addr();
         let namespaces: Vec<usize> = if addr.is_loopback() {
-            inv.namespaces.iter().position(|n| n.ns.host).into_iter().collect()
+            inv.namespaces
+                .iter()
+                .position(|n| n.ns.host)
+                .into_iter()
+                .collect()
         } else {
             inv.namespaces_with(addr)
         };
@@ -198,7 +220,10 @@ mod tests {
                 host,
                 own: host,
             },
-            addresses: addrs.iter().map(|a| ("eth0".to_string(), a.parse().unwrap())).collect(),
+            addresses: addrs
+                .iter()
+                .map(|a| ("eth0".to_string(), a.parse().unwrap()))
+                .collect(),
             source: Source::Netlink,
         }
     }
@@ -214,7 +239,7 @@ mod tests {
             uid: 0,
             inode: 1,
             holders: Vec::new(),
-            owner: Owner::Gone,
+            owner: Owner::Unseen,
             activation: Vec::new(),
         }
     }
@@ -228,13 +253,13 @@ mod tests {
                 ns(2, false, &["127.0.0.1", "10.9.0.2"]),
             ],
             sockets: vec![
-                sock(0, Tcp, "0.0.0.0", 22, None),        // 0: every IPv4 address
-                sock(0, Tcp, "127.0.0.1", 631, None),     // 1: loopback: never reached
-                sock(0, Tcp, "::", 80, Some(false)),      // 2: dual-stack
-                sock(0, Tcp, "::", 443, Some(true)),      // 3: IPv6 only
-                sock(0, Udp, "10.0.0.5", 53, None),       // 4: this address
-                sock(0, Tcp, "10.0.0.5", 8080, None),     // 5: not scanned
-                sock(1, Tcp, "0.0.0.0", 3306, None),      // 6: another namespace
+                sock(0, Tcp, "0.0.0.0", 22, None),    // 0: every IPv4 address
+                sock(0, Tcp, "127.0.0.1", 631, None), // 1: loopback: never reached
+                sock(0, Tcp, "::", 80, Some(false)),  // 2: dual-stack
+                sock(0, Tcp, "::", 443, Some(true)),  // 3: IPv6 only
+                sock(0, Udp, "10.0.0.5", 53, None),   // 4: this address
+                sock(0, Tcp, "10.0.0.5", 8080, None), // 5: not scanned
+                sock(1, Tcp, "0.0.0.0", 3306, None),  // 6: another namespace
             ],
             ..Inventory::default()
         };
@@ -282,7 +307,10 @@ mod tests {
         };
         let scan = [Host(
             "127.0.0.1".parse().unwrap(),
-            vec![(Protocol::Tcp, 10400, "open"), (Protocol::Tcp, 10401, "closed")],
+            vec![
+                (Protocol::Tcp, 10400, "open"),
+                (Protocol::Tcp, 10401, "closed"),
+            ],
         )];
         let j = join(&inv, &scan);
         assert_eq!(j.rows.len(), 1);

@@ -163,7 +163,9 @@ pub fn parse(buf: &[u8], proto: Protocol, out: &mut Vec<DiagSocket>) -> Result<S
 
 fn socket(m: &[u8], proto: Protocol) -> Result<Option<DiagSocket>, DiagError> {
     if m.len() < DIAG_MSG {
-        return Err(DiagError::Malformed("an inet_diag_msg shorter than 72 bytes"));
+        return Err(DiagError::Malformed(
+            "an inet_diag_msg shorter than 72 bytes",
+        ));
     }
     let family = i32::from(m[0]);
     let port = u16::from_be_bytes([m[4], m[5]]);
@@ -198,7 +200,11 @@ fn socket(m: &[u8], proto: Protocol) -> Result<Option<DiagSocket>, DiagError> {
         state: m[1],
         uid: u32_at(m, 64).unwrap_or(0),
         inode: u64::from(u32_at(m, 68).unwrap_or(0)),
-        v6only: if family == libc::AF_INET { None } else { v6only },
+        v6only: if family == libc::AF_INET {
+            None
+        } else {
+            v6only
+        },
         ifindex: u32_at(m, 40).unwrap_or(0),
     }))
 }
@@ -242,7 +248,9 @@ impl NetlinkSocket {
             return Err(DiagError::Io(errno()));
         }
         // SAFETY: fd is a fresh descriptor we own.
-        Ok(NetlinkSocket(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+        Ok(NetlinkSocket(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        }))
     }
 
     fn send(&self, msg: &[u8]) -> Result<(), DiagError> {
@@ -276,7 +284,8 @@ impl NetlinkSocket {
         use std::os::fd::AsRawFd;
         loop {
             // SAFETY: buf is valid for writes of its length.
-            let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -297,7 +306,15 @@ mod tests {
     use super::*;
 
     /// One `SOCK_DIAG_BY_FAMILY` message as the kernel writes it.
-    fn msg(family: i32, state: u8, addr: &[u8], port: u16, uid: u32, inode: u32, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    fn msg(
+        family: i32,
+        state: u8,
+        addr: &[u8],
+        port: u16,
+        uid: u32,
+        inode: u32,
+        attrs: &[(u16, &[u8])],
+    ) -> Vec<u8> {
         let mut body = vec![0u8; DIAG_MSG];
         body[0] = family as u8;
         body[1] = state;
@@ -342,13 +359,24 @@ mod tests {
         let mut buf = msg(libc::AF_INET, 10, &[127, 0, 0, 1], 10400, 1000, 4242, &[]);
         let mut v6 = [0u8; 16];
         v6[15] = 1;
-        buf.extend(msg(libc::AF_INET6, 10, &v6, 22, 0, 17, &[(8, &[0]), (INET_DIAG_SKV6ONLY, &[1])]));
+        buf.extend(msg(
+            libc::AF_INET6,
+            10,
+            &v6,
+            22,
+            0,
+            17,
+            &[(8, &[0]), (INET_DIAG_SKV6ONLY, &[1])],
+        ));
         buf.extend(msg(libc::AF_INET6, 10, &[0; 16], 80, 0, 18, &[]));
         let mut out = Vec::new();
         assert_eq!(parse(&buf, Protocol::Tcp, &mut out), Ok(Step::More));
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].local, "127.0.0.1:10400".parse().unwrap());
-        assert_eq!((out[0].uid, out[0].inode, out[0].v6only), (1000, 4242, None));
+        assert_eq!(
+            (out[0].uid, out[0].inode, out[0].v6only),
+            (1000, 4242, None)
+        );
         assert_eq!(out[1].local, "[::1]:22".parse().unwrap());
         assert_eq!(out[1].v6only, Some(true));
         assert_eq!(out[2].v6only, Some(false), "no attribute: dual-stack");
@@ -359,7 +387,10 @@ mod tests {
     #[test]
     fn kernel_error() {
         let err = header(NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes());
-        assert_eq!(parse(&err, Protocol::Udp, &mut Vec::new()), Err(DiagError::Kernel(libc::ENOENT)));
+        assert_eq!(
+            parse(&err, Protocol::Udp, &mut Vec::new()),
+            Err(DiagError::Kernel(libc::ENOENT))
+        );
     }
 
     #[test]

@@ -68,8 +68,9 @@ pub enum Owner {
     Kernel,
     /// Held by processes whose descriptors we may not read: needs root.
     NeedsRoot,
-    /// No process holds it any more (it was closed while we looked), as far as root sees.
-    Gone,
+    /// No process in view holds it: one outside monban's pid namespace, or it was
+    /// closed while we looked.
+    Unseen,
 }
 
 /// Where a socket accepts traffic from, inside its namespace.
@@ -290,15 +291,19 @@ fn read_procfs(proto: Protocol, dir: &Path) -> Vec<DiagSocket> {
             continue;
         };
         let (rows, _) = procnet::parse(&text);
-        out.extend(rows.into_iter().filter(|r| r.state == want).map(|r| DiagSocket {
-            proto,
-            local: r.local,
-            state: r.state,
-            uid: r.uid,
-            inode: r.inode,
-            v6only: None,
-            ifindex: 0,
-        }));
+        out.extend(
+            rows.into_iter()
+                .filter(|r| r.state == want)
+                .map(|r| DiagSocket {
+                    proto,
+                    local: r.local,
+                    state: r.state,
+                    uid: r.uid,
+                    inode: r.inode,
+                    v6only: None,
+                    ifindex: 0,
+                }),
+        );
     }
     out
 }
@@ -316,20 +321,25 @@ pub fn gather(opts: &Options) -> Inventory {
     };
     let mut raw: Vec<(usize, DiagSocket, Option<String>)> = Vec::new();
     for n in found {
-        if !opts.netns.is_empty() && !opts.netns.iter().any(|w| *w == n.label() || n.names.contains(w)) {
+        if !opts.netns.is_empty()
+            && !opts
+                .netns
+                .iter()
+                .any(|w| *w == n.label() || n.names.contains(w))
+        {
             continue;
         }
-        let read = match ns::enter(&n, || read_here(&protos, Path::new("/proc/thread-self/net"))) {
+        let read = match ns::enter(&n, || {
+            read_here(&protos, Path::new("/proc/thread-self/net"))
+        }) {
             Ok(r) => r,
             Err(e) => unjoined(&n, &protos, &e),
         };
         let i = inv.namespaces.len();
         for s in read.sockets {
             let port = s.local.port();
-            let wanted = opts
-                .ports
-                .as_ref()
-                .map_or(true, |p| p.ports(s.proto).binary_search(&port).is_ok());
+            let wanted =
+                !matches!(&opts.ports, Some(p) if p.ports(s.proto).binary_search(&port).is_err());
             if wanted {
                 let iface = read.ifaces.get(&s.ifindex).cloned();
                 raw.push((i, s, iface));
@@ -341,7 +351,11 @@ pub fn gather(opts: &Options) -> Inventory {
             source: read.source,
         });
     }
-    let wanted: HashSet<u64> = raw.iter().map(|(_, s, _)| s.inode).filter(|&i| i != 0).collect();
+    let wanted: HashSet<u64> = raw
+        .iter()
+        .map(|(_, s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect();
     let held = procs::holders(&pids, &wanted);
     inv.hidden += held.unreadable;
     for (ns, s, iface) in raw {
@@ -353,7 +367,7 @@ pub fn gather(opts: &Options) -> Inventory {
         } else if held.unreadable > 0 {
             Owner::NeedsRoot
         } else {
-            Owner::Gone
+            Owner::Unseen
         };
         inv.sockets.push(Socket {
             ns,
@@ -370,16 +384,30 @@ pub fn gather(opts: &Options) -> Inventory {
         });
     }
     inv.sockets.sort_by(|a, b| {
-        (a.ns, a.proto as u8, a.port, a.addr, a.inode).cmp(&(b.ns, b.proto as u8, b.port, b.addr, b.inode))
+        (a.ns, a.proto as u8, a.port, a.addr, a.inode).cmp(&(
+            b.ns,
+            b.proto as u8,
+            b.port,
+            b.addr,
+            b.inode,
+        ))
     });
-    let owners: HashSet<u32> = inv.sockets.iter().flat_map(|s| s.holders.iter().map(|&(p, _)| p)).collect();
+    let owners: HashSet<u32> = inv
+        .sockets
+        .iter()
+        .flat_map(|s| s.holders.iter().map(|&(p, _)| p))
+        .collect();
     for pid in owners {
         if let Some(p) = procs::process(pid) {
             inv.processes.insert(pid, p);
         }
     }
     if opts.packages {
-        let exes: Vec<PathBuf> = inv.processes.values().filter_map(|p| p.exe.clone()).collect();
+        let exes: Vec<PathBuf> = inv
+            .processes
+            .values()
+            .filter_map(|p| p.exe.clone())
+            .collect();
         let found = dpkg::owners(Path::new(dpkg::INFO_DIR), &exes);
         for p in inv.processes.values_mut() {
             p.package = p.exe.as_ref().and_then(|e| found.get(e).cloned());
@@ -423,7 +451,11 @@ fn name_activations(inv: &mut Inventory) {
             .iter()
             .any(|(p, _)| *p == 1 || procs.get(p).is_some_and(|p| p.name == "systemd"))
     };
-    if !inv.sockets.iter().any(|s| held_by_systemd(s, &inv.processes)) {
+    if !inv
+        .sockets
+        .iter()
+        .any(|s| held_by_systemd(s, &inv.processes))
+    {
         return;
     }
     let dirs: Vec<&Path> = units::DIRS.iter().map(Path::new).collect();

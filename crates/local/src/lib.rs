@@ -1,13 +1,13 @@
 //! monban-local: what listens on this host, who owns it, and who can reach it.
 #![warn(missing_docs)]
 
-pub mod cgroup;
-pub mod dpkg;
-pub mod procnet;
-pub mod units;
-pub mod diag;
-pub mod ns;
-pub mod procs;
-pub mod inventory;
 pub mod against;
+pub mod cgroup;
+pub mod diag;
+pub mod dpkg;
+pub mod inventory;
+pub mod ns;
+pub mod procnet;
+pub mod procs;
 pub mod report;
+pub mod units;

@@ -118,8 +118,10 @@ pub fn discover(pids: &[u32]) -> (Vec<NetNs>, usize) {
             slot(&mut by_inode, meta.ino()).names.push(name.to_string());
         }
     }
-    let host = link_inode(Path::new("/proc/1/ns/net"));
     let own = link_inode(Path::new("/proc/self/ns/net"));
+    // pid 1 may be unreadable (a container without CAP_SYS_PTRACE): then monban's own
+    // namespace is taken for the host's, as it is where it normally runs.
+    let host = link_inode(Path::new("/proc/1/ns/net")).or(own);
     let mut out: Vec<NetNs> = by_inode
         .into_values()
         .map(|mut n| {
@@ -177,7 +179,11 @@ pub fn enter<T: Send>(ns: &NetNs, f: impl FnOnce() -> T + Send) -> Result<T, NsE
             // which ends when the closure returns.
             if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                return Err(if e == libc::EPERM { NsError::NeedsRoot } else { NsError::Join(e) });
+                return Err(if e == libc::EPERM {
+                    NsError::NeedsRoot
+                } else {
+                    NsError::Join(e)
+                });
             }
             Ok(f())
         })
@@ -203,7 +209,9 @@ pub fn addresses() -> Vec<(String, IpAddr)> {
             if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
                 continue;
             }
-            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_string_lossy()
+                .into_owned();
             let ip = match i32::from((*ifa.ifa_addr).sa_family) {
                 libc::AF_INET => {
                     let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
@@ -231,7 +239,11 @@ pub fn interface_name(index: u32) -> Option<String> {
         return None;
     }
     // SAFETY: on success the buffer holds a NUL-terminated name.
-    Some(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -252,8 +264,11 @@ mod tests {
         let own: Vec<&NetNs> = all.iter().filter(|n| n.own).collect();
         assert_eq!(own.len(), 1);
         assert!(own[0].pids.contains(&std::process::id()));
-        let lo = enter(own[0], || addresses()).unwrap();
+        let lo = enter(own[0], addresses).unwrap();
         assert!(lo.iter().any(|(_, a)| a.is_loopback()), "{lo:?}");
-        assert_eq!(enter(own[0], || interface_name(1)).unwrap().as_deref(), Some("lo"));
+        assert_eq!(
+            enter(own[0], || interface_name(1)).unwrap().as_deref(),
+            Some("lo")
+        );
     }
 }

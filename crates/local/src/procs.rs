@@ -50,7 +50,11 @@ pub fn holders(pids: &[u32], wanted: &HashSet<u64>) -> Holders {
                 continue;
             };
             if wanted.contains(&inode) {
-                let fd = e.file_name().to_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+                let fd = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 out.by_inode.entry(inode).or_default().push((pid, fd));
             }
         }
@@ -136,7 +140,11 @@ pub fn user_name(uid: u32) -> Option<String> {
         if rc != 0 || out.is_null() || pw.pw_name.is_null() {
             return None;
         }
-        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned())
+        Some(
+            std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 

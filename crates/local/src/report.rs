@@ -48,7 +48,7 @@ fn owner_text(inv: &Inventory, s: &Socket) -> String {
         Owner::Known => {
             let procs = inv.owners(s);
             if procs.is_empty() {
-                return "gone".into();
+                return "unseen".into();
             }
             procs
                 .iter()
@@ -58,7 +58,7 @@ fn owner_text(inv: &Inventory, s: &Socket) -> String {
         }
         Owner::Kernel => "kernel".into(),
         Owner::NeedsRoot => "unknown (needs root)".into(),
-        Owner::Gone => "gone".into(),
+        Owner::Unseen => "unseen".into(),
     }
 }
 
@@ -109,7 +109,11 @@ pub fn advice(inv: &Inventory, s: &Socket) -> Vec<String> {
                 c.id.chars().take(12).collect::<String>()
             ));
         } else if let Some(u) = p.cgroup.unit.as_deref().filter(|u| u.ends_with(".service")) {
-            let user = if p.cgroup.user.is_some() { "--user " } else { "" };
+            let user = if p.cgroup.user.is_some() {
+                "--user "
+            } else {
+                ""
+            };
             out.push(format!("stop it: systemctl {user}disable --now {u}"));
         } else {
             out.push(format!(
@@ -135,7 +139,12 @@ pub fn advice(inv: &Inventory, s: &Socket) -> Vec<String> {
         s.port
     ));
     if let Some(r) = s.risk() {
-        out.push(format!("risk ({}): {} {}", r.level.as_str(), r.why, r.advice));
+        out.push(format!(
+            "risk ({}): {} {}",
+            r.level.as_str(),
+            r.why,
+            r.advice
+        ));
     }
     out
 }
@@ -153,7 +162,11 @@ pub fn text(inv: &Inventory, join: Option<&Join>, details: bool) -> String {
         nss.len(),
         inv.namespaces.len(),
         if inv.namespaces.len() == 1 { "" } else { "s" },
-        if inv.root { "" } else { " (not root: other users' processes unknown)" },
+        if inv.root {
+            ""
+        } else {
+            " (not root: other users' processes unknown)"
+        },
     );
     let mut rows = vec![vec![
         "NETNS".to_string(),
@@ -193,7 +206,11 @@ pub fn text(inv: &Inventory, join: Option<&Join>, details: bool) -> String {
                     None => format!("{} not scanned", r.addr),
                 })
                 .collect();
-            row.push(if cells.is_empty() { "-".into() } else { cells.join("; ") });
+            row.push(if cells.is_empty() {
+                "-".into()
+            } else {
+                cells.join("; ")
+            });
         }
         rows.push(row);
     }
@@ -239,7 +256,9 @@ fn detail(inv: &Inventory, s: &Socket) -> String {
         safe_text(&inv.ns_of(s).ns.label()),
         exposure_text(s),
         s.port_class().as_str(),
-        s.service().map(|n| format!(", usually {n}")).unwrap_or_default(),
+        s.service()
+            .map(|n| format!(", usually {n}"))
+            .unwrap_or_default(),
     );
     for p in inv.owners(s) {
         let fds: Vec<String> = s
@@ -253,7 +272,11 @@ fn detail(inv: &Inventory, s: &Socket) -> String {
             "  pid {} {} (user {}, fd {})",
             p.pid,
             safe_text(&p.name),
-            safe_text(&p.user.clone().unwrap_or_else(|| p.uid.map_or("?".into(), |u| u.to_string()))),
+            safe_text(
+                &p.user
+                    .clone()
+                    .unwrap_or_else(|| p.uid.map_or("?".into(), |u| u.to_string()))
+            ),
             fds.join(",")
         );
         let _ = writeln!(
@@ -261,11 +284,18 @@ fn detail(inv: &Inventory, s: &Socket) -> String {
             "    exe      {}",
             p.exe
                 .as_ref()
-                .map_or("unknown (needs root)".into(), |e| safe_text(&e.to_string_lossy()))
+                .map_or("unknown (needs root)".into(), |e| safe_text(
+                    &e.to_string_lossy()
+                ))
         );
         let _ = writeln!(out, "    command  {}", safe_text(&p.cmdline));
         if let Some(c) = &p.cgroup.container {
-            let _ = writeln!(out, "    container {} {}", c.runtime.as_str(), safe_text(&c.id));
+            let _ = writeln!(
+                out,
+                "    container {} {}",
+                c.runtime.as_str(),
+                safe_text(&c.id)
+            );
         }
         if let Some(u) = &p.cgroup.unit {
             let _ = writeln!(out, "    unit     {}", safe_text(u));
@@ -323,7 +353,10 @@ fn join_text(inv: &Inventory, j: &Join) -> String {
         );
     }
     for a in &j.foreign {
-        let _ = writeln!(out, "note: the scan's {a} is no address of this host; left out");
+        let _ = writeln!(
+            out,
+            "note: the scan's {a} is no address of this host; left out"
+        );
     }
     out
 }
@@ -339,7 +372,11 @@ fn notes(inv: &Inventory) -> String {
         })
         .collect();
     if !unread.is_empty() {
-        let _ = writeln!(out, "\nnote: namespaces not read: {}", safe_text(&unread.join(", ")));
+        let _ = writeln!(
+            out,
+            "\nnote: namespaces not read: {}",
+            safe_text(&unread.join(", "))
+        );
     }
     if inv.hidden > 0 && !inv.root {
         let _ = writeln!(
@@ -373,7 +410,7 @@ fn owner_str(o: Owner) -> &'static str {
         Owner::Known => "known",
         Owner::Kernel => "kernel",
         Owner::NeedsRoot => "unknown-needs-root",
-        Owner::Gone => "gone",
+        Owner::Unseen => "unseen",
     }
 }
 
@@ -386,7 +423,12 @@ pub fn json_lines(inv: &Inventory, join: Option<&Join>) -> String {
             .owners(s)
             .into_iter()
             .map(|p| {
-                let fds = s.holders.iter().filter(|h| h.0 == p.pid).map(|h| h.1).collect();
+                let fds = s
+                    .holders
+                    .iter()
+                    .filter(|h| h.0 == p.pid)
+                    .map(|h| h.1)
+                    .collect();
                 process_json(p, fds)
             })
             .collect();
@@ -479,7 +521,11 @@ pub fn xml(inv: &Inventory, join: Option<&Join>) -> String {
             n.ns.host
         );
         for (iface, a) in &n.addresses {
-            let _ = writeln!(out, "<address iface=\"{}\" addr=\"{a}\"/>", xml_escape(iface));
+            let _ = writeln!(
+                out,
+                "<address iface=\"{}\" addr=\"{a}\"/>",
+                xml_escape(iface)
+            );
         }
         out.push_str("</netns>\n");
     }
