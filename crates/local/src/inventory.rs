@@ -312,51 +312,24 @@ fn read_procfs(proto: Protocol, dir: &Path) -> Vec<DiagSocket> {
 pub fn gather(opts: &Options) -> Inventory {
     let pids = ns::pids();
     let (found, hidden) = ns::discover(&pids);
-    let protos = protocols(opts);
     let mut inv = Inventory {
         // SAFETY: geteuid never fails.
         root: unsafe { libc::geteuid() } == 0,
         hidden,
         ..Inventory::default()
     };
-    let mut raw: Vec<(usize, DiagSocket, Option<String>)> = Vec::new();
-    for n in found {
-        if !opts.netns.is_empty()
-            && !opts
-                .netns
-                .iter()
-                .any(|w| *w == n.label() || n.names.contains(w))
-        {
-            continue;
-        }
-        let read = match ns::enter(&n, || {
-            read_here(&protos, Path::new("/proc/thread-self/net"))
-        }) {
-            Ok(r) => r,
-            Err(e) => unjoined(&n, &protos, &e),
-        };
-        let i = inv.namespaces.len();
-        for s in read.sockets {
-            let port = s.local.port();
-            let wanted =
-                !matches!(&opts.ports, Some(p) if p.ports(s.proto).binary_search(&port).is_err());
-            if wanted {
-                let iface = read.ifaces.get(&s.ifindex).cloned();
-                raw.push((i, s, iface));
-            }
-        }
-        inv.namespaces.push(Namespace {
-            ns: n,
-            addresses: read.addresses,
-            source: read.source,
-        });
-    }
-    let wanted: HashSet<u64> = raw
-        .iter()
-        .map(|(_, s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
-    let held = procs::holders(&pids, &wanted);
+    // Three things at once: the descriptors of every process (the slowest part: one
+    // readlink per descriptor), the packages of every executable, and the namespaces.
+    let (raw, held, packages) = std::thread::scope(|scope| {
+        let fds = scope.spawn(|| procs::holders(&pids, None));
+        let packages = opts
+            .packages
+            .then(|| scope.spawn(|| dpkg::owners(Path::new(dpkg::INFO_DIR), &procs::exes(&pids))));
+        let raw = read_namespaces(opts, found, &mut inv);
+        let held = fds.join().unwrap_or_default();
+        let packages = packages.map(|h| h.join().unwrap_or_default());
+        (raw, held, packages)
+    });
     inv.hidden += held.unreadable;
     for (ns, s, iface) in raw {
         let holders = held.by_inode.get(&s.inode).cloned().unwrap_or_default();
@@ -402,19 +375,56 @@ pub fn gather(opts: &Options) -> Inventory {
             inv.processes.insert(pid, p);
         }
     }
-    if opts.packages {
-        let exes: Vec<PathBuf> = inv
-            .processes
-            .values()
-            .filter_map(|p| p.exe.clone())
-            .collect();
-        let found = dpkg::owners(Path::new(dpkg::INFO_DIR), &exes);
+    if let Some(found) = packages {
         for p in inv.processes.values_mut() {
             p.package = p.exe.as_ref().and_then(|e| found.get(e).cloned());
         }
     }
     name_activations(&mut inv);
     inv
+}
+
+/// Reads every namespace of `found` that `opts` selects into `inv.namespaces`; the
+/// sockets, with their namespace's index and bound interface name.
+fn read_namespaces(
+    opts: &Options,
+    found: Vec<NetNs>,
+    inv: &mut Inventory,
+) -> Vec<(usize, DiagSocket, Option<String>)> {
+    let protos = protocols(opts);
+    let mut raw: Vec<(usize, DiagSocket, Option<String>)> = Vec::new();
+    for n in found {
+        if !opts.netns.is_empty()
+            && !opts
+                .netns
+                .iter()
+                .any(|w| *w == n.label() || n.names.contains(w))
+        {
+            continue;
+        }
+        let read = match ns::enter(&n, || {
+            read_here(&protos, Path::new("/proc/thread-self/net"))
+        }) {
+            Ok(r) => r,
+            Err(e) => unjoined(&n, &protos, &e),
+        };
+        let i = inv.namespaces.len();
+        for s in read.sockets {
+            let port = s.local.port();
+            let wanted =
+                !matches!(&opts.ports, Some(p) if p.ports(s.proto).binary_search(&port).is_err());
+            if wanted {
+                let iface = read.ifaces.get(&s.ifindex).cloned();
+                raw.push((i, s, iface));
+            }
+        }
+        inv.namespaces.push(Namespace {
+            ns: n,
+            addresses: read.addresses,
+            source: read.source,
+        });
+    }
+    raw
 }
 
 /// A namespace we could not join: its processes' `/proc/PID/net`, else nothing.

@@ -29,8 +29,9 @@ pub fn socket_inode(link: &[u8]) -> Option<u64> {
         .ok()
 }
 
-/// Reads the descriptors of every process in `pids` and keeps those on `wanted` sockets.
-pub fn holders(pids: &[u32], wanted: &HashSet<u64>) -> Holders {
+/// Reads the descriptors of every process in `pids` and keeps those on sockets: on the
+/// `wanted` ones, or on every socket for `None`.
+pub fn holders(pids: &[u32], wanted: Option<&HashSet<u64>>) -> Holders {
     use std::os::unix::ffi::OsStrExt;
     let mut out = Holders::default();
     for &pid in pids {
@@ -49,7 +50,7 @@ pub fn holders(pids: &[u32], wanted: &HashSet<u64>) -> Holders {
             let Some(inode) = socket_inode(link.as_os_str().as_bytes()) else {
                 continue;
             };
-            if wanted.contains(&inode) {
+            if wanted.is_none_or(|w| w.contains(&inode)) {
                 let fd = e
                     .file_name()
                     .to_str()
@@ -62,6 +63,17 @@ pub fn holders(pids: &[u32], wanted: &HashSet<u64>) -> Holders {
     for v in out.by_inode.values_mut() {
         v.sort_unstable();
     }
+    out
+}
+
+/// The executables of `pids`, each once (those we may read).
+pub fn exes(pids: &[u32]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = pids
+        .iter()
+        .filter_map(|p| fs::read_link(format!("/proc/{p}/exe")).ok())
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 

@@ -388,21 +388,76 @@ fn notes(inv: &Inventory) -> String {
     out
 }
 
-fn process_json(p: &Process, fds: Vec<u32>) -> Value {
-    json!({
-        "pid": p.pid,
-        "fds": fds,
-        "name": p.name,
-        "exe": p.exe.as_ref().map(|e| e.to_string_lossy().into_owned()),
-        "cmdline": p.cmdline,
-        "uid": p.uid,
-        "user": p.user,
-        "ppid": p.ppid,
-        "unit": p.cgroup.unit,
-        "user_unit_of": p.cgroup.user,
-        "container": p.cgroup.container.as_ref().map(|c| json!({"runtime": c.runtime.as_str(), "id": c.id})),
-        "package": p.package,
-    })
+/// A JSON object written straight into a buffer, keys in the order written.
+///
+/// 10,000 sockets are 10,000 objects: building `serde_json::Value` maps for them cost
+/// more than reading the kernel, so values are serialized in place.
+struct Obj<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(buf: &'a mut Vec<u8>) -> Obj<'a> {
+        buf.push(b'{');
+        Obj { buf, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// A value serde_json can write (strings escaped, `None` as null).
+    fn f<T: serde::Serialize + ?Sized>(&mut self, key: &str, v: &T) -> &mut Self {
+        self.key(key);
+        // Writing plain values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.buf, v);
+        self
+    }
+
+    /// Already serialized JSON.
+    fn raw(&mut self, key: &str, json: &[u8]) -> &mut Self {
+        self.key(key);
+        self.buf.extend_from_slice(json);
+        self
+    }
+
+    fn end(&mut self) {
+        self.buf.push(b'}');
+    }
+}
+
+/// A process's fields after `pid` and `fds`, serialized once per process.
+fn process_fields(p: &Process) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut o = Obj::new(&mut buf);
+    let container = p.cgroup.container.as_ref().map(|c| {
+        let mut b = Vec::new();
+        Obj::new(&mut b)
+            .f("runtime", c.runtime.as_str())
+            .f("id", &c.id)
+            .end();
+        b
+    });
+    o.f("name", &p.name)
+        .f("exe", &p.exe.as_ref().map(|e| e.to_string_lossy()))
+        .f("cmdline", &p.cmdline)
+        .f("uid", &p.uid)
+        .f("user", &p.user)
+        .f("ppid", &p.ppid)
+        .f("unit", &p.cgroup.unit)
+        .f("user_unit_of", &p.cgroup.user)
+        .raw("container", container.as_deref().unwrap_or(b"null"))
+        .f("package", &p.package)
+        .end();
+    // Without the braces: spliced after pid and fds.
+    buf[1..buf.len() - 1].to_vec()
 }
 
 fn owner_str(o: Owner) -> &'static str {
@@ -416,54 +471,73 @@ fn owner_str(o: Owner) -> &'static str {
 
 /// One JSON object (one line) per socket, then per surprise, then a summary.
 pub fn json_lines(inv: &Inventory, join: Option<&Join>) -> String {
-    let mut out = String::new();
+    let mut buf = Vec::with_capacity(inv.sockets.len() * 700);
+    let mut procs: std::collections::HashMap<u32, Vec<u8>> = std::collections::HashMap::new();
     for (i, s) in inv.sockets.iter().enumerate() {
         let ns = &inv.ns_of(s).ns;
-        let processes: Vec<Value> = inv
-            .owners(s)
-            .into_iter()
-            .map(|p| {
-                let fds = s
-                    .holders
-                    .iter()
-                    .filter(|h| h.0 == p.pid)
-                    .map(|h| h.1)
-                    .collect();
-                process_json(p, fds)
-            })
-            .collect();
-        let mut v = json!({
-            "event": "socket",
-            "netns": ns.label(),
-            "netns_inode": ns.inode,
-            "netns_names": ns.names,
-            "netns_host": ns.host,
-            "proto": proto_str(s.proto),
-            "addr": s.addr.to_string(),
-            "port": s.port,
-            "v6only": s.v6only,
-            "iface": s.iface,
-            "inode": s.inode,
-            "uid": s.uid,
-            "service": s.service(),
-            "port_class": s.port_class().as_str(),
-            "exposure": s.exposure().as_str(),
-            "reached_by": inv.reached_by(s).iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "owner": owner_str(s.owner),
-            "processes": processes,
-            "activation": s.activation,
-            "risk": s.risk().map(|r| json!({"level": r.level.as_str(), "why": r.why, "advice": r.advice})),
-            "advice": advice(inv, s),
+        let mut list = b"[".to_vec();
+        for (n, p) in inv.owners(s).into_iter().enumerate() {
+            if n > 0 {
+                list.push(b',');
+            }
+            let fds: Vec<u32> = s
+                .holders
+                .iter()
+                .filter(|h| h.0 == p.pid)
+                .map(|h| h.1)
+                .collect();
+            let mut one = Vec::new();
+            Obj::new(&mut one).f("pid", &p.pid).f("fds", &fds);
+            let rest = procs.entry(p.pid).or_insert_with(|| process_fields(p));
+            list.extend_from_slice(&one);
+            list.push(b',');
+            list.extend_from_slice(rest);
+            list.push(b'}');
+        }
+        list.push(b']');
+        let risk = s.risk().map(|r| {
+            let mut b = Vec::new();
+            Obj::new(&mut b)
+                .f("level", r.level.as_str())
+                .f("why", r.why)
+                .f("advice", r.advice)
+                .end();
+            b
         });
+        let reached: Vec<String> = inv.reached_by(s).iter().map(ToString::to_string).collect();
+        let mut o = Obj::new(&mut buf);
+        o.f("event", "socket")
+            .f("netns", &ns.label())
+            .f("netns_inode", &ns.inode)
+            .f("netns_names", &ns.names)
+            .f("netns_host", &ns.host)
+            .f("proto", proto_str(s.proto))
+            .f("addr", &s.addr)
+            .f("port", &s.port)
+            .f("v6only", &s.v6only)
+            .f("iface", &s.iface)
+            .f("inode", &s.inode)
+            .f("uid", &s.uid)
+            .f("service", &s.service())
+            .f("port_class", s.port_class().as_str())
+            .f("exposure", s.exposure().as_str())
+            .f("reached_by", &reached)
+            .f("owner", owner_str(s.owner))
+            .raw("processes", &list)
+            .f("activation", &s.activation)
+            .raw("risk", risk.as_deref().unwrap_or(b"null"))
+            .f("advice", &advice(inv, s));
         if let Some(j) = join {
-            v["outside"] = j
+            let outside: Vec<Value> = j
                 .of_socket(i)
                 .map(|r| json!({"addr": r.addr.to_string(), "state": r.state, "verdict": r.verdict.as_str()}))
                 .collect();
+            o.f("outside", &outside);
         }
-        out.push_str(&v.to_string());
-        out.push('\n');
+        o.end();
+        buf.push(b'\n');
     }
+    let mut out = String::from_utf8(buf).unwrap_or_default();
     if let Some(j) = join {
         for s in &j.surprises {
             let v = json!({
