@@ -380,7 +380,8 @@ pub fn gather(opts: &Options) -> Inventory {
             p.package = p.exe.as_ref().and_then(|e| found.get(e).cloned());
         }
     }
-    name_activations(&mut inv);
+    let dirs: Vec<&Path> = units::DIRS.iter().map(Path::new).collect();
+    name_activations(&mut inv, &dirs);
     inv
 }
 
@@ -455,7 +456,7 @@ fn canonical_unless_wild(sa: SocketAddr) -> IpAddr {
 }
 
 /// Sockets held by a systemd instance get the `.socket` units that listen there.
-fn name_activations(inv: &mut Inventory) {
+fn name_activations(inv: &mut Inventory, dirs: &[&Path]) {
     let held_by_systemd = |s: &Socket, procs: &BTreeMap<u32, Process>| {
         s.holders
             .iter()
@@ -468,8 +469,7 @@ fn name_activations(inv: &mut Inventory) {
     {
         return;
     }
-    let dirs: Vec<&Path> = units::DIRS.iter().map(Path::new).collect();
-    let all = units::load(&dirs);
+    let all = units::load(dirs);
     let procs = &inv.processes;
     for s in inv.sockets.iter_mut() {
         if held_by_systemd(s, procs) {
@@ -478,5 +478,137 @@ fn name_activations(inv: &mut Inventory) {
                 .map(|u| u.name.clone())
                 .collect();
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn namespace(inode: u64, host: bool, names: &[&str], addrs: &[&str]) -> Namespace {
+        Namespace {
+            ns: NetNs {
+                inode,
+                names: names.iter().map(|n| n.to_string()).collect(),
+                pids: Vec::new(),
+                host,
+                own: host,
+            },
+            addresses: addrs
+                .iter()
+                .map(|a| ("eth0".to_string(), a.parse().unwrap()))
+                .collect(),
+            source: Source::Netlink,
+        }
+    }
+
+    pub(crate) fn socket(
+        ns: usize,
+        proto: Protocol,
+        addr: &str,
+        port: u16,
+        holders: &[(u32, u32)],
+    ) -> Socket {
+        let addr: IpAddr = addr.parse().unwrap();
+        Socket {
+            ns,
+            proto,
+            addr,
+            port,
+            v6only: addr.is_ipv6().then_some(false),
+            iface: None,
+            uid: 0,
+            inode: u64::from(port),
+            holders: holders.to_vec(),
+            owner: if holders.is_empty() {
+                Owner::Unseen
+            } else {
+                Owner::Known
+            },
+            activation: Vec::new(),
+        }
+    }
+
+    pub(crate) fn process(pid: u32, name: &str) -> Process {
+        Process {
+            pid,
+            name: name.to_string(),
+            ..Process::default()
+        }
+    }
+
+    #[test]
+    fn systemd_sockets_get_their_socket_units() {
+        let dir = std::env::temp_dir().join(format!("monban-units-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("ssh.socket"),
+            "[Socket]\nListenStream=22\nAccept=yes\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("dns.socket"),
+            "[Socket]\nListenDatagram=127.0.0.53:53\n",
+        )
+        .unwrap();
+        let mut inv = Inventory {
+            namespaces: vec![namespace(1, true, &[], &["10.0.0.5"])],
+            sockets: vec![
+                socket(0, Protocol::Tcp, "::", 22, &[(1, 40)]),
+                socket(0, Protocol::Udp, "127.0.0.53", 53, &[(1, 41)]),
+                socket(0, Protocol::Tcp, "0.0.0.0", 22, &[(77, 3)]),
+                socket(0, Protocol::Udp, "0.0.0.0", 53, &[(1, 42)]),
+            ],
+            processes: [(1, process(1, "systemd")), (77, process(77, "sshd"))].into(),
+            ..Inventory::default()
+        };
+        name_activations(&mut inv, &[dir.as_path()]);
+        let got: Vec<&[String]> = inv
+            .sockets
+            .iter()
+            .map(|s| s.activation.as_slice())
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got[0], ["ssh.socket"]);
+        assert_eq!(got[1], ["dns.socket"]);
+        assert!(got[2].is_empty(), "held by sshd, not systemd");
+        assert!(got[3].is_empty(), "no unit listens on 0.0.0.0:53");
+    }
+
+    #[test]
+    fn exposure_and_reach() {
+        let inv = Inventory {
+            namespaces: vec![namespace(
+                1,
+                true,
+                &[],
+                &["127.0.0.1", "10.0.0.5", "::1", "fd00::5"],
+            )],
+            sockets: vec![
+                socket(0, Protocol::Tcp, "::", 80, &[]),
+                socket(0, Protocol::Tcp, "127.0.0.1", 631, &[]),
+                socket(0, Protocol::Tcp, "10.0.0.5", 8080, &[]),
+                socket(0, Protocol::Tcp, "0.0.0.0", 22, &[]),
+            ],
+            ..Inventory::default()
+        };
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let s = &inv.sockets;
+        assert_eq!(s[0].exposure(), Exposure::Every);
+        assert_eq!(inv.reached_by(&s[0]), [ip("10.0.0.5"), ip("fd00::5")]);
+        let mut v6only = s[0].clone();
+        v6only.v6only = Some(true);
+        assert_eq!(inv.reached_by(&v6only), [ip("fd00::5")]);
+        assert_eq!(s[1].exposure(), Exposure::Loopback);
+        assert!(inv.reached_by(&s[1]).is_empty());
+        assert_eq!(s[2].exposure(), Exposure::Address);
+        assert!(
+            s[2].covers(ip("::ffff:10.0.0.5")),
+            "a mapped address is the IPv4 one"
+        );
+        assert_eq!(inv.reached_by(&s[3]), [ip("10.0.0.5")]);
+        assert_eq!(inv.namespaces_with(ip("::ffff:10.0.0.5")), [0]);
+        assert_eq!(s[3].service(), Some("ssh"));
+        assert_eq!(s[3].port_class(), PortClass::WellKnown);
     }
 }

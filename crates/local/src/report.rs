@@ -124,14 +124,22 @@ pub fn advice(inv: &Inventory, s: &Socket) -> Vec<String> {
             ));
         }
     }
-    let lo = if s.addr.is_ipv4() { "127.0.0.1" } else { "::1" };
+    let lo = match (s.addr, s.v6only) {
+        (IpAddr::V4(_), _) => "127.0.0.1",
+        (IpAddr::V6(_), Some(true)) => "::1",
+        (IpAddr::V6(_), _) => "127.0.0.1 or ::1",
+    };
     out.push(format!(
         "bind it to {lo} in its configuration, if only this host needs it"
     ));
+    // The firewall of the socket's own namespace: by name, else through one of its
+    // processes (a container's namespace has no name).
     let ns = &inv.ns_of(s).ns;
-    let prefix = match ns.names.first() {
-        Some(n) if !ns.host => format!("ip netns exec {n} "),
-        _ => String::new(),
+    let prefix = match (ns.host, ns.names.first(), ns.pids.first()) {
+        (true, ..) => String::new(),
+        (false, Some(n), _) => format!("ip netns exec {n} "),
+        (false, None, Some(pid)) => format!("nsenter -t {pid} -n "),
+        (false, None, None) => String::new(),
     };
     out.push(format!(
         "or firewall it: {prefix}nft add rule inet filter input {} dport {} drop (in a chain with hook input)",
@@ -312,6 +320,17 @@ fn detail(inv: &Inventory, s: &Socket) -> String {
     }
     for a in advice(inv, s) {
         let _ = writeln!(out, "  - {}", safe_text(&a));
+    }
+    if s.exposure() == Exposure::Loopback {
+        if let Some(p) = first_owner(inv, s) {
+            let _ = writeln!(
+                out,
+                "  - only this host can reach it; to close it anyway, quit {} (pid {}): `kill {}` (monban never does)",
+                safe_text(&p.name),
+                p.pid,
+                p.pid
+            );
+        }
     }
     out
 }
@@ -659,4 +678,164 @@ pub fn xml(inv: &Inventory, join: Option<&Join>) -> String {
     }
     out.push_str("</monbanlocal>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::against::{Joined, Surprise};
+    use crate::cgroup::{Container, Runtime};
+    use crate::inventory::tests::{namespace, process, socket};
+
+    fn hostile() -> Inventory {
+        let mut evil = process(4242, "ev\u{1b}[31m<b>&\"");
+        evil.cmdline = "line --port 10400 \u{7}\u{1b}[2J</x>".into();
+        evil.exe = Some("/opt/line/bin/line".into());
+        evil.user = Some("alice".into());
+        evil.cgroup.unit = Some("session-3.scope".into());
+        let mut web = process(812, "nginx");
+        web.cgroup.unit = Some("nginx.service".into());
+        web.package = Some("nginx-core".into());
+        let mut db = process(900, "mysqld");
+        db.cgroup.container = Some(Container {
+            runtime: Runtime::Docker,
+            id: "0123456789abcdef".repeat(4),
+        });
+        Inventory {
+            namespaces: vec![
+                namespace(1, true, &[], &["127.0.0.1", "10.0.0.5"]),
+                namespace(2, false, &["lab<1>"], &["10.9.0.2"]),
+            ],
+            sockets: vec![
+                socket(0, Protocol::Tcp, "127.0.0.1", 10400, &[(4242, 7)]),
+                socket(0, Protocol::Tcp, "0.0.0.0", 80, &[(812, 6), (813, 6)]),
+                socket(0, Protocol::Tcp, "0.0.0.0", 23, &[(4242, 8)]),
+                socket(1, Protocol::Tcp, "0.0.0.0", 3306, &[(900, 3)]),
+            ],
+            processes: [
+                (4242, evil),
+                (812, web),
+                (813, process(813, "nginx")),
+                (900, db),
+            ]
+            .into(),
+            root: true,
+            ..Inventory::default()
+        }
+    }
+
+    #[test]
+    fn the_table_escapes_what_processes_control() {
+        let inv = hostile();
+        let t = text(&inv, None, true);
+        assert!(!t.contains('\u{1b}') && !t.contains('\u{7}'), "{t}");
+        assert!(t.contains("ev\\x1b[31m<b>&\"[4242]"), "{t}");
+        assert!(t.contains("nginx[812],nginx[813]"), "{t}");
+        assert!(t.contains("docker:0123456789ab"), "{t}");
+        assert!(t.contains("systemctl disable --now nginx.service"), "{t}");
+        assert!(t.contains("`kill 4242` ends it now"), "{t}");
+        assert!(
+            t.contains("ip netns exec lab<1> nft add rule inet filter input tcp dport 3306 drop"),
+            "{t}"
+        );
+        // Telnet's risk note rides with its advice.
+        assert!(t.contains("risk (high)"), "{t}");
+    }
+
+    #[test]
+    fn json_lines_contract() {
+        let inv = hostile();
+        let join = Join {
+            rows: vec![Joined {
+                socket: 1,
+                addr: "10.0.0.5".parse().unwrap(),
+                state: Some("open".into()),
+                verdict: Verdict::Exposed,
+            }],
+            surprises: vec![Surprise {
+                addr: "10.0.0.5".parse().unwrap(),
+                proto: Protocol::Tcp,
+                port: 7777,
+                namespaces: vec![0],
+            }],
+            foreign: vec!["192.0.2.1".parse().unwrap()],
+        };
+        let out = json_lines(&inv, Some(&join));
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4 + 1 + 1);
+        let keys: Vec<&str> = lines[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for k in [
+            "event",
+            "netns",
+            "netns_inode",
+            "netns_names",
+            "netns_host",
+            "proto",
+            "addr",
+            "port",
+            "v6only",
+            "iface",
+            "inode",
+            "uid",
+            "service",
+            "port_class",
+            "exposure",
+            "reached_by",
+            "owner",
+            "processes",
+            "activation",
+            "risk",
+            "advice",
+            "outside",
+        ] {
+            assert!(keys.contains(&k), "{k} missing: {keys:?}");
+        }
+        let evil = &lines[0]["processes"][0];
+        assert_eq!(evil["name"], "ev\u{1b}[31m<b>&\"");
+        assert_eq!(evil["cmdline"], "line --port 10400 \u{7}\u{1b}[2J</x>");
+        assert_eq!(evil["fds"], json!([7]));
+        assert_eq!(evil["unit"], "session-3.scope");
+        assert_eq!(lines[0]["exposure"], "loopback");
+        assert_eq!(lines[0]["advice"], json!([]));
+        assert_eq!(lines[1]["processes"].as_array().unwrap().len(), 2);
+        assert_eq!(lines[1]["processes"][0]["package"], "nginx-core");
+        assert_eq!(
+            lines[1]["outside"],
+            json!([{"addr": "10.0.0.5", "state": "open", "verdict": "exposed"}])
+        );
+        assert_eq!(lines[1]["reached_by"], json!(["10.0.0.5"]));
+        assert_eq!(lines[2]["risk"]["level"], "high");
+        assert_eq!(lines[3]["netns"], "lab<1>");
+        assert_eq!(lines[3]["processes"][0]["container"]["runtime"], "docker");
+        assert_eq!(
+            lines[4],
+            json!({"event": "surprise", "addr": "10.0.0.5", "proto": "tcp", "port": 7777, "state": "open", "netns": ["host"]})
+        );
+        assert_eq!(lines[5]["event"], "summary");
+        assert_eq!(lines[5]["foreign"], json!(["192.0.2.1"]));
+        assert_eq!(lines[5]["sockets"], 4);
+    }
+
+    #[test]
+    fn xml_escapes_markup() {
+        let x = xml(&hostile(), None);
+        assert!(
+            x.contains("name=\"ev\\x1b[31m&lt;b&gt;&amp;&quot;\""),
+            "{x}"
+        );
+        assert!(x.contains("label=\"lab&lt;1&gt;\""), "{x}");
+        assert!(!x.contains("<b>") && !x.contains("</x>"), "{x}");
+        assert_eq!(
+            x.matches("<socket ").count(),
+            x.matches("</socket>").count()
+        );
+    }
 }
