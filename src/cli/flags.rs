@@ -647,3 +647,315 @@ pub(crate) fn options() -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::super::lowargs::LowArgs;
+    use super::*;
+
+    fn spellings() -> BTreeSet<&'static str> {
+        FLAGS.iter().flat_map(|f| f.names.iter().copied()).collect()
+    }
+
+    fn low(args: &[&str]) -> Result<LowArgs, String> {
+        LowArgs::parse(args.iter().map(|s| s.to_string())).map_err(|e| e.0)
+    }
+
+    /// A value the flag accepts.
+    fn plausible(f: &Flag) -> &'static str {
+        match f.names[0] {
+            "-p" | "--exclude-ports" => "22,80",
+            "-PS" | "-PA" | "-PU" => "22,443",
+            "-T" => "4",
+            "--top-ports" | "--min-rate" | "--max-rate" | "--max-retries" | "--seed" => "5",
+            "--host-timeout"
+            | "--initial-rtt-timeout"
+            | "--min-rtt-timeout"
+            | "--max-rtt-timeout"
+            | "--scan-delay" => "1s",
+            "--version-intensity" | "-v" => "3",
+            "--shard" => "1/2",
+            "--scanflags" => "SYNFIN",
+            "--profile" => "quick",
+            "-g" => "53",
+            "-S" => "10.0.0.2",
+            "-e" => "eth0",
+            _ => "x",
+        }
+    }
+
+    #[test]
+    fn table_is_well_formed() {
+        let mut seen = BTreeSet::new();
+        for f in FLAGS {
+            assert!(!f.names.is_empty());
+            for n in f.names {
+                assert!(seen.insert(*n), "{n} is in the table twice");
+                let bare = n.trim_start_matches('-');
+                assert!(
+                    !bare.is_empty()
+                        && !bare.contains(['=', ' '])
+                        && n.len() - bare.len() == if is_long(n) { 2 } else { 1 },
+                    "{n}: a flag is -x or --xyz"
+                );
+                match f.takes {
+                    // `--x v`/`--x=v` or nothing: a long spelling takes nothing glued.
+                    Takes::Glued(_) | Takes::Letter => assert!(!is_long(n), "{n}"),
+                    Takes::Nothing | Takes::Value(_) => {}
+                }
+                if f.takes == Takes::Letter {
+                    assert_eq!(n.strip_prefix(LETTER_PREFIX).map(str::len), Some(1), "{n}");
+                } else {
+                    // `-s...` is always read as scan letters.
+                    assert!(is_long(n) || !n.starts_with(LETTER_PREFIX), "{n}");
+                }
+            }
+            assert!(
+                !f.one_dash || f.names.iter().any(|n| is_long(n)),
+                "{:?}: one_dash needs a long spelling",
+                f.names
+            );
+            assert!(!f.help.is_empty(), "{:?} has no help", f.names);
+            for line in f.help.lines() {
+                // The help column starts at 27; lines fit 90 columns.
+                assert!(line.chars().count() <= 63, "too long: {line}");
+                assert_eq!(line.trim(), line, "{:?}: stray blanks", f.names);
+            }
+        }
+        for section in Section::ALL {
+            assert!(
+                FLAGS.iter().any(|f| f.section == section),
+                "{} is empty",
+                section.title()
+            );
+        }
+    }
+
+    /// The flags in the flag column of the scan help: `-g, --source-port <port>` gives
+    /// `-g` and `--source-port`, `-PS[ports]` gives `-PS`.
+    fn help_column() -> BTreeSet<String> {
+        let help = super::super::scan_help();
+        let mut shown = BTreeSet::new();
+        for line in help.lines() {
+            let Some(entry) = line.strip_prefix("  -") else {
+                continue;
+            };
+            let left = format!("-{}", entry.split("  ").next().unwrap_or_default());
+            for item in left.split(", ") {
+                let name = item.split([' ', '[']).next().unwrap_or_default();
+                shown.insert(name.to_string());
+            }
+        }
+        shown
+    }
+
+    #[test]
+    fn scan_help_shows_every_flag_of_the_table_and_no_other() {
+        let shown = help_column();
+        let table: BTreeSet<String> = spellings().iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            shown.difference(&table).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "the help shows flags the table lacks"
+        );
+        assert_eq!(
+            table.difference(&shown).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "the help lacks flags of the table"
+        );
+        // Each section shows its own flags.
+        let help = super::super::scan_help();
+        for f in FLAGS {
+            let title = help
+                .find(&format!("\n{}\n", f.section.title()))
+                .expect("section title");
+            let at = help.find(&format!("\n  {}", f.names[0])).expect("entry");
+            let next = Section::ALL
+                .iter()
+                .filter_map(|s| help.find(&format!("\n{}\n", s.title())))
+                .filter(|&i| i > title)
+                .min()
+                .unwrap_or(help.len());
+            assert!(
+                title < at && at < next,
+                "{} outside its section",
+                f.names[0]
+            );
+        }
+    }
+
+    /// Whether the help may name `token`: a spelling of the table, one with a value
+    /// glued on as the help's examples do (`-p22`, `-p-`, `-T4`, `-v<level>`), or scan
+    /// letters combined (`-sSV`).
+    fn named_by_table(token: &str) -> bool {
+        if spellings().contains(token) {
+            return true;
+        }
+        if let Some(letters) = token.strip_prefix(LETTER_PREFIX) {
+            return !letters.is_empty() && letters.chars().all(|c| letter(c).is_some());
+        }
+        matches!(
+            short(token),
+            Some((f, n)) if n.len() < token.len()
+                && matches!(f.takes, Takes::Value(_) | Takes::Glued(_))
+        )
+    }
+
+    #[test]
+    fn scan_help_mentions_only_flags_of_the_table() {
+        let help = super::super::scan_help();
+        let mut checked = 0;
+        for word in help.split([' ', '\n', '/']) {
+            let token = word.trim_matches(|c: char| ",;:.()`'\"".contains(c));
+            // Flags, not `-` (stdin) or numbers.
+            let is_flag = token.starts_with('-')
+                && token
+                    .trim_start_matches('-')
+                    .starts_with(|c: char| c.is_ascii_alphanumeric())
+                && !token[1..].starts_with(|c: char| c.is_ascii_digit() && c != '6');
+            if is_flag {
+                assert!(
+                    named_by_table(token),
+                    "the help names {token:?}, the table does not"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 80, "only {checked} flags found in the help");
+        // The defaults the help states are the engine's.
+        assert!(help.contains(&format!(
+            "(default {})",
+            monban_engine::PingProbe::DEFAULT_UDP_PORT
+        )));
+    }
+
+    #[test]
+    fn parser_accepts_every_flag_of_the_table_in_every_form() {
+        let default = LowArgs::default();
+        for f in FLAGS {
+            let v = plausible(f);
+            let mut forms: Vec<Vec<String>> = Vec::new();
+            for n in f.names {
+                let n = n.to_string();
+                match f.takes {
+                    Takes::Nothing | Takes::Letter => forms.push(vec![n.clone()]),
+                    Takes::Value(_) if is_long(&n) => {
+                        forms.push(vec![n.clone(), v.into()]);
+                        forms.push(vec![format!("{n}={v}")]);
+                    }
+                    Takes::Value(_) => {
+                        forms.push(vec![n.clone(), v.into()]);
+                        forms.push(vec![format!("{n}{v}")]);
+                    }
+                    Takes::Glued(_) => {
+                        forms.push(vec![n.clone()]);
+                        forms.push(vec![format!("{n}{v}")]);
+                    }
+                }
+                if f.one_dash && is_long(&n) {
+                    let one: Vec<Vec<String>> = forms
+                        .iter()
+                        .filter(|a| a[0].starts_with(&n))
+                        .map(|a| {
+                            let mut a = a.clone();
+                            a[0] = a[0][1..].to_string();
+                            a
+                        })
+                        .collect();
+                    forms.extend(one);
+                }
+            }
+            for args in forms {
+                let mut argv = vec!["scan".to_string()];
+                argv.extend(args.iter().cloned());
+                match LowArgs::parse(argv) {
+                    // And the flag did something.
+                    Ok(l) => assert_ne!(l, default, "{args:?} changed nothing"),
+                    Err(e) => panic!("{args:?}: {e}"),
+                }
+            }
+        }
+        // Scan letters combine after one `-s`.
+        let all: String = FLAGS
+            .iter()
+            .filter(|f| f.takes == Takes::Letter)
+            .map(|f| &f.names[0][LETTER_PREFIX.len()..])
+            .collect();
+        assert!(low(&[&format!("{LETTER_PREFIX}{all}")]).is_ok(), "-s{all}");
+    }
+
+    #[test]
+    fn parser_refuses_flags_the_table_lacks() {
+        let mut made_up: Vec<String> = [
+            "--bogus",
+            "--bogus=1",
+            "--open-ports",
+            "--min-rat",
+            "--Open",
+            "--verbose",
+            "--ports",
+            "--p",
+            "--sS",
+            "--T4",
+            "--iL",
+            "--shards",
+            "-Z",
+            "-x",
+            "-q",
+            "-d",
+            "-f",
+            "-t",
+            "-N",
+            "-i",
+            "-I",
+            "-O",
+            "-A",
+            "-o",
+            "-oS",
+            "-P",
+            "-Pz",
+            "-s",
+            "-sQ",
+            "-sz",
+            "-vx",
+            "-OPEN",
+            "-é",
+            "--é",
+            // These two take two dashes (see their table entries).
+            "-shard",
+            "-scanflags",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let table = spellings();
+        for f in FLAGS {
+            for n in f.names {
+                // Near misses: a letter more or less.
+                let mut near = vec![format!("{n}x")];
+                if is_long(n) {
+                    near.push(n[..n.len() - 1].to_string());
+                }
+                for m in near {
+                    let glued = !is_long(n) && f.takes != Takes::Nothing;
+                    let one_dash_long =
+                        m.len() > 2 && long(&format!("-{m}")).is_some_and(|f| f.one_dash);
+                    if !table.contains(m.as_str()) && !glued && !one_dash_long {
+                        made_up.push(m);
+                    }
+                }
+            }
+        }
+        for m in &made_up {
+            match low(&["scan", m, "1"]) {
+                Err(e) => assert!(
+                    e.starts_with("unknown option") || e.contains("not supported yet"),
+                    "{m}: {e}"
+                ),
+                Ok(l) => panic!("{m} accepted: {l:?}"),
+            }
+        }
+    }
+}
