@@ -40,4 +40,9 @@ echo "== cargo test --workspace --all-targets --no-fail-fast"
 cargo test --workspace --all-targets --no-fail-fast ||
     fail "cargo test --workspace --all-targets (every failing test is listed above)"
 
+# --all-targets does not run doc tests: the examples in the documentation run here.
+echo "== cargo test --workspace --doc"
+cargo test --workspace --doc ||
+    fail "cargo test --workspace --doc (a documentation example fails; see above)"
+
 echo "scripts/test.sh: all tests passed"

@@ -5,16 +5,21 @@
 //! whether flags fit together, what the targets are and what the ports are is
 //! [`hiargs`](super::hiargs)'s business.
 //!
-//! Accepted forms: `--opt value`, `--opt=value`, `-p 80`, `-p80`, `-p-`, `-T4`,
-//! `-T 4`, `-sS`, `-sST` (several scan letters), `-oA base`, `-v`, `-vv`, `-v3`, and `--`
-//! to end options. A value-taking option always consumes the next argument as its value
-//! (so `-p -` and `--exclude-ports -100` work).
+//! Every flag is looked up in [`flags::FLAGS`], which also makes the help: a flag the
+//! table lacks is unknown. What each flag does is [`LowArgs::apply`]'s match.
+//!
+//! Accepted forms: `--opt value`, `--opt=value`, `-opt value` (nmap's one dash), `-p 80`,
+//! `-p80`, `-p-`, `-T4`, `-T 4`, `-sS`, `-sST` (several scan letters), `-oA base`,
+//! `-PS`, `-PS22,80`, `-v`, `-vv`, `-v3`, and `--` to end options. A value-taking option
+//! always consumes the next argument as its value (so `-p -` and `--exclude-ports -100`
+//! work).
 
 use std::time::Duration;
 
 use monban_engine::PingProbe;
 use monban_engine::ScanType;
 
+use super::flags::{self, Flag, Takes};
 use super::ArgError;
 
 /// What to do.
@@ -198,36 +203,6 @@ impl Default for LowArgs {
 /// Subcommands that are recognised as the first argument.
 const SUBCOMMANDS: [&str; 3] = ["scan", "help", "profiles"];
 
-/// Long option names (without dashes); also accepted with a single dash, as nmap does.
-const LONG_OPTIONS: [&str; 26] = [
-    "profile",
-    "help",
-    "version",
-    "open",
-    "reason",
-    "audit",
-    "send-ip",
-    "disable-arp-ping",
-    "resume",
-    "no-progress",
-    "allow-broadcast",
-    "exclude-ports",
-    "top-ports",
-    "min-rate",
-    "max-rate",
-    "max-retries",
-    "host-timeout",
-    "min-rtt-timeout",
-    "max-rtt-timeout",
-    "initial-rtt-timeout",
-    "scan-delay",
-    "exclude",
-    "excludefile",
-    "seed",
-    "source-port",
-    "version-intensity",
-];
-
 /// nmap `-s` letters we know but do not implement yet, with their names.
 const UNSUPPORTED_SCANS: [(char, &str); 8] = [
     ('M', "Maimon scan"),
@@ -302,37 +277,30 @@ impl LowArgs {
         }
         let mut only_targets = false;
         while let Some(arg) = args.rest.next() {
-            if only_targets {
+            let mode = if only_targets {
                 low.targets.push(TargetSource::Arg(arg));
+                None
             } else if arg == "--" {
                 only_targets = true;
+                None
             } else if let Some(body) = arg.strip_prefix("--") {
-                if let Some(mode) = low.long(body, &mut args, help_topic)? {
-                    low.mode = mode;
-                    return Ok(low);
-                }
+                low.long(body, &mut args, help_topic)?
             } else if arg.len() > 1 && arg.starts_with('-') {
-                if arg == "-h" {
-                    low.mode = Mode::Help(help_topic);
-                    return Ok(low);
-                }
-                if arg == "-V" {
-                    low.mode = Mode::Version;
-                    return Ok(low);
-                }
                 // nmap habit: long options with one dash (`-open`, `-min-rate 100`).
                 let body = &arg[1..];
                 let name = body.split_once('=').map_or(body, |(n, _)| n);
-                if LONG_OPTIONS.contains(&name) {
-                    if let Some(mode) = low.long(body, &mut args, help_topic)? {
-                        low.mode = mode;
-                        return Ok(low);
-                    }
-                    continue;
+                if flags::long(&format!("--{name}")).is_some_and(|f| f.one_dash) {
+                    low.long(body, &mut args, help_topic)?
+                } else {
+                    low.short(&arg, &mut args, help_topic)?
                 }
-                low.short(&arg, &mut args)?;
             } else {
                 low.targets.push(TargetSource::Arg(arg));
+                None
+            };
+            if let Some(mode) = mode {
+                low.mode = mode;
+                return Ok(low);
             }
         }
         Ok(low)
@@ -350,95 +318,20 @@ impl LowArgs {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (body, None),
         };
-        let flag = format!("--{name}");
-        let flag = flag.as_str();
-        let switch = |on: &mut bool, inline: &Option<String>| -> Result<(), ArgError> {
-            match inline {
-                Some(_) => Err(ArgError(format!("{flag} does not take a value"))),
-                None => {
-                    *on = true;
-                    Ok(())
-                }
-            }
+        let spelled = format!("--{name}");
+        let Some(flag) = flags::long(&spelled) else {
+            return Err(unknown(&spelled));
         };
-        match flag {
-            "--help" | "--version" => {
-                if inline.is_some() {
-                    return Err(ArgError(format!("{flag} does not take a value")));
-                }
-                return Ok(Some(if flag == "--help" {
-                    Mode::Help(help_topic)
-                } else {
-                    Mode::Version
-                }));
-            }
-            "--open" => switch(&mut self.open, &inline)?,
-            "--audit" => switch(&mut self.audit, &inline)?,
-            "--send-ip" | "--disable-arp-ping" => switch(&mut self.no_arp, &inline)?,
-            "--reason" => switch(&mut self.reason, &inline)?,
-            "--no-progress" => switch(&mut self.no_progress, &inline)?,
-            "--allow-broadcast" => switch(&mut self.allow_broadcast, &inline)?,
-            "--profile" => self.profile = Some(args.value(flag, inline)?),
-            "--resume" => self.resume = Some(args.value(flag, inline)?),
-            "--exclude-ports" => self.exclude_ports = Some(args.value(flag, inline)?),
-            "--top-ports" => {
-                let v = args.value(flag, inline)?;
-                self.top_ports = Some(match v.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(needs(flag, "a positive whole number", &v)),
-                });
-            }
-            "--min-rate" => self.min_rate = Some(rate(flag, &args.value(flag, inline)?)?),
-            "--max-rate" => self.max_rate = Some(rate(flag, &args.value(flag, inline)?)?),
-            "--version-intensity" => {
-                let v = args.value(flag, inline)?;
-                self.version_intensity = Some(match v.parse::<u8>() {
-                    Ok(n) if n <= 9 => n,
-                    _ => return Err(needs(flag, "a level from 0 to 9", &v)),
-                });
-            }
-            "--max-retries" => {
-                let v = args.value(flag, inline)?;
-                self.max_retries = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
-            }
-            "--host-timeout" => self.host_timeout = Some(time(flag, &args.value(flag, inline)?)?),
-            "--min-rtt-timeout" => {
-                self.min_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
-            }
-            "--max-rtt-timeout" => {
-                self.max_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
-            }
-            "--initial-rtt-timeout" => {
-                self.initial_rtt_timeout = Some(time(flag, &args.value(flag, inline)?)?)
-            }
-            "--scan-delay" => self.scan_delay = Some(time(flag, &args.value(flag, inline)?)?),
-            "--exclude" => self.excludes.push(args.value(flag, inline)?),
-            "--excludefile" => self.exclude_files.push(args.value(flag, inline)?),
-            "--seed" => {
-                let v = args.value(flag, inline)?;
-                self.seed = Some(v.parse().map_err(|_| needs(flag, "a whole number", &v))?);
-            }
-            "--shard" => {
-                let v = args.value(flag, inline)?;
-                let parsed = v
-                    .split_once('/')
-                    .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-                self.shard = Some(parsed.ok_or_else(|| needs(flag, "I/N, e.g. 1/4", &v))?);
-            }
-            "--scanflags" => {
-                let v = args.value(flag, inline)?;
-                self.scan_flags = Some(scan_flags(&v).ok_or_else(|| {
-                    needs(
-                        flag,
-                        "a number (0-255) or flag names like SYNFIN or URGPSHFIN",
-                        &v,
-                    )
-                })?);
-            }
-            "--source-port" => self.source_port = Some(port(flag, &args.value(flag, inline)?)?),
-            _ => return Err(unknown(flag)),
-        }
-        Ok(None)
+        let value = match flag.takes {
+            Takes::Nothing => match inline {
+                Some(_) => return Err(ArgError(format!("{spelled} does not take a value"))),
+                None => String::new(),
+            },
+            Takes::Value(_) => args.value(&spelled, inline)?,
+            // The table gives these to short spellings only (a test checks).
+            Takes::Glued(_) | Takes::Letter => return Err(unknown(&spelled)),
+        };
+        self.apply(flag, &spelled, &spelled, value, help_topic)
     }
 
     /// Handles an nmap-style short option (`arg` starts with one `-`).
@@ -446,138 +339,206 @@ impl LowArgs {
         &mut self,
         arg: &str,
         args: &mut Args<I>,
-    ) -> Result<(), ArgError> {
-        // The value attached to a one-letter option, if any (`-p80` → "80").
-        let attached = |prefix: &str| {
-            let rest = &arg[prefix.len()..];
-            (!rest.is_empty()).then(|| rest.to_string())
-        };
-        match arg {
-            "-F" => self.fast = true,
-            "-r" => self.sequential = true,
-            "-n" => self.no_dns = true,
-            "-R" => self.always_dns = true,
-            "-6" => self.ipv6 = true,
-            "-Pn" | "-PN" => self.skip_discovery = true,
-            _ if arg.starts_with("-s") => self.scan_letters(arg)?,
-            "-PE" => self.pings.push(PingProbe::Echo),
-            "-PP" => self.pings.push(PingProbe::Timestamp),
-            _ if arg.starts_with("-PU") => {
-                let list = ping_ports(arg, &arg[3..], PingProbe::DEFAULT_UDP_PORT)?;
-                self.pings.extend(list.into_iter().map(PingProbe::Udp));
-            }
-            _ if arg.starts_with("-PS") || arg.starts_with("-PA") => {
-                let syn = arg.starts_with("-PS");
-                let list = ping_ports(arg, &arg[3..], 80)?;
-                self.pings.extend(list.into_iter().map(|p| {
-                    if syn {
-                        PingProbe::Syn(p)
-                    } else {
-                        PingProbe::Ack(p)
-                    }
-                }));
-            }
-            _ if arg.starts_with("-P") => {
-                let letter = arg.chars().nth(2).unwrap_or(' ');
+        help_topic: HelpTopic,
+    ) -> Result<Option<Mode>, ArgError> {
+        if arg.starts_with(flags::LETTER_PREFIX) {
+            return self.scan_letters(arg, help_topic);
+        }
+        let Some((flag, spelled)) = flags::short(arg) else {
+            if let Some(rest) = arg.strip_prefix("-P") {
+                let letter = rest.chars().next().unwrap_or(' ');
                 if UNSUPPORTED_PINGS.contains(letter) {
                     return Err(ArgError(format!(
                         "discovery probe -P{letter} is not supported yet (-Pn skips discovery)"
                     )));
                 }
-                return Err(unknown(arg));
             }
-            _ if arg.starts_with("-p") => self.ports = Some(args.value("-p", attached("-p"))?),
-            _ if arg.starts_with("-T") => {
-                let v = args.value("-T", attached("-T"))?;
-                self.template = Some(template(&v)?);
-            }
-            _ if arg.starts_with("-iL") => {
-                let v = args.value("-iL", attached("-iL"))?;
-                self.targets.push(TargetSource::File(v));
-            }
-            _ if arg.starts_with("-o") => {
-                let (flag, kind) = match arg.get(..3) {
-                    Some("-oN") => ("-oN", OutputFlag::Normal),
-                    Some("-oX") => ("-oX", OutputFlag::Xml),
-                    Some("-oG") => ("-oG", OutputFlag::Grepable),
-                    Some("-oJ") => ("-oJ", OutputFlag::Json),
-                    Some("-oA") => ("-oA", OutputFlag::All),
-                    _ => return Err(unknown(arg)),
-                };
-                let v = args.value(flag, attached(flag))?;
-                self.outputs.push((kind, v));
-            }
-            _ if arg.starts_with("-v") => {
-                let rest = &arg[2..];
-                if rest.bytes().all(|b| b == b'v') {
-                    let n = u8::try_from(rest.len() + 1).unwrap_or(u8::MAX);
-                    self.verbose = self.verbose.saturating_add(n);
-                } else if rest.bytes().all(|b| b.is_ascii_digit()) {
-                    self.verbose = rest
-                        .parse()
-                        .map_err(|_| needs("-v", "a level from 0 to 255", rest))?;
-                } else {
-                    return Err(unknown(arg));
-                }
-            }
-            _ if arg.starts_with("-g") => {
-                let v = args.value("-g", attached("-g"))?;
-                self.source_port = Some(port("-g", &v)?);
-            }
-            _ if arg.starts_with("-S") => {
-                let v = args.value("-S", attached("-S"))?;
-                if v.is_empty() {
-                    return Err(needs("-S", "an IP address", &v));
-                }
-                self.source_addr = Some(v);
-            }
-            _ if arg.starts_with("-b") => {
-                let v = args.value("-b", attached("-b"))?;
-                self.scan_types.push(ScanType::Bounce);
-                self.bounce = Some(v);
-            }
-            _ if arg.starts_with("-e") => {
-                let v = args.value("-e", attached("-e"))?;
-                if v.is_empty() {
-                    return Err(needs("-e", "an interface name", &v));
-                }
-                self.interface = Some(v);
-            }
-            _ => return Err(unknown(arg)),
-        }
-        Ok(())
+            return Err(unknown(arg));
+        };
+        // What follows the spelling (`-p80` → "80"); `flags::short` matched it as a prefix.
+        let rest = &arg[spelled.len()..];
+        let value = match flag.takes {
+            Takes::Nothing | Takes::Glued(_) => rest.to_string(),
+            Takes::Value(_) => args.value(spelled, (!rest.is_empty()).then(|| rest.to_string()))?,
+            Takes::Letter => return Err(unknown(arg)),
+        };
+        self.apply(flag, spelled, arg, value, help_topic)
     }
 
-    /// `-sS`, `-sT`, `-sST`: each letter after `-s` is a scan type; `V` (version
-    /// detection) combines with them (`-sSV`).
-    fn scan_letters(&mut self, arg: &str) -> Result<(), ArgError> {
-        let letters = &arg[2..];
+    /// `-sS`, `-sT`, `-sST`: each letter after `-s` is a scan letter flag of the table
+    /// (`-sSV`: `V`, version detection, combines with them).
+    fn scan_letters(&mut self, arg: &str, help_topic: HelpTopic) -> Result<Option<Mode>, ArgError> {
+        let letters = &arg[flags::LETTER_PREFIX.len()..];
         if letters.is_empty() {
             return Err(unknown(arg));
         }
         for c in letters.chars() {
-            match c {
-                'S' => self.scan_types.push(ScanType::Syn),
-                'T' => self.scan_types.push(ScanType::Connect),
-                'F' => self.scan_types.push(ScanType::Fin),
-                'N' => self.scan_types.push(ScanType::Null),
-                'X' => self.scan_types.push(ScanType::Xmas),
-                'A' => self.scan_types.push(ScanType::Ack),
-                'W' => self.scan_types.push(ScanType::Window),
-                'U' => self.scan_types.push(ScanType::Udp),
-                'n' => self.ping_only = true,
-                'V' => self.version_detection = true,
-                _ => match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
-                    Some((_, name)) => {
-                        return Err(ArgError(format!(
-                            "-s{c} ({name}) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
-                        )))
-                    }
-                    None => return Err(unknown(arg)),
-                },
+            let Some(flag) = flags::letter(c) else {
+                return Err(match UNSUPPORTED_SCANS.iter().find(|(l, _)| *l == c) {
+                    Some((_, name)) => ArgError(format!(
+                        "-s{c} ({name}) is not supported yet (use -sS, -sT, -sU, -sF, -sN, -sX, -sA or -sW)"
+                    )),
+                    None => unknown(arg),
+                });
+            };
+            self.apply(flag, flag.names[0], arg, String::new(), help_topic)?;
+        }
+        Ok(None)
+    }
+
+    /// Records `flag`, spelled `spelled` (`--source-port`, `-g`: the name errors give) in
+    /// the argument `arg` (`-PS22`, `-sSV`), with its value (empty when it takes none).
+    /// Returns the mode for `--help`/`--version`, which end parsing.
+    fn apply(
+        &mut self,
+        flag: &Flag,
+        spelled: &str,
+        arg: &str,
+        v: String,
+        help_topic: HelpTopic,
+    ) -> Result<Option<Mode>, ArgError> {
+        match flag.names[0] {
+            "-h" => return Ok(Some(Mode::Help(help_topic))),
+            "-V" => return Ok(Some(Mode::Version)),
+            // Target specification.
+            "-iL" => self.targets.push(TargetSource::File(v)),
+            "--exclude" => self.excludes.push(v),
+            "--excludefile" => self.exclude_files.push(v),
+            "--allow-broadcast" => self.allow_broadcast = true,
+            // Host discovery.
+            "-sn" => self.ping_only = true,
+            "-PE" => self.pings.push(PingProbe::Echo),
+            "-PP" => self.pings.push(PingProbe::Timestamp),
+            "-PU" => {
+                let list = ping_ports(arg, &v, PingProbe::DEFAULT_UDP_PORT)?;
+                self.pings.extend(list.into_iter().map(PingProbe::Udp));
+            }
+            "-PS" => {
+                let list = ping_ports(arg, &v, 80)?;
+                self.pings.extend(list.into_iter().map(PingProbe::Syn));
+            }
+            "-PA" => {
+                let list = ping_ports(arg, &v, 80)?;
+                self.pings.extend(list.into_iter().map(PingProbe::Ack));
+            }
+            "--send-ip" => self.no_arp = true,
+            "-Pn" => self.skip_discovery = true,
+            "-n" => self.no_dns = true,
+            "-R" => self.always_dns = true,
+            // Scan techniques.
+            "-sS" => self.scan_types.push(ScanType::Syn),
+            "-sT" => self.scan_types.push(ScanType::Connect),
+            "-sU" => self.scan_types.push(ScanType::Udp),
+            "-sF" => self.scan_types.push(ScanType::Fin),
+            "-sN" => self.scan_types.push(ScanType::Null),
+            "-sX" => self.scan_types.push(ScanType::Xmas),
+            "-sA" => self.scan_types.push(ScanType::Ack),
+            "-sW" => self.scan_types.push(ScanType::Window),
+            "--shard" => {
+                let parsed = v
+                    .split_once('/')
+                    .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+                self.shard = Some(parsed.ok_or_else(|| needs(spelled, "I/N, e.g. 1/4", &v))?);
+            }
+            "-sV" => self.version_detection = true,
+            "--version-intensity" => {
+                self.version_intensity = Some(match v.parse::<u8>() {
+                    Ok(n) if n <= 9 => n,
+                    _ => return Err(needs(spelled, "a level from 0 to 9", &v)),
+                });
+            }
+            "--profile" => self.profile = Some(v),
+            "-b" => {
+                self.scan_types.push(ScanType::Bounce);
+                self.bounce = Some(v);
+            }
+            "--scanflags" => {
+                self.scan_flags = Some(scan_flags(&v).ok_or_else(|| {
+                    needs(
+                        spelled,
+                        "a number (0-255) or flag names like SYNFIN or URGPSHFIN",
+                        &v,
+                    )
+                })?);
+            }
+            // Port specification.
+            "-p" => self.ports = Some(v),
+            "--exclude-ports" => self.exclude_ports = Some(v),
+            "-F" => self.fast = true,
+            "--top-ports" => {
+                self.top_ports = Some(match v.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(needs(spelled, "a positive whole number", &v)),
+                });
+            }
+            "-r" => self.sequential = true,
+            // Timing and performance.
+            "-T" => self.template = Some(template(&v)?),
+            "--min-rate" => self.min_rate = Some(rate(spelled, &v)?),
+            "--max-rate" => self.max_rate = Some(rate(spelled, &v)?),
+            "--max-retries" => {
+                self.max_retries = Some(
+                    v.parse()
+                        .map_err(|_| needs(spelled, "a whole number", &v))?,
+                );
+            }
+            "--host-timeout" => self.host_timeout = Some(time(spelled, &v)?),
+            "--initial-rtt-timeout" => self.initial_rtt_timeout = Some(time(spelled, &v)?),
+            "--min-rtt-timeout" => self.min_rtt_timeout = Some(time(spelled, &v)?),
+            "--max-rtt-timeout" => self.max_rtt_timeout = Some(time(spelled, &v)?),
+            "--scan-delay" => self.scan_delay = Some(time(spelled, &v)?),
+            // Output.
+            "-oN" => self.outputs.push((OutputFlag::Normal, v)),
+            "-oX" => self.outputs.push((OutputFlag::Xml, v)),
+            "-oG" => self.outputs.push((OutputFlag::Grepable, v)),
+            "-oJ" => self.outputs.push((OutputFlag::Json, v)),
+            "-oA" => self.outputs.push((OutputFlag::All, v)),
+            "--open" => self.open = true,
+            "--reason" => self.reason = true,
+            "--audit" => self.audit = true,
+            "-v" => {
+                if v.bytes().all(|b| b == b'v') {
+                    let n = u8::try_from(v.len() + 1).unwrap_or(u8::MAX);
+                    self.verbose = self.verbose.saturating_add(n);
+                } else if v.bytes().all(|b| b.is_ascii_digit()) {
+                    self.verbose = v
+                        .parse()
+                        .map_err(|_| needs(spelled, "a level from 0 to 255", &v))?;
+                } else {
+                    return Err(unknown(arg));
+                }
+            }
+            "--no-progress" => self.no_progress = true,
+            // Misc.
+            "--resume" => self.resume = Some(v),
+            "-6" => self.ipv6 = true,
+            "--seed" => {
+                self.seed = Some(
+                    v.parse()
+                        .map_err(|_| needs(spelled, "a whole number", &v))?,
+                );
+            }
+            "-g" => self.source_port = Some(port(spelled, &v)?),
+            "-S" => {
+                if v.is_empty() {
+                    return Err(needs(spelled, "an IP address", &v));
+                }
+                self.source_addr = Some(v);
+            }
+            "-e" => {
+                if v.is_empty() {
+                    return Err(needs(spelled, "an interface name", &v));
+                }
+                self.interface = Some(v);
+            }
+            // A flag of the table without an arm: the table tests catch it.
+            _ => {
+                return Err(ArgError(format!(
+                    "{spelled}: in the flag table, not parsed"
+                )))
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

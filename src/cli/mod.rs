@@ -8,6 +8,7 @@
 
 pub mod detect;
 pub mod explain;
+mod flags;
 mod hiargs;
 pub mod local;
 mod lowargs;
@@ -367,7 +368,8 @@ COMMANDS
                            process, unit, container and package owns it, and whether a
                            scan from outside reaches it (`monban local --help`)
   help                     show this help; `monban scan --help` shows the scan options
-{OPTIONS}"
+{}",
+        flags::options()
     )
 }
 
@@ -378,121 +380,10 @@ fn scan_help() -> String {
 USAGE
   monban scan [options] <targets...>
   monban [options] <targets...>
-{OPTIONS}"
+{}",
+        flags::options()
     )
 }
-
-/// The option groups, shared by both help texts.
-const OPTIONS: &str = "
-Scan only hosts and networks you own or have permission to test.
-
-TARGET SPECIFICATION
-  <targets>                addresses, host names, CIDR blocks, octet ranges:
-                           10.0.0.1  fd00::1  gate.example  10.0.0.0/24  fd00::/120
-                           10.0.0-3.1-20  192.168.1.*  10.0.0.1,3,5-7  a.example,b.example
-  -iL <file>               read targets from a file ('-' = stdin; '#' starts a comment)
-  --exclude <t1,t2,...>    leave these targets out
-  --excludefile <file>     leave out the targets listed in a file
-  --allow-broadcast        allow multicast and broadcast targets (refused by default)
-
-HOST DISCOVERY
-  -sn                      find live hosts only; scan no ports
-  -PE                      discovery by ICMP / ICMPv6 echo request
-  -PP                      discovery by ICMP timestamp request (IPv4)
-  -PS[ports] / -PA[ports]  discovery by TCP SYN / ACK to these ports (default 80)
-  -PU[ports]               discovery by UDP to these ports (default 40125): any
-                           answer or a port unreachable means up
-                           (without -P: echo, SYN to 443 and ACK to 80 when
-                           privileged; connects to 80 and 443 otherwise;
-                           privileged, targets on this host's Ethernet segment
-                           are found by ARP / IPv6 neighbor discovery instead)
-  --send-ip, --disable-arp-ping
-                           no ARP / neighbor discovery: IP-level pings only
-  -Pn                      skip discovery: treat every host as up
-  -n                       never look up names for addresses
-  -R                       accepted for nmap compatibility
-
-SCAN TECHNIQUES
-  -sS                      SYN scan: half-open, never completes the handshake
-                           (needs root or CAP_NET_RAW)
-  -sT                      connect scan: full handshake through the kernel
-                           (default: -sS when privileged, -sT otherwise)
-  -sU                      UDP scan: our protocol payloads where we have one; an
-                           answer means open, ICMP port unreachable closed,
-                           silence open|filtered
-  -sF / -sN / -sX          FIN / no flags / FIN+PSH+URG probes: RST means closed,
-                           silence open|filtered (RFC 793 stacks; not Windows)
-  -sA                      ACK scan: RST means unfiltered, silence filtered
-                           (maps firewall rules)
-  -sW                      window scan: ACK probes, the RST's window tells open
-                           (non-zero) from closed (zero)
-  --shard I/N              scan only the I-th of N disjoint slices of targets x
-                           ports (1-based; every machine needs the same --seed)
-  -sV                      version detection: after the port scan, talk to the open
-                           TCP ports and name service, product and version; combines
-                           with a TCP scan type (-sSV, -sT -sV)
-  --version-intensity <0-9>
-                           try probes up to this rarity (default 7; 0 = only the
-                           probes that list the port, 9 = all)
-  --profile NAME           a preset of the online scan suite: prescan, quick,
-                           trojan, tcp-low, udp-low, stealth; fills in only
-                           what other flags leave unset (`monban profiles` lists them)
-  -b <[user[:pass]@]server[:port]>
-                           FTP bounce scan: the FTP server connects to the targets'
-                           ports for us (anonymous login by default; servers refuse
-                           ports below 1024)
-  --scanflags FLAGS        send these TCP flags (URGACKPSHRSTSYNFIN names or a
-                           number); replies are read as the scan type says
-
-PORT SPECIFICATION
-  -p <ports>               ports to scan: -p22  -p 1-1024,8080  -p-  (all, 1-65535)
-  --exclude-ports <ports>  leave these ports out
-  -F                       fast: the 100 most common ports
-  --top-ports <n>          the <n> most common ports (default: 1000)
-  -r                       probe ports in order (default: random order)
-
-TIMING AND PERFORMANCE
-  -T<0-5>                  template: 0 paranoid, 1 sneaky, 2 polite, 3 normal (default),
-                           4 aggressive, 5 insane (-T4 and -T aggressive are the same)
-  --min-rate <n>           send at least <n> probes per second
-  --max-rate <n>           send at most <n> probes per second
-  --max-retries <n>        resend an unanswered probe at most <n> times
-  --host-timeout <time>    give up on a host after <time>
-  --initial-rtt-timeout <time>, --min-rtt-timeout <time>, --max-rtt-timeout <time>
-                           start and bounds of the wait for a probe's answer
-  --scan-delay <time>      wait at least <time> between probes to one host
-                           <time>: 500ms, 30s, 5m, 2h; a bare number is seconds
-
-OUTPUT
-  -oN <file>               normal, human-readable output
-  -oX <file>               XML that nmap's tools read
-  -oG <file>               grepable output, one line per host
-  -oJ <file>               JSON Lines, one event per line
-  -oA <base>               all four: <base>.nmap .xml .gnmap .jsonl
-                           a <file> of '-' writes to standard output
-  --open                   show only open (or possibly open) ports
-  --reason                 show why each port got its state
-  --audit                  a verdict per host: exposed (open ports, riskiest
-                           first to close), visible (closed ports answer), or
-                           stealth (every port blocked)
-  -v, -vv, -v<level>       say more while scanning
-  --no-progress            no progress bar
-
-MISC
-  --resume <file>          continue an interrupted scan from its JSON Lines output
-                           (-oJ or -oA): its finished hosts are skipped and its
-                           outputs continued; no other options
-  -6                       IPv6: resolve names to IPv6 addresses
-  --seed <n>               seed the random port and host order (repeatable scans)
-  -g, --source-port <port> send from this source port
-  -S <addrs>               send from this source address, or spread probes over
-                           several (10.0.0.2-5, 10.0.0.2,7, a CIDR block): each
-                           must be configured on this host; -sU is paced per
-                           source, so N sources resolve closed ports ~N times faster
-  -e <iface>               send through this network interface
-  -h, --help               show this help
-  -V, --version            show the version
-";
 
 #[cfg(test)]
 mod tests {
