@@ -8,29 +8,31 @@ use anyhow::{Context, Result};
 use monban_local::against::{self, Join};
 use monban_local::inventory::{gather, Options};
 use monban_local::report;
+use monban_output::safe_text;
 
 use crate::cli::local::LocalPlan;
 use crate::open_output;
 
-/// Most bytes of an `--against` file read (a full-range scan of a /16 fits many times).
-const MAX_SCAN_FILE: u64 = 1 << 30;
+/// Most bytes of an `--against` file read (a full-range scan of a few hosts is a few MB).
+const MAX_SCAN_FILE: u64 = 256 << 20;
 
 /// Reads the `--against` scan.
 fn scan_file(path: &std::path::Path) -> Result<monban_output::read::ScanFile> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    use std::io::Read;
+    let shown = safe_text(&path.display().to_string());
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {shown}"))?;
+    // A device or a pipe has no size to check beforehand: the read itself is bounded.
+    let mut bytes = Vec::new();
+    file.take(MAX_SCAN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {shown}"))?;
     anyhow::ensure!(
-        meta.len() <= MAX_SCAN_FILE,
-        "{} is larger than {} MiB: not a scan of one host",
-        path.display(),
+        bytes.len() as u64 <= MAX_SCAN_FILE,
+        "{shown} is larger than {} MiB: not a scan monban reads",
         MAX_SCAN_FILE >> 20
     );
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     monban_output::read::read(&bytes).with_context(|| {
-        format!(
-            "{} is not a scan monban reads (nmap or monban XML, monban JSON Lines)",
-            path.display()
-        )
+        format!("{shown} is not a scan monban reads (nmap or monban XML, monban JSON Lines)")
     })
 }
 
@@ -42,7 +44,7 @@ pub fn run(plan: LocalPlan) -> Result<ExitCode> {
         if s.truncated {
             eprintln!(
                 "monban local: warning: {} was cut short (an interrupted scan); its complete hosts are used",
-                p.display()
+                safe_text(&p.display().to_string())
             );
         }
     }
@@ -53,7 +55,9 @@ pub fn run(plan: LocalPlan) -> Result<ExitCode> {
         packages: !plan.no_packages,
     };
     let inv = gather(&opts);
-    let join: Option<Join> = scan.as_ref().map(|s| against::join(&inv, &s.hosts));
+    let join: Option<Join> = scan
+        .as_ref()
+        .map(|s| against::join(&inv, &s.hosts, &|proto, port| opts.selects(proto, port)));
     let text = report::text(&inv, join.as_ref(), plan.ports.is_some());
     let dash = |p: &Option<std::path::PathBuf>| p.as_deref() == Some(std::path::Path::new("-"));
     if let Some(p) = &plan.json {

@@ -129,8 +129,14 @@ impl Join {
     }
 }
 
-/// Joins `inv` with the hosts of a scan; see the module doc.
-pub fn join<H: SeenHost>(inv: &Inventory, hosts: &[H]) -> Join {
+/// Joins `inv` with the hosts of a scan; see the module doc. Surprises are sought only
+/// among the ports `selected` (those the inventory was gathered for: with `-p 22` the
+/// other listeners were never read, so their open ports are no surprise).
+pub fn join<H: SeenHost>(
+    inv: &Inventory,
+    hosts: &[H],
+    selected: &dyn Fn(Protocol, u16) -> bool,
+) -> Join {
     let mut out = Join::default();
     for h in hosts {
         let addr = h.addr();
@@ -164,7 +170,7 @@ pub fn join<H: SeenHost>(inv: &Inventory, hosts: &[H]) -> Join {
         let mut open = h.open_ports();
         open.sort_by_key(|&(p, port)| (p as u8, port));
         open.dedup();
-        for (proto, port) in open {
+        for (proto, port) in open.into_iter().filter(|&(p, n)| selected(p, n)) {
             let listened = covering
                 .iter()
                 .any(|&i| inv.sockets[i].proto == proto && inv.sockets[i].port == port);
@@ -277,7 +283,7 @@ mod tests {
             ),
             Host("192.0.2.1".parse().unwrap(), vec![(Tcp, 22, "open")]),
         ];
-        let j = join(&inv, &scan);
+        let j = join(&inv, &scan, &|_, _| true);
         let got: Vec<(usize, Verdict)> = j.rows.iter().map(|r| (r.socket, r.verdict)).collect();
         assert_eq!(
             got,
@@ -293,6 +299,10 @@ mod tests {
         let s: Vec<u16> = j.surprises.iter().map(|s| s.port).collect();
         assert_eq!(s, [443, 3306]);
         assert_eq!(j.foreign, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        // Gathered for port 443 only: 3306 was never looked for, so it is no surprise.
+        let j = join(&inv, &scan, &|_, port| port == 443);
+        let s: Vec<u16> = j.surprises.iter().map(|s| s.port).collect();
+        assert_eq!(s, [443]);
     }
 
     #[test]
@@ -312,7 +322,7 @@ mod tests {
                 (Protocol::Tcp, 10401, "closed"),
             ],
         )];
-        let j = join(&inv, &scan);
+        let j = join(&inv, &scan, &|_, _| true);
         assert_eq!(j.rows.len(), 1);
         assert_eq!((j.rows[0].socket, j.rows[0].verdict), (0, Verdict::Exposed));
         assert!(j.surprises.is_empty());

@@ -36,6 +36,14 @@ pub struct Options {
     pub packages: bool,
 }
 
+impl Options {
+    /// Whether a socket of `proto` on `port` is wanted (`-p`, `-t`, `-u`).
+    pub fn selects(&self, proto: Protocol, port: u16) -> bool {
+        self.proto.is_none_or(|p| p == proto)
+            && !matches!(&self.ports, Some(l) if l.ports(proto).binary_search(&port).is_err())
+    }
+}
+
 /// How a namespace's sockets were read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
