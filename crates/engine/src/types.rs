@@ -17,6 +17,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Both protocols.
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
+    /// The protocol of an [`as_str`](Self::as_str) spelling.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
     /// Lower-case name as nmap writes it (`tcp`, `udp`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,6 +68,24 @@ pub enum ScanType {
 }
 
 impl ScanType {
+    /// Every scan type.
+    pub const ALL: [ScanType; 9] = [
+        ScanType::Syn,
+        ScanType::Connect,
+        ScanType::Fin,
+        ScanType::Null,
+        ScanType::Xmas,
+        ScanType::Ack,
+        ScanType::Window,
+        ScanType::Udp,
+        ScanType::Bounce,
+    ];
+
+    /// The scan type of an [`as_str`](Self::as_str) spelling.
+    pub fn parse(s: &str) -> Option<ScanType> {
+        ScanType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     /// nmap's XML `scaninfo type` value (`syn`, `connect`, `fin`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -222,6 +248,33 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason.
+    pub const ALL: [Reason; 18] = [
+        Reason::SynAck,
+        Reason::Reset,
+        Reason::ConnRefused,
+        Reason::NoResponse,
+        Reason::AdminProhibited,
+        Reason::HostUnreach,
+        Reason::NetUnreach,
+        Reason::PortUnreach,
+        Reason::ProtoUnreach,
+        Reason::HostProhibited,
+        Reason::NetProhibited,
+        Reason::UdpResponse,
+        Reason::EchoReply,
+        Reason::TimestampReply,
+        Reason::UserSet,
+        Reason::LocalhostResponse,
+        Reason::ArpResponse,
+        Reason::NdResponse,
+    ];
+
+    /// The reason of an [`as_str`](Self::as_str) spelling.
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// nmap's spelling of the reason.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -278,6 +331,13 @@ pub enum HostStatus {
 }
 
 impl HostStatus {
+    /// The status of an [`as_str`](Self::as_str) spelling.
+    pub fn parse(s: &str) -> Option<HostStatus> {
+        [HostStatus::Up, HostStatus::Down]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+
     /// nmap's spelling (`up`, `down`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -458,5 +518,27 @@ impl PingProbe {
     /// Whether the probe goes through `connect()` rather than raw sockets.
     pub fn is_connect(self) -> bool {
         matches!(self, PingProbe::Connect(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_parse_back() {
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::parse(p.as_str()), Some(p));
+        }
+        for t in ScanType::ALL {
+            assert_eq!(ScanType::parse(t.as_str()), Some(t));
+        }
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        for h in [HostStatus::Up, HostStatus::Down] {
+            assert_eq!(HostStatus::parse(h.as_str()), Some(h));
+        }
+        assert_eq!(Reason::parse("nonsense"), None);
     }
 }
