@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime};
 use monban_engine::types::{HostReport, PortResult, PortState, Protocol, Reason, ScanType};
 
 pub mod audit;
+pub mod diff;
 mod grep;
 mod json;
 mod normal;
