@@ -4,7 +4,9 @@
 
 mod cli;
 mod detect;
+mod diff;
 mod explain;
+mod history;
 mod local;
 mod rdns;
 mod resume;
@@ -68,6 +70,9 @@ fn main() -> ExitCode {
         }
         Command::Explain(plan) => explain::run(*plan),
         Command::Local(plan) => local::run(*plan),
+        Command::Diff(plan) => diff::run(*plan),
+        Command::History(plan) => history::history(*plan),
+        Command::Show(plan) => history::show(*plan),
     };
     match result {
         Ok(code) => code,
@@ -228,7 +233,54 @@ fn sinks_for(plan: &ScanPlan) -> Result<MultiSink> {
         };
         multi.push(sink);
     }
+    if let Some(db) = &plan.db {
+        let store = monban_store::Store::open(db).with_context(|| format!("--db {db}"))?;
+        multi.push(Box::new(monban_store::StoreSink::new(
+            store,
+            new_scan(plan),
+        )));
+    }
     Ok(multi)
+}
+
+/// What the history needs to know of a scan before it begins. The shards of one sharded
+/// scan share a key (same seed, shard count, targets, ports and scan type), so they land
+/// as one scan wherever they run; any other run gets a key of its own.
+fn new_scan(plan: &ScanPlan) -> monban_store::NewScan {
+    let ports = monban_engine::ports::format_ranges(&plan.tcp_ports);
+    let scan_type = plan.scan_type.unwrap_or(ScanType::Syn);
+    let (key, shards) = match (plan.shard, plan.seed) {
+        (Some((_, n)), Some(seed)) if n > 1 => (
+            format!(
+                "shard:{seed}:{n}:{}:{ports}:{}",
+                plan.targets_text,
+                scan_type.as_str()
+            ),
+            n,
+        ),
+        _ => (
+            format!(
+                "run:{}:{}:{:x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+                std::process::id(),
+                random_u64()
+            ),
+            1,
+        ),
+    };
+    monban_store::NewScan {
+        key,
+        // The rest is filled from the run when the scan begins.
+        args: plan.args_line.clone(),
+        targets: plan.targets_text.clone(),
+        scan_type,
+        ports,
+        started: std::time::SystemTime::now(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        shards,
+    }
 }
 
 /// Why a live host was found up: reason, reply TTL, round trip, MAC address (ARP / ND).

@@ -23,6 +23,7 @@ pub mod daemons;
 mod error;
 mod listen;
 mod netns;
+pub mod pg;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::ops::RangeInclusive;

@@ -25,6 +25,9 @@ pub(crate) enum Takes {
     /// A scan letter: `-s` and one letter (`-sS`); several letters combine after one `-s`
     /// (`-sSV`).
     Letter,
+    /// An optional value after `=` of a long spelling, never the next argument: `--db`,
+    /// `--db=scans.db`. Shown as `--db[=<v>]`.
+    Inline(&'static str),
 }
 
 /// The prefix of the [`Takes::Letter`] flags.
@@ -491,6 +494,15 @@ pub(crate) const FLAGS: &[Flag] = &[
                -v<level> sets the level (0-255)",
     },
     Flag {
+        names: &["--db"],
+        takes: Takes::Inline("<file|url>"),
+        one_dash: true,
+        section: Section::Output,
+        help: "also store the scan in a database, for monban history,\n\
+               show and diff: an SQLite file (default\n\
+               ~/.local/share/monban/history.db) or postgres://...",
+    },
+    Flag {
         names: &["--no-progress"],
         takes: Takes::Nothing,
         one_dash: true,
@@ -585,7 +597,7 @@ pub(crate) fn short(arg: &str) -> Option<(&'static Flag, &'static str)> {
                 && match f.takes {
                     Takes::Nothing => arg == *n,
                     Takes::Value(_) | Takes::Glued(_) => arg.starts_with(n),
-                    Takes::Letter => false,
+                    Takes::Letter | Takes::Inline(_) => false,
                 }
         })
         .max_by_key(|(_, n)| n.len())
@@ -612,6 +624,7 @@ fn shown(f: &Flag) -> String {
         Takes::Nothing | Takes::Letter => names,
         Takes::Value(v) => format!("{names} {v}"),
         Takes::Glued(v) => format!("{names}[{v}]"),
+        Takes::Inline(v) => format!("{names}[={v}]"),
     }
 }
 
@@ -682,6 +695,7 @@ mod tests {
             "-g" => "53",
             "-S" => "10.0.0.2",
             "-e" => "eth0",
+            "--db" => "/tmp/scans.db",
             _ => "x",
         }
     }
@@ -703,6 +717,7 @@ mod tests {
                 match f.takes {
                     // `--x v`/`--x=v` or nothing: a long spelling takes nothing glued.
                     Takes::Glued(_) | Takes::Letter => assert!(!is_long(n), "{n}"),
+                    Takes::Inline(_) => assert!(is_long(n), "{n}"),
                     Takes::Nothing | Takes::Value(_) => {}
                 }
                 if f.takes == Takes::Letter {
@@ -793,6 +808,10 @@ mod tests {
         if spellings().contains(token) {
             return true;
         }
+        // `--db[=<file|url>]`: an inline flag as the help shows it.
+        if let Some((name, _)) = token.split_once("[=") {
+            return long(name).is_some_and(|f| matches!(f.takes, Takes::Inline(_)));
+        }
         if let Some(letters) = token.strip_prefix(LETTER_PREFIX) {
             return !letters.is_empty() && letters.chars().all(|c| letter(c).is_some());
         }
@@ -852,6 +871,10 @@ mod tests {
                     Takes::Glued(_) => {
                         forms.push(vec![n.clone()]);
                         forms.push(vec![format!("{n}{v}")]);
+                    }
+                    Takes::Inline(_) => {
+                        forms.push(vec![n.clone()]);
+                        forms.push(vec![format!("{n}={v}")]);
                     }
                 }
                 if f.one_dash && is_long(&n) {

@@ -108,8 +108,34 @@ pub(crate) fn build(
         Some(spec) => Some(bounce_server(spec, &low, &mut resolver)?),
         None => None,
     };
+    let targets_text = low
+        .targets
+        .iter()
+        .map(|t| match t {
+            TargetSource::Arg(a) => a.clone(),
+            TargetSource::File(f) => format!("-iL {f}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let db = match &low.db {
+        None => None,
+        Some(given) if !given.is_empty() => Some(given.clone()),
+        Some(_) => Some(
+            monban_store::default_path()
+                .ok_or_else(|| {
+                    ArgError(
+                        "--db: no home directory to keep the default database in; give one: --db=FILE"
+                            .into(),
+                    )
+                })?
+                .display()
+                .to_string(),
+        ),
+    };
     Ok(ScanPlan {
         args_line,
+        targets_text,
+        db,
         scan_type,
         tcp_ports,
         randomize_ports: !low.sequential,

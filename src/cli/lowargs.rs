@@ -114,6 +114,8 @@ pub(crate) struct LowArgs {
     pub exclude_files: Vec<String>,
     /// `-oN/-oX/-oG/-oJ/-oA`, in order.
     pub outputs: Vec<(OutputFlag, String)>,
+    /// `--db[=FILE|URL]`: store the scan (empty: the default database).
+    pub db: Option<String>,
     pub open: bool,
     pub reason: bool,
     pub verbose: u8,
@@ -177,6 +179,7 @@ impl Default for LowArgs {
             excludes: Vec::new(),
             exclude_files: Vec::new(),
             outputs: Vec::new(),
+            db: None,
             open: false,
             reason: false,
             verbose: 0,
@@ -328,6 +331,7 @@ impl LowArgs {
                 None => String::new(),
             },
             Takes::Value(_) => args.value(&spelled, inline)?,
+            Takes::Inline(_) => inline.unwrap_or_default(),
             // The table gives these to short spellings only (a test checks).
             Takes::Glued(_) | Takes::Letter => return Err(unknown(&spelled)),
         };
@@ -360,7 +364,7 @@ impl LowArgs {
         let value = match flag.takes {
             Takes::Nothing | Takes::Glued(_) => rest.to_string(),
             Takes::Value(_) => args.value(spelled, (!rest.is_empty()).then(|| rest.to_string()))?,
-            Takes::Letter => return Err(unknown(arg)),
+            Takes::Letter | Takes::Inline(_) => return Err(unknown(arg)),
         };
         self.apply(flag, spelled, arg, value, help_topic)
     }
@@ -511,6 +515,7 @@ impl LowArgs {
             "--no-progress" => self.no_progress = true,
             // Misc.
             "--resume" => self.resume = Some(v),
+            "--db" => self.db = Some(v),
             "-6" => self.ipv6 = true,
             "--seed" => {
                 self.seed = Some(

@@ -7,9 +7,11 @@
 //! `-Pn`, `-oA base`, `-p-`, `-T4`, `-p80`) do not fit a generic parser well.
 
 pub mod detect;
+pub mod diff;
 pub mod explain;
 mod flags;
 mod hiargs;
+pub mod history;
 pub mod local;
 mod lowargs;
 mod profiles;
@@ -40,6 +42,12 @@ pub enum Command {
     Explain(Box<explain::ExplainPlan>),
     /// `monban local`: what listens on this host.
     Local(Box<local::LocalPlan>),
+    /// `monban diff`: what changed between two scans.
+    Diff(Box<diff::DiffPlan>),
+    /// `monban history`: the stored scans.
+    History(Box<history::HistoryPlan>),
+    /// `monban show`: one stored scan, in any output format.
+    Show(Box<history::ShowPlan>),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -148,6 +156,10 @@ pub struct ScanPlan {
     pub ipv6: bool,
     /// Outputs to write, in the order given.
     pub outputs: Vec<OutputSpec>,
+    /// `--db`: the database to store the scan in (a file, or a `postgres://` URL).
+    pub db: Option<String>,
+    /// The targets as given (`10.0.0.0/24 -iL hosts.txt`), for the scan history.
+    pub targets_text: String,
     /// `--open`: show only open (or possibly open) ports.
     pub open_only: bool,
     /// `--reason`: show the reason for each state.
@@ -253,6 +265,25 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
             explain::Parsed::Help => Ok(Command::Help(explain::help())),
         };
     }
+    if strings.get(1).map(String::as_str) == Some("diff") {
+        let exists = |p: &str| std::path::Path::new(p).exists();
+        return match diff::parse(strings.get(2..).unwrap_or(&[]), &exists)? {
+            diff::Parsed::Run(plan) => Ok(Command::Diff(plan)),
+            diff::Parsed::Help => Ok(Command::Help(diff::help())),
+        };
+    }
+    if strings.get(1).map(String::as_str) == Some("history") {
+        return match history::parse_history(strings.get(2..).unwrap_or(&[]))? {
+            Some(plan) => Ok(Command::History(Box::new(plan))),
+            None => Ok(Command::Help(history::history_help())),
+        };
+    }
+    if strings.get(1).map(String::as_str) == Some("show") {
+        return match history::parse_show(strings.get(2..).unwrap_or(&[]))? {
+            Some(plan) => Ok(Command::Show(Box::new(plan))),
+            None => Ok(Command::Help(history::show_help())),
+        };
+    }
     if strings.get(1).map(String::as_str) == Some("local") {
         return match local::parse(strings.get(2..).unwrap_or(&[]))? {
             local::Parsed::Run(plan) => Ok(Command::Local(plan)),
@@ -354,6 +385,7 @@ USAGE
   monban detect (-r FILE | -i IFACE | --log FILE) [options]
   monban explain (FILE | - | 'LOG LINE') [options]
   monban local [PORT,...] [--against SCAN] [options]
+  monban history [TARGET] | show ID | diff [A B]
   monban --help | --version
 
 COMMANDS
@@ -364,6 +396,10 @@ COMMANDS
                            logs; name technique, kind and tool (`monban detect --help`)
   explain                  say in plain words what firewall log records mean
                            (`monban explain --help`)
+  history                  the scans stored with `monban scan --db`
+                           (`monban history --help`)
+  show                     one stored scan again, in any output format
+  diff                     what changed between two scans (files or stored), like ndiff
   local                    what listens on this host in every network namespace, which
                            process, unit, container and package owns it, and whether a
                            scan from outside reaches it (`monban local --help`)

@@ -139,7 +139,12 @@ impl StoredScan {
                             port: p.port,
                             state: p.state,
                             reason: Some(p.reason.as_str().to_string()),
-                            service: d.map(|d| d.name.clone()),
+                            // As the XML names it: what -sV found, else the port's usual
+                            // service.
+                            service: d.map(|d| d.name.clone()).or_else(|| {
+                                monban_engine::services::service_name(p.port, p.proto)
+                                    .map(str::to_string)
+                            }),
                             product: d.and_then(|d| d.product.clone()),
                             version: d.and_then(|d| d.version.clone()),
                         }

@@ -10,11 +10,11 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monban_engine::types::{CertDetail, RiskNote, ServiceDetail, TlsDetail};
 use monban_engine::{HostReport, HostStatus, PortResult, PortState, Protocol, Reason, ScanType};
+use monban_lab::pg::Scratch;
 use monban_output::RunStats;
 use monban_store::sql::{Db, Sqlite};
 use monban_store::{schema, NewScan, Store, StoreError};
@@ -351,128 +351,22 @@ fn sqlite_migrations_from_every_schema() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
-/// A PostgreSQL server of the Debian package, run as the `postgres` user from a scratch
-/// directory on a free loopback port with `trust` logins; stopped (fast shutdown) on drop.
-struct Server {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect(
-                "PostgreSQL is not installed (apt-get install postgresql; scripts/test.sh does)",
-            )
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .max()
-            .map(|m| PathBuf::from(format!("/usr/lib/postgresql/{m}/bin")))
-            .expect("no /usr/lib/postgresql/<major>/bin");
-        let dir = scratch("pg");
-        let data = dir.join("data");
-        run("chown", &["postgres:postgres", dir.to_str().unwrap()]);
-        let initdb = bin.join("initdb");
-        run(
-            "setpriv",
-            &[
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                initdb.to_str().unwrap(),
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-                "--no-instructions",
-            ],
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("setpriv")
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
-            .arg(bin.join("postgres"))
-            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c"])
-            .arg(format!("unix_socket_directories={}", dir.display()))
-            .args(["-c", "fsync=off", "-c", "logging_collector=off"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-            .spawn()
-            .expect("cannot start postgres");
-        let server = Server { child, dir, port };
-        let start = Instant::now();
-        while postgres::Client::connect(&server.url("postgres"), postgres::NoTls).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "postgres did not start: {}",
-                std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// A fresh database of its own for one check.
-    fn database(&self, name: &str) -> String {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        self.url(name)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the postmaster we spawned and have not reaped.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGINT);
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A fresh database of its own on the scratch server, for one check.
+fn database(pg: &Scratch, name: &str) -> String {
+    pg.sql(&format!("CREATE DATABASE {name}")).unwrap();
+    pg.url(name)
 }
 
 #[test]
 fn postgresql_the_same_checks() {
-    let pg = Server::start();
-    round_trip(&pg.database("rt"));
-    shards(&pg.database("shards"));
-    concurrent_scans(&pg.database("conc"));
+    let dir = scratch("pg");
+    let pg = Scratch::start(&dir).unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    round_trip(&database(&pg, "rt"));
+    shards(&database(&pg, "shards"));
+    concurrent_scans(&database(&pg, "conc"));
     // Migrations: an empty database is brought to the latest schema, twice is harmless,
     // and a newer one is refused.
-    let url = pg.database("mig");
+    let url = database(&pg, "mig");
     for _ in 0..2 {
         assert_eq!(
             Store::open(&url).unwrap().schema_version().unwrap(),
@@ -487,7 +381,7 @@ fn postgresql_the_same_checks() {
     .unwrap();
     assert!(matches!(Store::open(&url), Err(StoreError::Newer { .. })));
     // Concurrent first opens of one empty database.
-    let url = pg.database("first");
+    let url = database(&pg, "first");
     std::thread::scope(|t| {
         for _ in 0..4 {
             t.spawn(|| Store::open(&url).unwrap());
