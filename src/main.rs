@@ -301,6 +301,8 @@ struct Out {
     /// Why each live host was found up in discovery, for its port-scan report.
     discovered: HashMap<IpAddr, Discovered>,
     bar: Option<ProgressBar>,
+    /// `--stats-every`: the interval, when the scan began, when progress was last told.
+    stats: Option<(Duration, Instant, Instant)>,
     up: u64,
     down: u64,
     hosts: u64,
@@ -340,6 +342,24 @@ impl Handler for Out {
 
     fn progress(&mut self, p: &Progress) {
         self.flush_named(Instant::now());
+        if let Some((every, began, last)) = &mut self.stats {
+            let now = Instant::now();
+            if now.duration_since(*last) >= *every {
+                *last = now;
+                let info = monban_output::ProgressInfo {
+                    time: std::time::SystemTime::now(),
+                    elapsed: now.duration_since(*began),
+                    done: p.ports_done,
+                    total: u64::try_from(p.ports_total)
+                        .unwrap_or(u64::MAX)
+                        .max(p.ports_done),
+                    hosts_done: p.hosts_done,
+                };
+                if let Err(e) = self.sinks.progress(&info) {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
         if let Some(bar) = &self.bar {
             bar.set_length(
                 u64::try_from(p.ports_total)
@@ -517,6 +537,9 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         rdns: (!plan.no_dns).then(rdns::Resolver::new),
         discovered: HashMap::new(),
         bar,
+        stats: plan
+            .stats_every
+            .map(|every| (every, Instant::now(), Instant::now())),
         // A resumed scan's totals include the hosts the interrupted run finished.
         up: plan.resume.as_ref().map_or(0, |r| r.up),
         down: plan.resume.as_ref().map_or(0, |r| r.down),

@@ -494,6 +494,14 @@ pub(crate) const FLAGS: &[Flag] = &[
                -v<level> sets the level (0-255)",
     },
     Flag {
+        names: &["--stats-every"],
+        takes: Takes::Value("<time>"),
+        one_dash: true,
+        section: Section::Output,
+        help: "report progress this often: a Stats line on stdout,\n\
+               a progress event in JSON Lines (-oJ)",
+    },
+    Flag {
         names: &["--db"],
         takes: Takes::Inline("<file|url>"),
         one_dash: true,
@@ -687,7 +695,8 @@ mod tests {
             | "--initial-rtt-timeout"
             | "--min-rtt-timeout"
             | "--max-rtt-timeout"
-            | "--scan-delay" => "1s",
+            | "--scan-delay"
+            | "--stats-every" => "1s",
             "--version-intensity" | "-v" => "3",
             "--shard" => "1/2",
             "--scanflags" => "SYNFIN",

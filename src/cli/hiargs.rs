@@ -136,6 +136,7 @@ pub(crate) fn build(
         args_line,
         targets_text,
         db,
+        stats_every: low.stats_every,
         scan_type,
         tcp_ports,
         randomize_ports: !low.sequential,

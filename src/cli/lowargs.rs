@@ -116,6 +116,8 @@ pub(crate) struct LowArgs {
     pub outputs: Vec<(OutputFlag, String)>,
     /// `--db[=FILE|URL]`: store the scan (empty: the default database).
     pub db: Option<String>,
+    /// `--stats-every`: report progress this often.
+    pub stats_every: Option<Duration>,
     pub open: bool,
     pub reason: bool,
     pub verbose: u8,
@@ -180,6 +182,7 @@ impl Default for LowArgs {
             exclude_files: Vec::new(),
             outputs: Vec::new(),
             db: None,
+            stats_every: None,
             open: false,
             reason: false,
             verbose: 0,
@@ -516,6 +519,7 @@ impl LowArgs {
             // Misc.
             "--resume" => self.resume = Some(v),
             "--db" => self.db = Some(v),
+            "--stats-every" => self.stats_every = Some(time(spelled, &v)?),
             "-6" => self.ipv6 = true,
             "--seed" => {
                 self.seed = Some(

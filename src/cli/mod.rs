@@ -160,6 +160,8 @@ pub struct ScanPlan {
     pub db: Option<String>,
     /// The targets as given (`10.0.0.0/24 -iL hosts.txt`), for the scan history.
     pub targets_text: String,
+    /// `--stats-every`: report progress this often.
+    pub stats_every: Option<Duration>,
     /// `--open`: show only open (or possibly open) ports.
     pub open_only: bool,
     /// `--reason`: show the reason for each state.

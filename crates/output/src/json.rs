@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::text::host_name;
 use crate::time::{secs_f64, unix_f64};
 use crate::{
-    collapse, dn_get, dn_text, OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink, SinkOptions,
+    collapse, dn_get, dn_text, OutputError, Phase, ProgressInfo, RunInfo, RunStats, ServiceFn,
+    Sink, SinkOptions,
 };
 
 /// Version of the JSON Lines schema written in the `start` event.
@@ -327,6 +328,20 @@ impl<W: Write> Sink for JsonSink<W> {
             ("interrupted", j(stats.interrupted)),
         ])
     }
+
+    fn progress(&mut self, p: &ProgressInfo) -> Result<(), OutputError> {
+        self.phase.check("progress")?;
+        self.line(&[
+            ("event", j("progress")),
+            ("time", j(unix_f64(p.time))),
+            ("elapsed", j(secs_f64(p.elapsed))),
+            ("done", j(p.done)),
+            ("total", j(p.total)),
+            ("percent", j((p.percent() * 100.0).round() / 100.0)),
+            ("hosts_done", j(p.hosts_done)),
+            ("eta", j(p.eta().map(secs_f64))),
+        ])
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +379,27 @@ mod tests {
         out.lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn progress_events() {
+        let mut sink = JsonSink::new(Vec::new(), SinkOptions::default()).with_clock(port_clock);
+        sink.begin(&run_info()).unwrap();
+        sink.progress(&ProgressInfo {
+            time: at(START + 2, 500),
+            elapsed: std::time::Duration::from_millis(2500),
+            done: 250,
+            total: 1000,
+            hosts_done: 0,
+        })
+        .unwrap();
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(
+            line,
+            json!({"event": "progress", "time": 1795239002.5, "elapsed": 2.5, "done": 250,
+                   "total": 1000, "percent": 25.0, "hosts_done": 0, "eta": 7.5})
+        );
     }
 
     #[test]

@@ -124,6 +124,45 @@ pub trait Sink {
     /// Closes the document. Called also when the scan was interrupted: the file must be
     /// valid and complete.
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError>;
+    /// How far the scan is (`--stats-every`). Most sinks ignore it.
+    fn progress(&mut self, _p: &ProgressInfo) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+/// How far a running scan is, for `--stats-every` (and the web page's progress).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProgressInfo {
+    /// Now.
+    pub time: SystemTime,
+    /// Since the scan began.
+    pub elapsed: Duration,
+    /// Host × port pairs with a final state.
+    pub done: u64,
+    /// Host × port pairs in the scan (an upper bound while targets are still read).
+    pub total: u64,
+    /// Hosts finished.
+    pub hosts_done: u64,
+}
+
+impl ProgressInfo {
+    /// Percent done, 0 to 100.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.done as f64 * 100.0 / self.total as f64).min(100.0)
+        }
+    }
+
+    /// Time left at the pace so far; `None` before anything is done.
+    pub fn eta(&self) -> Option<Duration> {
+        if self.done == 0 || self.total == 0 {
+            return None;
+        }
+        let left = self.total.saturating_sub(self.done) as f64 / self.done as f64;
+        Some(self.elapsed.mul_f64(left))
+    }
 }
 
 /// Sends every event to several sinks.
@@ -194,6 +233,10 @@ impl Sink for MultiSink {
 
     fn end(&mut self, stats: &RunStats) -> Result<(), OutputError> {
         self.each(|s| s.end(stats))
+    }
+
+    fn progress(&mut self, p: &ProgressInfo) -> Result<(), OutputError> {
+        self.each(|s| s.progress(p))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::text::{host_label, safe_text, sig2_secs, table};
 use crate::time::{ctime_utc, minute_utc};
 use crate::{
     collapse, plural, service_label, summary, tls_line, unresolved, version_text, ExtraPorts,
-    OutputError, Phase, RunInfo, RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
+    OutputError, Phase, ProgressInfo, RunInfo, RunStats, ServiceFn, Sink, SinkOptions, INTERRUPTED,
 };
 
 /// Writes nmap's normal output.
@@ -399,6 +399,31 @@ impl<W: Write> Sink for NormalSink<W> {
             text.push_str(&format!("monban done: {}\n", summary(stats)));
         }
         self.write(&text)
+    }
+
+    fn progress(&mut self, p: &ProgressInfo) -> Result<(), OutputError> {
+        self.phase.check("progress")?;
+        // As nmap's --stats-every: on the terminal only, not in -oN files.
+        if self.file {
+            return Ok(());
+        }
+        let clock = |d: std::time::Duration| {
+            let s = d.as_secs();
+            format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        };
+        let eta = p.eta().map_or_else(
+            || "unknown".to_string(),
+            |d| format!("{} remaining", clock(d)),
+        );
+        let line = format!(
+            "Stats: {} elapsed; {} hosts completed; About {:.2}% done; ETC: {eta}\n",
+            clock(p.elapsed),
+            p.hosts_done,
+            p.percent()
+        );
+        self.out.write_all(line.as_bytes())?;
+        self.out.flush()?;
+        Ok(())
     }
 }
 
