@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use monban_output::{
-    safe_text, table, GrepSink, JsonSink, MultiSink, NormalSink, Sink, SinkOptions, XmlSink,
+    safe_text, table, utc_seconds, GrepSink, JsonSink, MultiSink, NormalSink, Sink, SinkOptions,
+    XmlSink,
 };
 use serde_json::json;
 
@@ -14,31 +15,6 @@ use crate::cli::history::{HistoryPlan, ShowPlan};
 use crate::cli::OutputFormat;
 use crate::diff::open_store;
 use crate::open_output;
-
-/// `2026-12-06 07:22:12` (UTC).
-fn when(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
 
 /// Runs `monban history`.
 pub fn history(plan: HistoryPlan) -> Result<ExitCode> {
@@ -107,7 +83,7 @@ pub fn history(plan: HistoryPlan) -> Result<ExitCode> {
             };
             rows.push(vec![
                 s.id.to_string(),
-                when(s.started),
+                utc_seconds(s.started),
                 took,
                 format!("{}/{}", s.hosts.1, s.hosts.0),
                 s.open.to_string(),
@@ -159,16 +135,4 @@ pub fn show(plan: ShowPlan) -> Result<ExitCode> {
     }
     sinks.end(&scan.run_stats())?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_541_732);
-        assert_eq!(when(t), "2026-12-06 07:22:12");
-        assert_eq!(when(std::time::UNIX_EPOCH), "1970-01-01 00:00:00");
-    }
 }

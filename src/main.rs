@@ -10,6 +10,7 @@ mod history;
 mod local;
 mod rdns;
 mod resume;
+mod serve;
 mod versions;
 
 use anyhow::{Context, Result};
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::Diff(plan) => diff::run(*plan),
         Command::History(plan) => history::history(*plan),
         Command::Show(plan) => history::show(*plan),
+        Command::Serve(plan) => serve::run(*plan),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,8 @@ mod hiargs;
 pub mod history;
 pub mod local;
 mod lowargs;
-mod profiles;
+pub(crate) mod profiles;
+pub mod serve;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -48,6 +49,8 @@ pub enum Command {
     History(Box<history::HistoryPlan>),
     /// `monban show`: one stored scan, in any output format.
     Show(Box<history::ShowPlan>),
+    /// `monban serve`: the self-scan page.
+    Serve(Box<serve::ServePlan>),
 }
 
 /// A command-line error. `Display` gives one line, `monban: <message>`; the field holds
@@ -286,6 +289,12 @@ fn parse_with(args: Vec<OsString>, env: &dyn hiargs::Env) -> Result<Command, Arg
             None => Ok(Command::Help(history::show_help())),
         };
     }
+    if strings.get(1).map(String::as_str) == Some("serve") {
+        return match serve::parse(strings.get(2..).unwrap_or(&[]))? {
+            serve::Parsed::Run(plan) => Ok(Command::Serve(plan)),
+            serve::Parsed::Help => Ok(Command::Help(serve::help())),
+        };
+    }
     if strings.get(1).map(String::as_str) == Some("local") {
         return match local::parse(strings.get(2..).unwrap_or(&[]))? {
             local::Parsed::Run(plan) => Ok(Command::Local(plan)),
@@ -388,6 +397,7 @@ USAGE
   monban explain (FILE | - | 'LOG LINE') [options]
   monban local [PORT,...] [--against SCAN] [options]
   monban history [TARGET] | show ID | diff [A B]
+  monban serve [--listen ADDR:PORT] [options]
   monban --help | --version
 
 COMMANDS
@@ -402,6 +412,8 @@ COMMANDS
                            (`monban history --help`)
   show                     one stored scan again, in any output format
   diff                     what changed between two scans (files or stored), like ndiff
+  serve                    the self-scan web page: visitors scan their own address
+                           (`monban serve --help`)
   local                    what listens on this host in every network namespace, which
                            process, unit, container and package owns it, and whether a
                            scan from outside reaches it (`monban local --help`)

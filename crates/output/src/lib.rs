@@ -38,6 +38,7 @@ pub use grep::GrepSink;
 pub use json::{JsonSink, JSON_SCHEMA_VERSION};
 pub use normal::NormalSink;
 pub use text::{safe_text, table, xml_escape};
+pub use time::utc_seconds;
 pub use xml::XmlSink;
 
 /// What is known about a scan when it starts.

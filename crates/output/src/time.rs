@@ -90,6 +90,15 @@ pub(crate) fn civil(t: SystemTime) -> Civil {
 }
 
 /// "2026-11-21 05:30 UTC", as the normal output's first line.
+/// `2026-12-06 07:22:12`: UTC to the second, for lists of scans.
+pub fn utc_seconds(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 pub(crate) fn minute_utc(t: SystemTime) -> String {
     let c = civil(t);
     format!(
@@ -126,6 +135,7 @@ mod tests {
         // date -u -d @1795239000
         assert_eq!(ctime_utc(at(1_795_239_000)), "Sat Nov 21 05:30:00 2026");
         assert_eq!(minute_utc(at(1_795_239_000)), "2026-11-21 05:30 UTC");
+        assert_eq!(utc_seconds(at(1_796_541_732)), "2026-12-06 07:22:12");
         // Leap day and the day after.
         assert_eq!(ctime_utc(at(951_782_400)), "Tue Feb 29 00:00:00 2000");
         assert_eq!(ctime_utc(at(951_868_799)), "Tue Feb 29 23:59:59 2000");
