@@ -21,7 +21,7 @@ pub fn run(plan: ServePlan) -> Result<ExitCode> {
         .map(|p| monban_serve::Profile {
             name: p.name.to_string(),
             about: p.about.to_string(),
-            args: vec!["--profile".into(), p.name.into()],
+            args: vec!["--profile".into(), p.name.into(), "--audit".into()],
         })
         .collect();
     profiles.push(monban_serve::Profile {

@@ -32,7 +32,8 @@ pub struct Profile {
     pub name: String,
     /// One sentence on what it does.
     pub about: String,
-    /// The `monban scan` arguments that make it (`--profile quick`).
+    /// The `monban scan` arguments that make it (`--profile quick --audit`; `--audit`
+    /// gives the page its verdict).
     pub args: Vec<String>,
 }
 
@@ -277,15 +278,7 @@ async fn run_scan(
     let mut cmd = tokio::process::Command::new(&app.cfg.monban);
     cmd.arg("scan")
         .args(&profile.args)
-        .args([
-            "-n",
-            "--no-progress",
-            "--stats-every",
-            "500ms",
-            "--audit",
-            "-oJ",
-            "-",
-        ])
+        .args(["-n", "--no-progress", "--stats-every", "500ms", "-oJ", "-"])
         .arg(format!("--db={}", app.cfg.db))
         .arg(visitor.to_string())
         .stdin(std::process::Stdio::null())

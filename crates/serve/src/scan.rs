@@ -1,7 +1,7 @@
 //! One self-scan: its state, fed by the JSON Lines a `monban scan` child process writes.
 //!
 //! The server runs each scan as a child process of its own binary (`monban scan
-//! --profile ... -oJ - --stats-every 500ms --audit --db=...`): the scan engine, its
+//! --profile ... --audit -oJ - --stats-every 500ms --db=...`): the scan engine, its
 //! privileges and its outputs are exactly the command line's, a scan that crashes takes
 //! nothing else down, and ending a scan is ending a process. [`ScanState::feed`] reads
 //! the child's lines (pure, tested on fixtures); the rows of the result table come from
