@@ -140,7 +140,8 @@ pub fn split_shell(line: &str) -> Result<Vec<String>, String> {
 /// Cuts an XML output back to just before its first `<host>` whose address is not in
 /// `done` (what the interrupted run wrote about unfinished hosts, and its closing
 /// elements), or after its last host when every host is done, or after the header when
-/// there is no host. Returns the kept prefix; `None` when `xml` is not one of our files.
+/// there is no host; a host element cut short (a killed run) counts as unfinished.
+/// Returns the kept prefix; `None` when `xml` is not one of our files.
 pub fn cut_xml<'a>(xml: &'a str, done: &HashSet<IpAddr>) -> Option<&'a str> {
     const HOST: &str = "<host starttime=";
     const HEADER_END: &str = "<debugging level=\"0\"/>\n";
@@ -149,7 +150,14 @@ pub fn cut_xml<'a>(xml: &'a str, done: &HashSet<IpAddr>) -> Option<&'a str> {
     let mut at = header_end;
     while let Some(off) = xml.get(at..)?.find(HOST) {
         let start = at + off;
-        let end = start + xml.get(start..)?.find("</host>\n")? + "</host>\n".len();
+        // A host element without its end is the last thing a killed run wrote (the XML
+        // sink flushes each host whole, but a kill or a full disk can still cut the
+        // write): that host is unfinished, keep what precedes it. (Returning `None` here
+        // refused to resume such a file, as if it were not ours.)
+        let Some(len) = xml.get(start..)?.find("</host>\n") else {
+            break;
+        };
+        let end = start + len + "</host>\n".len();
         let element = xml.get(start..end)?;
         let addr = element
             .split("<address addr=\"")
