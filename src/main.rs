@@ -303,8 +303,9 @@ struct Out {
     /// Why each live host was found up in discovery, for its port-scan report.
     discovered: HashMap<IpAddr, Discovered>,
     bar: Option<ProgressBar>,
-    /// `--stats-every`: the interval, when the scan began, when progress was last told.
-    stats: Option<(Duration, Instant, Instant)>,
+    /// `--stats-every`: the interval, when the scan began, when progress was last told
+    /// (`None`: not yet; the first report comes at once, so a watcher sees the total).
+    stats: Option<(Duration, Instant, Option<Instant>)>,
     up: u64,
     down: u64,
     hosts: u64,
@@ -346,8 +347,8 @@ impl Handler for Out {
         self.flush_named(Instant::now());
         if let Some((every, began, last)) = &mut self.stats {
             let now = Instant::now();
-            if now.duration_since(*last) >= *every {
-                *last = now;
+            if last.is_none_or(|l| now.duration_since(l) >= *every) {
+                *last = Some(now);
                 let info = monban_output::ProgressInfo {
                     time: std::time::SystemTime::now(),
                     elapsed: now.duration_since(*began),
@@ -539,9 +540,7 @@ fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         rdns: (!plan.no_dns).then(rdns::Resolver::new),
         discovered: HashMap::new(),
         bar,
-        stats: plan
-            .stats_every
-            .map(|every| (every, Instant::now(), Instant::now())),
+        stats: plan.stats_every.map(|every| (every, Instant::now(), None)),
         // A resumed scan's totals include the hosts the interrupted run finished.
         up: plan.resume.as_ref().map_or(0, |r| r.up),
         down: plan.resume.as_ref().map_or(0, |r| r.down),
