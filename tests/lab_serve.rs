@@ -13,9 +13,17 @@
 //! - the hourly limit answers 429 with Retry-After; another visitor cannot see a scan;
 //! - the live events end with `done`.
 //!
-//! Needs root (the lab, SYN scans), nft and Debian's python3.
+//! In real headless Chromium (Debian's `chromium` and `chromium-driver`), the browser in
+//! target 1's namespace: press Quick, read the table against the ground truth (OPEN in
+//! red), watch the UDP profile's progress arrive, read a banner through prescan (hostile:
+//! the page's title stays its own), open a port in the lab, scan again and read what
+//! changed; a screenshot is kept (`MONBAN_SCREENSHOT=PATH` copies it there).
+//!
+//! Needs root (the lab, SYN scans), nft, Debian's python3, chromium and chromedriver.
 
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -59,12 +67,25 @@ impl Resp {
 
 /// An HTTP/1.1 request to the server from inside namespace `ns`.
 fn http(ns: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let stream = in_namespace(ns, || TcpStream::connect(SERVER))
+    http_at(SERVER, ns, method, path, headers, body)
+}
+
+/// The same, to the server at `server` (`[fd77::2]:8080` for IPv6).
+fn http_at(
+    server: &str,
+    ns: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let to = server.to_string();
+    let stream = in_namespace(ns, move || TcpStream::connect(to))
         .expect("enter the namespace")
-        .unwrap_or_else(|e| panic!("connect to {SERVER} from {ns}: {e}"));
+        .unwrap_or_else(|e| panic!("connect to {server} from {ns}: {e}"));
     let mut s = stream;
     s.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {SERVER}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -230,7 +251,7 @@ fn serve_scans_only_the_visitor_and_shows_it_safely() {
             [
                 "serve",
                 "--listen",
-                SERVER,
+                "[::]:8080",
                 "--db",
                 db.to_str().unwrap(),
                 "--hourly",
@@ -388,7 +409,182 @@ fn serve_scans_only_the_visitor_and_shows_it_safely() {
         404
     );
 
+    // An IPv6 visitor is scanned over IPv6.
+    let v6 = "[fd77::2]:8080";
+    let r = http_at(v6, &t1.ns, "GET", "/", &[], "");
+    assert!(
+        r.body.contains(&format!("<b id=\"visitor\">{}</b>", t1.v6)),
+        "{}",
+        r.body
+    );
+    let c6 = r.header("set-cookie").unwrap();
+    let tok6 = c6
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("monban_csrf=")
+        .unwrap()
+        .to_string();
+    let cookie6 = format!("monban_csrf={tok6}");
+    let r = http_at(
+        v6,
+        &t1.ns,
+        "POST",
+        "/api/scans",
+        &[("Cookie", &cookie6), ("X-CSRF-Token", &tok6)],
+        "{\"profile\":\"quick\"}",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["target"], t1.v6.to_string());
+    let id6 = r.json()["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let scan6 = loop {
+        let j = http_at(v6, &t1.ns, "GET", &format!("/api/scans/{id6}"), &[], "").json();
+        if j["phase"] != "running" {
+            break j;
+        }
+        assert!(start.elapsed() < LIMIT, "{j}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(scan6["phase"], "done", "{scan6}");
+    assert_eq!(
+        table(&scan6),
+        truth(&lab, 1, &[]),
+        "quick scan of {}",
+        t1.v6
+    );
+
+    // The server's own address is refused, with a message and no button.
+    let own = http(lab.scanner_ns(), "GET", "/", &[], "").body;
+    assert!(
+        own.contains("id=\"refused\"") && !own.contains("start-quick"),
+        "{own}"
+    );
+
     // SIGTERM ends it cleanly.
     assert!(server.stop(libc::SIGTERM).success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The server of a lab, in the scanner's namespace, stopped on drop.
+fn server(lab: &Lab, dir: &Path, extra: &[&str]) -> Bg {
+    let db = dir.join("serve.db");
+    let log = dir.join("serve.log");
+    let mut args = vec!["serve", "--listen", SERVER, "--db", db.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let bg = Bg::start(
+        "monban serve",
+        &mut lab.scanner_cmd(common::MONBAN, args),
+        &log,
+    );
+    common::wait_listening(&log);
+    bg
+}
+
+/// Status cells of the quick ports in the page's table, by port.
+fn statuses(s: &webdriver::Session<'_>) -> BTreeMap<u16, String> {
+    QUICK
+        .iter()
+        .map(|&p| {
+            let cell = s
+                .find(&format!("#port-tcp-{p} .status"))
+                .unwrap_or_else(|| panic!("no row for {p}/tcp:\n{}", s.page_source()));
+            (p, s.text(&cell))
+        })
+        .collect()
+}
+
+/// OPEN, CLOSED or BLOCKED for a ground-truth state.
+fn shown(state: &str) -> String {
+    match state {
+        "open" => "OPEN",
+        "closed" => "CLOSED",
+        _ => "BLOCKED",
+    }
+    .to_string()
+}
+
+#[test]
+fn serve_in_a_real_browser() {
+    let lab = lab(Lab::builder().hosts(2));
+    let dir = scratch("lab-serve-browser");
+    let t1 = &lab.hosts()[1];
+    let _ftp = greeter(&t1.ns, &dir, 21, &format!("220 ProFTPD Server ({EVIL})"));
+    let _server = server(&lab, &dir, &[]);
+    let driver = webdriver::Driver::start(Some(&t1.ns), &dir);
+    let s = driver.session();
+    let home = format!("http://{SERVER}/");
+    let wait = Duration::from_secs(120);
+
+    // Quick: the visitor is target 1; every port as the lab built it, OPEN in red.
+    s.goto(&home);
+    let v = s.wait_for("#visitor", wait);
+    assert_eq!(s.text(&v), t1.v4.to_string());
+    let quick = s.wait_for("#start-quick", wait);
+    s.click(&quick);
+    s.wait_for("#results", wait);
+    let want: BTreeMap<u16, String> = truth(&lab, 1, &[21])
+        .into_iter()
+        .map(|(p, (state, _))| (p, shown(&state)))
+        .collect();
+    assert_eq!(
+        statuses(&s),
+        want,
+        "the quick table against target 1's ports"
+    );
+    let red = s.execute(
+        "return getComputedStyle(document.querySelector('#port-tcp-22 .status')).backgroundColor;",
+        &[],
+    );
+    assert_eq!(red, "rgb(192, 57, 43)", "OPEN is red");
+    let verdict = s.wait_for("#verdict", wait);
+    assert!(s.text(&verdict).contains("exposed"), "{}", s.text(&verdict));
+    let png = s.screenshot_png();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::write(dir.join("selfscan.png"), &png).unwrap();
+    if let Ok(path) = std::env::var("MONBAN_SCREENSHOT") {
+        std::fs::write(path, &png).unwrap();
+    }
+
+    // UDP: progress arrives live (the bar fills) before the table.
+    s.goto(&home);
+    let udp = s.wait_for("#start-udp-low", wait);
+    s.click(&udp);
+    let mut progressed = false;
+    s.wait_until(wait, |s| {
+        let v = s.execute(
+            "var p=document.getElementById('progress');return p?p.value:-1;",
+            &[],
+        );
+        progressed |= v.as_f64().is_some_and(|x| x > 0.0);
+        s.find("#results").is_some()
+    });
+    assert!(progressed, "no progress seen before the UDP results");
+    for p in lab.hosts()[1].udp_open().into_iter().filter(|&p| p <= 1024) {
+        let cell = s
+            .find(&format!("#port-udp-{p} .status"))
+            .unwrap_or_else(|| panic!("no row for {p}/udp"));
+        assert_eq!(s.text(&cell), "OPEN", "{p}/udp");
+    }
+
+    // prescan: the banner, shown as text; the page's script never runs it.
+    s.goto(&home);
+    let pre = s.wait_for("#start-prescan", wait);
+    s.click(&pre);
+    let row = s.wait_for("#port-tcp-21", wait);
+    assert!(s.text(&row).contains(EVIL), "{}", s.text(&row));
+    assert_ne!(s.title(), "pwned");
+    assert!(s.find("#port-tcp-21 img").is_none() && s.find("#port-tcp-21 script").is_none());
+
+    // Open port 25 in the lab; scan again: the page says it opened.
+    let _smtp = greeter(&t1.ns, &dir, 25, "220 mail ESMTP");
+    s.goto(&home);
+    let quick = s.wait_for("#start-quick", wait);
+    s.click(&quick);
+    let changes = s.wait_for("#changes", wait);
+    let text = s.text(&changes);
+    assert!(text.contains("25/tcp opened"), "{text}");
+    assert_eq!(text.lines().count(), 1, "only port 25 changed: {text}");
+    let cell = s.find("#port-tcp-25 .status").expect("25");
+    assert_eq!(s.text(&cell), "OPEN");
 }
