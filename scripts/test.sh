@@ -19,13 +19,13 @@ fail() {
 command -v cargo >/dev/null ||
     fail "cargo not found in PATH ($PATH); install Rust (https://rustup.rs) or pass PATH through sudo"
 
-PACKAGES="nftables iproute2 python3 nmap ndiff masscan zmap tcpdump tshark procps util-linux openssl vsftpd openssh-server nginx redis-server memcached postfix dovecot-imapd dovecot-pop3d postgresql dnsmasq-base snmpd chromium chromium-driver"
+PACKAGES="nftables iproute2 python3 libcap2-bin nmap ndiff masscan zmap tcpdump tshark procps util-linux openssl vsftpd openssh-server nginx redis-server memcached postfix dovecot-imapd dovecot-pop3d postgresql dnsmasq-base snmpd chromium chromium-driver"
 echo "== apt-get install $PACKAGES"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update || fail "apt-get update"
 apt-get install -y --no-install-recommends $PACKAGES ||
     fail "apt-get install $PACKAGES"
-for tool in ip nft tc ss setpriv nsenter /usr/bin/python3 nmap ndiff masscan zmap tcpdump tshark editcap dumpcap randpkt sysctl unshare openssl chromium chromedriver; do
+for tool in ip nft tc ss setpriv setcap nsenter /usr/bin/python3 nmap ndiff masscan zmap tcpdump tshark editcap dumpcap randpkt sysctl unshare openssl chromium chromedriver; do
     command -v "$tool" >/dev/null || fail "$tool is still missing after apt-get install"
 done
 
