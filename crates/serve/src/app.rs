@@ -159,6 +159,35 @@ async fn sweeper(app: Shared) {
     }
 }
 
+/// The visitor of a request (see [`visitor::visitor`]): the handlers' first argument.
+struct Visit(IpAddr);
+
+impl axum::extract::FromRequestParts<Shared> for Visit {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Shared,
+    ) -> Result<Visit, Infallible> {
+        // Served with connect info, so the peer is always there; the unspecified address
+        // (refused by every rule) stands in if it ever is not.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Ok(Visit(app.visitor(peer, &parts.headers)))
+    }
+}
+
+/// The answer to a scan that is not the visitor's (or does not exist): the same.
+fn not_yours(api: bool) -> Response {
+    if api {
+        json_response(StatusCode::NOT_FOUND, json!({"error": "no such scan of yours"}))
+    } else {
+        html(StatusCode::NOT_FOUND, page::message("monban self-scan", "no such scan of yours"))
+    }
+}
+
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -401,10 +430,9 @@ fn refused_response(no: No, api: bool) -> Response {
 
 async fn index(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Visit(visitor): Visit,
     h: HeaderMap,
 ) -> Response {
-    let visitor = app.visitor(peer, &h);
     let token = header_str(&h, header::COOKIE)
         .and_then(csrf::from_cookie)
         .map_or_else(csrf::token, str::to_string);
@@ -504,7 +532,7 @@ fn percent_decode(v: &str) -> String {
 
 async fn start_form(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Visit(visitor): Visit,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -520,7 +548,6 @@ async fn start_form(
             page::message("monban self-scan", "this request did not come from this server's page; open the page and press a button there"),
         );
     }
-    let visitor = app.visitor(peer, &h);
     let profile = form_field(&body, "profile").unwrap_or_default();
     match start(&app, visitor, &profile) {
         Ok(id) => (
@@ -534,7 +561,7 @@ async fn start_form(
 
 async fn start_api(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Visit(visitor): Visit,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -555,7 +582,6 @@ async fn start_api(
         .ok()
         .and_then(|v| v.get("profile").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_default();
-    let visitor = app.visitor(peer, &h);
     match start(&app, visitor, &profile) {
         Ok(id) => json_response(
             StatusCode::ACCEPTED,
@@ -574,16 +600,11 @@ fn own_scan(app: &App, id: &str, visitor: IpAddr) -> Option<Handle> {
 
 async fn scan_page(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
+    Visit(visitor): Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let visitor = app.visitor(peer, &h);
     let Some((state, _)) = own_scan(&app, &id, visitor) else {
-        return html(
-            StatusCode::NOT_FOUND,
-            page::message("monban self-scan", "no such scan of yours"),
-        );
+        return not_yours(false);
     };
     let snapshot = match state.lock() {
         Ok(s) => s.clone(),
@@ -634,21 +655,16 @@ fn changes_since_previous(store: &Mutex<Store>, db: i64) -> Option<String> {
 
 async fn history_page(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
+    Visit(visitor): Visit,
     Path(id): Path<i64>,
 ) -> Response {
-    let visitor = app.visitor(peer, &h);
     let store = Arc::clone(&app.store);
     let found = tokio::task::spawn_blocking(move || store.lock().ok()?.load(id).ok().flatten())
         .await
         .ok()
         .flatten();
     let Some(scan) = found.filter(|s| s.hosts.iter().any(|h| h.addr == visitor)) else {
-        return html(
-            StatusCode::NOT_FOUND,
-            page::message("monban self-scan", "no such scan of yours"),
-        );
+        return not_yours(false);
     };
     let rows: Vec<Row> = scan
         .hosts
@@ -667,11 +683,9 @@ async fn history_page(
 
 async fn scan_json(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
+    Visit(visitor): Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let visitor = app.visitor(peer, &h);
     match own_scan(&app, &id, visitor).and_then(|(s, _)| s.lock().ok().map(|s| s.to_json())) {
         Some(j) => json_response(StatusCode::OK, j),
         None => json_response(
@@ -683,16 +697,11 @@ async fn scan_json(
 
 async fn scan_events(
     State(app): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
+    Visit(visitor): Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let visitor = app.visitor(peer, &h);
     let Some((state, tx)) = own_scan(&app, &id, visitor) else {
-        return json_response(
-            StatusCode::NOT_FOUND,
-            json!({"error": "no such scan of yours"}),
-        );
+        return not_yours(true);
     };
     // Subscribe first, then look: an end between the two is still seen.
     let rx = tx.subscribe();
