@@ -18,12 +18,22 @@ fn a_syn_scan_with_only_cap_net_raw() {
     let bin = dir.join("monban");
     std::fs::copy(MONBAN, &bin).expect("copy the binary");
     let b = bin.to_str().unwrap();
-    let r = run(Command::new("setcap").args(["cap_net_raw+ep", b]), Duration::from_secs(30));
-    assert!(r.status.success(), "setcap (apt-get install libcap2-bin): {r:?}");
+    let r = run(
+        Command::new("setcap").args(["cap_net_raw+ep", b]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        r.status.success(),
+        "setcap (apt-get install libcap2-bin): {r:?}"
+    );
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ports = format!("{open},{closed}");
     let as_nobody = |args: &[&str]| {
         run(
@@ -33,10 +43,23 @@ fn a_syn_scan_with_only_cap_net_raw() {
             Duration::from_secs(60),
         )
     };
-    let r = as_nobody(&["scan", "-sS", "-n", "-Pn", "-p", &ports, "-oJ", "-", "127.0.0.1"]);
+    let r = as_nobody(&[
+        "scan",
+        "-sS",
+        "-n",
+        "-Pn",
+        "-p",
+        &ports,
+        "-oJ",
+        "-",
+        "127.0.0.1",
+    ]);
     assert!(r.status.success(), "{r:?}");
     let report = common::parse_jsonl(&r.stdout, "scan as nobody");
-    assert_eq!(report.events[0]["scan"], "syn", "a SYN scan, not a connect scan");
+    assert_eq!(
+        report.events[0]["scan"], "syn",
+        "a SYN scan, not a connect scan"
+    );
     let table = &report.hosts["127.0.0.1"];
     assert_eq!(table.get(open), Some(("open", "syn-ack")));
     assert_eq!(table.get(closed), Some(("closed", "reset")));
@@ -51,7 +74,10 @@ fn a_syn_scan_with_only_cap_net_raw() {
         Duration::from_secs(60),
     );
     assert!(r.status.success(), "{r:?}");
-    assert_eq!(common::parse_jsonl(&r.stdout, "plain").events[0]["scan"], "connect");
+    assert_eq!(
+        common::parse_jsonl(&r.stdout, "plain").events[0]["scan"],
+        "connect"
+    );
     drop(listener);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,7 @@ use monban_detect::log::LogFormat;
 use monban_detect::Net;
 
 use super::lowargs::parse_time;
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::ArgError;
 
 /// Where packets come from.
@@ -52,20 +53,6 @@ pub struct DetectPlan {
     pub follow: bool,
     /// Logs: the year of syslog dates, which have none (default: this year).
     pub year: Option<i32>,
-}
-
-/// What a flag takes.
-#[derive(Clone, Copy)]
-enum Takes {
-    Nothing,
-    Value(&'static str),
-}
-
-/// One flag: its spellings, its value, its help line.
-struct Flag {
-    names: &'static [&'static str],
-    takes: Takes,
-    help: &'static str,
 }
 
 /// Every flag of `monban detect`.
@@ -145,11 +132,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value("TIME"),
         help: "with -i: stop after this long",
     },
-    Flag {
-        names: &["-h", "--help"],
-        takes: Takes::Nothing,
-        help: "show this help",
-    },
+    HELP,
 ];
 
 /// The help text of `monban detect`, from [`FLAGS`].
@@ -165,14 +148,7 @@ USAGE
 OPTIONS
 ",
     );
-    for f in FLAGS {
-        let mut left = f.names.join(", ");
-        if let Takes::Value(v) = f.takes {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
+    s.push_str(&options(FLAGS));
     s.push_str(
         "
 Without -oJ, one line per alert as it happens and a summary table at the end (stdout).
@@ -180,10 +156,6 @@ Times are the packets' own: a file is analysed at the speed of reading it.
 ",
     );
     s
-}
-
-fn flag(name: &str) -> Option<&'static Flag> {
-    FLAGS.iter().find(|f| f.names.contains(&name))
 }
 
 fn nets(flag: &str, v: &str) -> Result<Vec<Net>, ArgError> {
@@ -227,6 +199,16 @@ pub fn log_format(v: &str) -> Result<LogFormat, ArgError> {
     })
 }
 
+/// A `--year`: the year of syslog dates.
+pub fn log_year(v: &str) -> Result<i32, ArgError> {
+    match v.parse::<i32>() {
+        Ok(y) if (1970..=9999).contains(&y) => Ok(y),
+        _ => Err(ArgError(format!(
+            "--year needs a year such as 2026, got {v:?}"
+        ))),
+    }
+}
+
 /// What the parse of `monban detect ARGS` gives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
@@ -257,32 +239,21 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
         year: None,
     };
     let mut logs = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let Some(f) = flag(name) else {
-            return Err(ArgError(if arg.starts_with('-') && arg != "-" {
-                format!("unknown option {arg:?} for detect (see monban detect --help)")
-            } else {
-                format!("unexpected argument {arg:?}: give the input with -r FILE or -i IFACE")
-            }));
-        };
-        let value = match f.takes {
-            Takes::Nothing => {
-                if inline.is_some() {
-                    return Err(ArgError(format!("{name} takes no value")));
-                }
-                String::new()
+    let split = SplitOptions {
+        dash: true,
+        ..SplitOptions::LONG
+    };
+    for arg in sub::args("detect", FLAGS, args, split) {
+        let (id, name, value) = match arg? {
+            Arg::Flag { id, name, value } => (id, name, value),
+            Arg::Positional(arg) => {
+                return Err(ArgError(format!(
+                    "unexpected argument {arg:?}: give the input with -r FILE or -i IFACE"
+                )))
             }
-            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(ArgError(format!("{name} needs {what}"))),
-            },
+            Arg::Help => return Ok(Parsed::Help),
         };
-        match f.names[0] {
+        match id {
             "-r" => file = Some(PathBuf::from(value)),
             "-i" => iface = Some(value),
             "-oJ" => plan.json = Some(PathBuf::from(value)),
@@ -297,17 +268,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
             "--log" => logs.push(PathBuf::from(value)),
             "--format" => plan.format = Some(log_format(&value)?),
             "--follow" => plan.follow = true,
-            "--year" => {
-                plan.year = Some(match value.parse::<i32>() {
-                    Ok(y) if (1970..=9999).contains(&y) => y,
-                    _ => {
-                        return Err(ArgError(format!(
-                            "--year needs a year such as 2026, got {value:?}"
-                        )))
-                    }
-                })
-            }
-            _ => return Ok(Parsed::Help),
+            "--year" => plan.year = Some(log_year(&value)?),
+            _ => unreachable!("no case for {id}"),
         }
     }
     let inputs =
@@ -487,7 +449,10 @@ mod tests {
                     .nth(1)
                     .is_some_and(|c| c.is_ascii_alphabetic() || c == '-');
             if looks_like_flag {
-                assert!(flag(w).is_some(), "help names {w}, the parser does not");
+                assert!(
+                    sub::find(FLAGS, w).is_some(),
+                    "help names {w}, the parser does not"
+                );
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::ArgError;
 
 /// How the differences are written.
@@ -42,18 +43,6 @@ pub struct DiffPlan {
     pub states_only: bool,
 }
 
-#[derive(Clone, Copy)]
-enum Takes {
-    Nothing,
-    Value(&'static str),
-}
-
-struct Flag {
-    names: &'static [&'static str],
-    takes: Takes,
-    help: &'static str,
-}
-
 /// Every flag of `monban diff`.
 const FLAGS: &[Flag] = &[
     Flag {
@@ -71,11 +60,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Nothing,
         help: "compare hosts and port states only, not service names, versions or host names",
     },
-    Flag {
-        names: &["-h", "--help"],
-        takes: Takes::Nothing,
-        help: "show this help",
-    },
+    HELP,
 ];
 
 /// The help text of `monban diff`, from [`FLAGS`].
@@ -95,14 +80,7 @@ earlier scan of the same targets or of one of its hosts.
 OPTIONS
 ",
     );
-    for f in FLAGS {
-        let mut left = f.names.join(", ");
-        if let Takes::Value(v) = f.takes {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
+    s.push_str(&options(FLAGS));
     s.push_str(
         "  --                       end of options (for a file whose name starts with -)
 
@@ -154,43 +132,26 @@ pub fn parse(args: &[String], exists: &dyn Fn(&str) -> bool) -> Result<Parsed, A
     let mut db = None;
     let mut fmt = DiffFormat::Text;
     let mut states_only = false;
-    let mut it = args.iter();
-    let mut options_done = false;
-    while let Some(arg) = it.next() {
-        if options_done || arg == "-" || !arg.starts_with('-') {
-            files.push(PathBuf::from(arg));
-            continue;
-        }
-        if arg == "--" {
-            options_done = true;
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let Some(f) = FLAGS.iter().find(|f| f.names.contains(&name)) else {
-            return Err(ArgError(format!(
-                "unknown option {arg:?} for diff (see monban diff --help)"
-            )));
-        };
-        let value = match f.takes {
-            Takes::Nothing => {
-                if inline.is_some() {
-                    return Err(ArgError(format!("{name} takes no value")));
-                }
-                String::new()
+    // `-` is stdin; `--` ends the options (for a file whose name starts with -).
+    let split = SplitOptions {
+        dash: true,
+        end: true,
+        ..SplitOptions::LONG
+    };
+    for arg in sub::args("diff", FLAGS, args, split) {
+        let (id, value) = match arg? {
+            Arg::Flag { id, value, .. } => (id, value),
+            Arg::Positional(arg) => {
+                files.push(PathBuf::from(arg));
+                continue;
             }
-            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(ArgError(format!("{name} needs {what}"))),
-            },
+            Arg::Help => return Ok(Parsed::Help),
         };
-        match f.names[0] {
+        match id {
             "--format" => fmt = format(&value)?,
             "--db" => db = Some(value),
             "--states-only" => states_only = true,
-            _ => return Ok(Parsed::Help),
+            _ => unreachable!("no case for {id}"),
         }
     }
     let sides: Vec<Side> = files

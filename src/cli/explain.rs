@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use monban_detect::log::LogFormat;
 
-use super::detect::log_format;
+use super::detect::{log_format, log_year};
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::ArgError;
 
 /// What to explain.
@@ -30,33 +31,23 @@ pub struct ExplainPlan {
     pub year: Option<i32>,
 }
 
-struct Flag {
-    names: &'static [&'static str],
-    value: Option<&'static str>,
-    help: &'static str,
-}
-
 const FLAGS: &[Flag] = &[
     Flag {
         names: &["-oJ"],
-        value: Some("FILE"),
+        takes: Takes::Value("FILE"),
         help: "one JSON object per record (`-` = stdout) instead of text",
     },
     Flag {
         names: &["--format"],
-        value: Some("NAME"),
+        takes: Takes::Value("NAME"),
         help: "every line is in this format: kernel, journal-json, pfirewall, personal-firewall-ja (default: detected per line)",
     },
     Flag {
         names: &["--year"],
-        value: Some("N"),
+        takes: Takes::Value("N"),
         help: "the year of syslog dates, which carry none (default: this year)",
     },
-    Flag {
-        names: &["-h", "--help"],
-        value: None,
-        help: "show this help",
-    },
+    HELP,
 ];
 
 /// The help text of `monban explain`.
@@ -76,14 +67,7 @@ and what to do.
 OPTIONS
 ",
     );
-    for f in FLAGS {
-        let mut left = f.names.join(", ");
-        if let Some(v) = f.value {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
+    s.push_str(&options(FLAGS));
     s
 }
 
@@ -106,42 +90,33 @@ pub fn parse(args: &[String], file_exists: &dyn Fn(&str) -> bool) -> Result<Pars
         year: None,
     };
     let mut what: Option<String> = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let Some(f) = FLAGS.iter().find(|f| f.names.contains(&arg.as_str())) else {
-            if arg.starts_with('-') && arg != "-" && !arg.contains(' ') {
-                return Err(ArgError(format!(
-                    "unknown option {arg:?} for explain (see monban explain --help)"
-                )));
+    // No `--name=value` here; an argument with a space is a log line, even if it starts
+    // with `-`.
+    let split = SplitOptions {
+        inline: false,
+        dash: true,
+        spaced: true,
+        ..SplitOptions::LONG
+    };
+    for arg in sub::args("explain", FLAGS, args, split) {
+        let (id, value) = match arg? {
+            Arg::Flag { id, value, .. } => (id, value),
+            Arg::Positional(arg) => {
+                if what.is_some() {
+                    return Err(ArgError(
+                        "explain takes one file or one line (quote the line)".into(),
+                    ));
+                }
+                what = Some(arg);
+                continue;
             }
-            if what.is_some() {
-                return Err(ArgError(
-                    "explain takes one file or one line (quote the line)".into(),
-                ));
-            }
-            what = Some(arg.clone());
-            continue;
+            Arg::Help => return Ok(Parsed::Help),
         };
-        let value = match f.value {
-            None => return Ok(Parsed::Help),
-            Some(v) => it
-                .next()
-                .cloned()
-                .ok_or_else(|| ArgError(format!("{arg} needs {v}")))?,
-        };
-        match f.names[0] {
+        match id {
             "-oJ" => plan.json = Some(PathBuf::from(value)),
             "--format" => plan.format = Some(log_format(&value)?),
-            _ => {
-                plan.year = Some(match value.parse::<i32>() {
-                    Ok(y) if (1970..=9999).contains(&y) => y,
-                    _ => {
-                        return Err(ArgError(format!(
-                            "--year needs a year such as 2026, got {value:?}"
-                        )))
-                    }
-                })
-            }
+            "--year" => plan.year = Some(log_year(&value)?),
+            _ => unreachable!("no case for {id}"),
         }
     }
     let what = what.ok_or_else(|| {

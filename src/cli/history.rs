@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::{ArgError, OutputFormat};
 
 /// A validated `monban history` command line.
@@ -35,27 +36,10 @@ pub struct ShowPlan {
     pub verbose: u8,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Takes {
-    Nothing,
-    Value(&'static str),
-}
-
-struct Flag {
-    names: &'static [&'static str],
-    takes: Takes,
-    help: &'static str,
-}
-
 const DB: Flag = Flag {
     names: &["--db"],
     takes: Takes::Value("FILE|URL"),
     help: "the database (default ~/.local/share/monban/history.db; or postgres://...)",
-};
-const HELP: Flag = Flag {
-    names: &["-h", "--help"],
-    takes: Takes::Nothing,
-    help: "show this help",
 };
 
 const HISTORY_FLAGS: &[Flag] = &[
@@ -108,19 +92,6 @@ const SHOW_FLAGS: &[Flag] = &[
     HELP,
 ];
 
-fn options(flags: &[Flag]) -> String {
-    let mut s = String::new();
-    for f in flags {
-        let mut left = f.names.join(", ");
-        if let Takes::Value(v) = f.takes {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
-    s
-}
-
 /// The help of `monban history`.
 pub fn history_help() -> String {
     format!(
@@ -154,45 +125,26 @@ OPTIONS
     )
 }
 
-/// Splits `args` by `flags`: (flag's first name, value) pairs and positional arguments;
-/// `None` for `-h`.
+/// Splits `args` by `flags`: (flag's first name, value) pairs and positional arguments
+/// (`-` among them); `None` for `-h`.
 #[allow(clippy::type_complexity)]
 fn split(
     cmd: &str,
-    flags: &[Flag],
+    flags: &'static [Flag],
     args: &[String],
 ) -> Result<Option<(Vec<(&'static str, String)>, Vec<String>)>, ArgError> {
     let mut given = Vec::new();
     let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if !arg.starts_with('-') || arg == "-" {
-            rest.push(arg.clone());
-            continue;
+    let split = SplitOptions {
+        dash: true,
+        ..SplitOptions::LONG
+    };
+    for arg in sub::args(cmd, flags, args, split) {
+        match arg? {
+            Arg::Flag { id, value, .. } => given.push((id, value)),
+            Arg::Positional(arg) => rest.push(arg),
+            Arg::Help => return Ok(None),
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let Some(f) = flags.iter().find(|f| f.names.contains(&name)) else {
-            return Err(ArgError(format!(
-                "unknown option {arg:?} for {cmd} (see monban {cmd} --help)"
-            )));
-        };
-        let value = match f.takes {
-            Takes::Nothing if inline.is_some() => {
-                return Err(ArgError(format!("{name} takes no value")))
-            }
-            Takes::Nothing => String::new(),
-            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(ArgError(format!("{name} needs {what}"))),
-            },
-        };
-        if f.names[0] == "-h" {
-            return Ok(None);
-        }
-        given.push((f.names[0], value));
     }
     Ok(Some((given, rest)))
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use monban_engine::ports::{parse_ports, PortList};
 use monban_engine::Protocol;
 
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::ArgError;
 
 /// A validated `monban local` command line.
@@ -29,18 +30,6 @@ pub struct LocalPlan {
     pub normal: Option<PathBuf>,
     /// Skip the dpkg lookup.
     pub no_packages: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Takes {
-    Nothing,
-    Value(&'static str),
-}
-
-struct Flag {
-    names: &'static [&'static str],
-    takes: Takes,
-    help: &'static str,
 }
 
 /// Every flag of `monban local`.
@@ -90,11 +79,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Nothing,
         help: "do not look up the Debian package of each executable",
     },
-    Flag {
-        names: &["-h", "--help"],
-        takes: Takes::Nothing,
-        help: "show this help",
-    },
+    HELP,
 ];
 
 /// The help text of `monban local`, from [`FLAGS`].
@@ -111,14 +96,7 @@ USAGE
 OPTIONS
 ",
     );
-    for f in FLAGS {
-        let mut left = f.names.join(", ");
-        if let Takes::Value(v) = f.takes {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
+    s.push_str(&options(FLAGS));
     s.push_str(
         "
 Every listening TCP socket and bound UDP socket of every network namespace, read from the
@@ -170,39 +148,21 @@ fn merge(into: &mut Option<PortList>, more: PortList) {
 pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
     let mut plan = LocalPlan::default();
     let (mut tcp, mut udp) = (false, false);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        if !name.starts_with('-') {
-            merge(&mut plan.ports, ports(arg)?);
-            continue;
-        }
-        // `-p22` as well as `-p 22`.
-        let (name, inline) = match name.strip_prefix("-p") {
-            Some(rest) if !rest.is_empty() && inline.is_none() => ("-p", Some(rest.to_string())),
-            _ => (name, inline),
-        };
-        let Some(f) = FLAGS.iter().find(|f| f.names.contains(&name)) else {
-            return Err(ArgError(format!(
-                "unknown option {arg:?} for local (see monban local --help)"
-            )));
-        };
-        let value = match f.takes {
-            Takes::Nothing => {
-                if inline.is_some() {
-                    return Err(ArgError(format!("{name} takes no value")));
-                }
-                String::new()
+    // `-p22` as well as `-p 22`; a bare argument is a port list (`-` is no port list).
+    let split = SplitOptions {
+        glued: &["-p"],
+        ..SplitOptions::LONG
+    };
+    for arg in sub::args("local", FLAGS, args, split) {
+        let (id, value) = match arg? {
+            Arg::Flag { id, value, .. } => (id, value),
+            Arg::Positional(arg) => {
+                merge(&mut plan.ports, ports(&arg)?);
+                continue;
             }
-            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(ArgError(format!("{name} needs {what}"))),
-            },
+            Arg::Help => return Ok(Parsed::Help),
         };
-        match f.names[0] {
+        match id {
             "-p" => merge(&mut plan.ports, ports(&value)?),
             "-t" => tcp = true,
             "-u" => udp = true,
@@ -212,7 +172,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
             "-oJ" => plan.json = Some(PathBuf::from(value)),
             "-oX" => plan.xml = Some(PathBuf::from(value)),
             "--no-packages" => plan.no_packages = true,
-            _ => return Ok(Parsed::Help),
+            _ => unreachable!("no case for {id}"),
         }
     }
     plan.proto = match (tcp, udp) {

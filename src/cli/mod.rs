@@ -16,6 +16,7 @@ pub mod local;
 mod lowargs;
 pub(crate) mod profiles;
 pub mod serve;
+mod sub;
 
 use std::ffi::OsString;
 use std::fmt;

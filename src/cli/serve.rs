@@ -8,6 +8,7 @@ use std::time::Duration;
 use monban_detect::Net;
 
 use super::lowargs::parse_time;
+use super::sub::{self, options, Arg, Flag, SplitOptions, Takes, HELP};
 use super::ArgError;
 
 /// A validated `monban serve` command line.
@@ -38,18 +39,6 @@ impl Default for ServePlan {
             scan_timeout: Duration::from_secs(30 * 60),
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Takes {
-    Nothing,
-    Value(&'static str),
-}
-
-struct Flag {
-    names: &'static [&'static str],
-    takes: Takes,
-    help: &'static str,
 }
 
 const FLAGS: &[Flag] = &[
@@ -83,11 +72,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value("TIME"),
         help: "end a scan that runs longer (default 30m)",
     },
-    Flag {
-        names: &["-h", "--help"],
-        takes: Takes::Nothing,
-        help: "show this help",
-    },
+    HELP,
 ];
 
 /// The help of `monban serve`.
@@ -102,14 +87,7 @@ USAGE
 OPTIONS
 ",
     );
-    for f in FLAGS {
-        let mut left = f.names.join(", ");
-        if let Takes::Value(v) = f.takes {
-            left.push(' ');
-            left.push_str(v);
-        }
-        s.push_str(&format!("  {left:<24} {}\n", f.help));
-    }
+    s.push_str(&options(FLAGS));
     s.push_str(
         "
 The target is always the visitor: the connection's peer address, or the address a proxy
@@ -146,30 +124,18 @@ fn positive(name: &str, v: &str) -> Result<usize, ArgError> {
 /// Parses the arguments after `serve`.
 pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
     let mut plan = ServePlan::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let Some(f) = FLAGS.iter().find(|f| f.names.contains(&name)) else {
-            return Err(ArgError(if arg.starts_with('-') {
-                format!("unknown option {arg:?} for serve (see monban serve --help)")
-            } else {
-                format!("serve takes no target ({arg:?}): it scans each visitor's own address")
-            }));
-        };
-        let v = match f.takes {
-            Takes::Nothing if inline.is_some() => {
-                return Err(ArgError(format!("{name} takes no value")))
+    // `-` is an unknown option, like any other argument that starts with `-`.
+    for arg in sub::args("serve", FLAGS, args, SplitOptions::LONG) {
+        let (id, name, v) = match arg? {
+            Arg::Flag { id, name, value } => (id, name, value),
+            Arg::Positional(arg) => {
+                return Err(ArgError(format!(
+                    "serve takes no target ({arg:?}): it scans each visitor's own address"
+                )))
             }
-            Takes::Nothing => String::new(),
-            Takes::Value(what) => match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(ArgError(format!("{name} needs {what}"))),
-            },
+            Arg::Help => return Ok(Parsed::Help),
         };
-        match f.names[0] {
+        match id {
             "--listen" => {
                 plan.listen = v.parse().map_err(|_| {
                     ArgError(format!(
@@ -191,7 +157,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, ArgError> {
                     ))
                 })?
             }
-            _ => return Ok(Parsed::Help),
+            _ => unreachable!("no case for {id}"),
         }
     }
     Ok(Parsed::Run(Box::new(plan)))

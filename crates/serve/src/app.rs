@@ -182,9 +182,15 @@ impl axum::extract::FromRequestParts<Shared> for Visit {
 /// The answer to a scan that is not the visitor's (or does not exist): the same.
 fn not_yours(api: bool) -> Response {
     if api {
-        json_response(StatusCode::NOT_FOUND, json!({"error": "no such scan of yours"}))
+        json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no such scan of yours"}),
+        )
     } else {
-        html(StatusCode::NOT_FOUND, page::message("monban self-scan", "no such scan of yours"))
+        html(
+            StatusCode::NOT_FOUND,
+            page::message("monban self-scan", "no such scan of yours"),
+        )
     }
 }
 
@@ -428,11 +434,7 @@ fn refused_response(no: No, api: bool) -> Response {
     r
 }
 
-async fn index(
-    State(app): State<Shared>,
-    Visit(visitor): Visit,
-    h: HeaderMap,
-) -> Response {
+async fn index(State(app): State<Shared>, Visit(visitor): Visit, h: HeaderMap) -> Response {
     let token = header_str(&h, header::COOKIE)
         .and_then(csrf::from_cookie)
         .map_or_else(csrf::token, str::to_string);
