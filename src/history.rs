@@ -110,7 +110,7 @@ pub fn show(plan: ShowPlan) -> Result<ExitCode> {
         reason: plan.reason,
         open_only: plan.open_only,
         verbose: plan.verbose,
-        audit: false,
+        audit: plan.audit,
     };
     let mut sinks = MultiSink::new();
     if plan.outputs.is_empty() {

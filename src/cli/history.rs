@@ -30,6 +30,8 @@ pub struct ShowPlan {
     pub outputs: Vec<(OutputFormat, PathBuf)>,
     /// `--reason`.
     pub reason: bool,
+    /// `--audit`.
+    pub audit: bool,
     /// `--open`.
     pub open_only: bool,
     /// `-v`.
@@ -78,6 +80,11 @@ const SHOW_FLAGS: &[Flag] = &[
         names: &["--reason"],
         takes: Takes::Nothing,
         help: "show why each port has its state",
+    },
+    Flag {
+        names: &["--audit"],
+        takes: Takes::Nothing,
+        help: "a verdict per host (exposed, visible, stealth), as scan --audit",
     },
     Flag {
         names: &["--open"],
@@ -194,6 +201,7 @@ pub fn parse_show(args: &[String]) -> Result<Option<ShowPlan>, ArgError> {
         db: None,
         outputs: Vec::new(),
         reason: false,
+        audit: false,
         open_only: false,
         verbose: 0,
     };
@@ -205,6 +213,7 @@ pub fn parse_show(args: &[String]) -> Result<Option<ShowPlan>, ArgError> {
             "-oG" => plan.outputs.push((OutputFormat::Grepable, v.into())),
             "-oJ" => plan.outputs.push((OutputFormat::Json, v.into())),
             "--reason" => plan.reason = true,
+            "--audit" => plan.audit = true,
             "--open" => plan.open_only = true,
             _ => plan.verbose = plan.verbose.saturating_add(1),
         }
