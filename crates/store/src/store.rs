@@ -390,29 +390,46 @@ impl Store {
     /// Stored scans, newest first; only those of `target` (an address or name of a host
     /// in it, or its targets exactly as given) when one is named.
     pub fn history(&mut self, target: Option<&str>) -> Result<Vec<ScanSummary>, StoreError> {
-        let select = "SELECT s.id, s.args, s.targets, s.scan_type, s.ports, s.started, s.ended, s.shards, \
+        match target {
+            None => self.summaries("", &[]),
+            Some(t) => self.summaries(
+                "WHERE s.targets = $1 OR EXISTS (SELECT 1 FROM hosts h WHERE h.scan_id = s.id \
+                 AND (h.addr = $1 OR h.name = $1))",
+                &[t.into()],
+            ),
+        }
+    }
+
+    /// The summaries of the scans `filter` (a WHERE clause over `scans s`) selects,
+    /// newest first.
+    fn summaries(
+        &mut self,
+        filter: &str,
+        params: &[Value],
+    ) -> Result<Vec<ScanSummary>, StoreError> {
+        let sql = format!(
+            "SELECT s.id, s.args, s.targets, s.scan_type, s.ports, s.started, s.ended, s.shards, \
              s.shards_done, s.interrupted, \
              (SELECT COUNT(*) FROM hosts h WHERE h.scan_id = s.id), \
              (SELECT COUNT(*) FROM hosts h WHERE h.scan_id = s.id AND h.status = 'up'), \
-             (SELECT CAST(COALESCE(SUM(r.hi - r.lo + 1), 0) AS BIGINT) FROM port_runs r JOIN hosts h ON r.host_id = h.id \
-              WHERE h.scan_id = s.id AND r.state = 'open') \
-             FROM scans s";
-        let rows = match target {
-            None => self.db.query(&format!("{select} ORDER BY s.started DESC, s.id DESC"), &[])?,
-            Some(t) => self.db.query(
-                &format!(
-                    "{select} WHERE s.targets = $1 OR EXISTS (SELECT 1 FROM hosts h WHERE h.scan_id = s.id \
-                     AND (h.addr = $1 OR h.name = $1)) ORDER BY s.started DESC, s.id DESC"
-                ),
-                &[t.into()],
-            )?,
-        };
-        rows.iter().map(|r| summary(r)).collect()
+             (SELECT CAST(COALESCE(SUM(r.hi - r.lo + 1), 0) AS BIGINT) FROM port_runs r \
+              JOIN hosts h ON r.host_id = h.id WHERE h.scan_id = s.id AND r.state = 'open') \
+             FROM scans s {filter} ORDER BY s.started DESC, s.id DESC"
+        );
+        self.db
+            .query(&sql, params)?
+            .iter()
+            .map(|r| summary(r))
+            .collect()
     }
 
     /// One whole scan; `None` if there is no scan `id`.
     pub fn load(&mut self, id: ScanId) -> Result<Option<StoredScan>, StoreError> {
-        let Some(summary) = self.history(None)?.into_iter().find(|s| s.id == id) else {
+        let Some(summary) = self
+            .summaries("WHERE s.id = $1", &[id.into()])?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         let version = self
