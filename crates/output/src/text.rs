@@ -6,17 +6,32 @@ use std::time::Duration;
 use monban_engine::types::HostReport;
 
 /// Makes text safe for a terminal or a line-based file: control characters (tab,
-/// newline, escape, DEL, C1 controls...) become visible `\xNN`.
+/// newline, escape, DEL, C1 controls...) become visible `\xNN`, and the bidirectional
+/// controls ([`is_bidi_control`]) visible `\u{NNNN}`.
 pub fn safe_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() {
             let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else if is_bidi_control(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Whether `c` is one of Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings
+/// and overrides U+202A-U+202E, the isolates U+2066-U+2069). They are not control
+/// characters to Rust, yet a hostile banner or certificate holding U+202E (RIGHT-TO-LEFT
+/// OVERRIDE) reorders everything after it on a terminal or page that applies bidi, so
+/// shown text could lie about a port, a version or a name ("Trojan Source").
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Escapes text for an XML attribute value or character data (XML 1.0).
@@ -126,6 +141,10 @@ mod tests {
             "a\\x09b\\x0ac\\x1b[31m\\x7f\\x9bé"
         );
         assert_eq!(safe_text("<&\"'>"), "<&\"'>");
+        assert_eq!(
+            safe_text("a\u{202e}b\u{2066}c\u{200f}d\u{61c}"),
+            "a\\u{202e}b\\u{2066}c\\u{200f}d\\u{61c}"
+        );
     }
 
     #[test]

@@ -182,8 +182,8 @@ fn number(bytes: impl ExactSizeIterator<Item = u8>) -> String {
 
 /// Captured bytes as printable text: lossy UTF-8 (invalid bytes become U+FFFD), control
 /// characters and whitespace trimmed at both ends, inner runs of whitespace collapsed to one
-/// space, other inner control characters written as `\xNN` / `\u{N}` so they show and can
-/// never steer a terminal.
+/// space, other inner control characters and the bidirectional controls (U+202E...)
+/// written as `\xNN` / `\u{N}` so they show and can never steer a terminal.
 pub fn clean(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_matches(|c: char| c.is_whitespace() || c.is_control());
@@ -198,7 +198,13 @@ pub fn clean(bytes: &[u8]) -> String {
             out.push(' ');
             space = false;
         }
-        if c.is_control() {
+        // Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE...) are no controls to
+        // Rust, yet they reorder the text shown after them: escaped like the controls.
+        let bidi = matches!(
+            c,
+            '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        );
+        if c.is_control() || bidi {
             let n = u32::from(c);
             if n <= 0xff {
                 out.push_str(&format!("\\x{n:02x}"));
@@ -323,6 +329,11 @@ mod tests {
         assert_eq!(clean(b"a\xc2\x85b"), "a b"); // U+0085 NEL is whitespace
         assert_eq!(clean(b"a\xc2\x9bb"), "a\\x9bb"); // U+009B CSI is a control
         assert_eq!(clean(b""), "");
+        // U+202E RIGHT-TO-LEFT OVERRIDE and U+2067 RIGHT-TO-LEFT ISOLATE would reorder it.
+        assert_eq!(
+            clean("a\u{202e}b\u{2067}c".as_bytes()),
+            "a\\u{202e}b\\u{2067}c"
+        );
     }
 
     #[test]
