@@ -37,7 +37,7 @@ mod xml;
 pub use grep::GrepSink;
 pub use json::{JsonSink, JSON_SCHEMA_VERSION};
 pub use normal::NormalSink;
-pub use text::{safe_text, table, xml_escape};
+pub use text::{is_bidi_control, safe_text, table, xml_escape};
 pub use time::utc_seconds;
 pub use xml::XmlSink;
 

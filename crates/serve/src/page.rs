@@ -23,6 +23,10 @@ pub fn esc(s: &str) -> String {
             c if c.is_control() && c != '\n' && c != '\t' => {
                 let _ = write!(out, "\\x{:02x}", u32::from(c));
             }
+            // A right-to-left override would make a row lie about what follows it.
+            c if monban_output::is_bidi_control(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -332,6 +336,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("class=\"status OPEN\""), "{t}");
+        assert_eq!(esc("a\u{202e}b\u{2066}c"), "a\\u{202e}b\\u{2066}c");
         let mut s = ScanState::new("a\"b".into(), 1, "10.0.0.1".parse().unwrap(), "quick<x>");
         s.phase = Phase::Done;
         s.rows = vec![evil()];
