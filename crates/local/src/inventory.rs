@@ -74,7 +74,8 @@ pub enum Owner {
     Known,
     /// The kernel itself (inode 0: an in-kernel server such as NFS or WireGuard).
     Kernel,
-    /// Held by processes whose descriptors we may not read: needs root.
+    /// Held by processes whose descriptors we may not read: needs root (said only when
+    /// monban is not root; root that still cannot read some process says [`Owner::Unseen`]).
     NeedsRoot,
     /// No process in view holds it: one outside monban's pid namespace, or it was
     /// closed while we looked.
@@ -345,7 +346,7 @@ pub fn gather(opts: &Options) -> Inventory {
             Owner::Known
         } else if s.inode == 0 {
             Owner::Kernel
-        } else if held.unreadable > 0 {
+        } else if held.unreadable > 0 && !inv.root {
             Owner::NeedsRoot
         } else {
             Owner::Unseen
