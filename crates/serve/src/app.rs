@@ -368,20 +368,8 @@ async fn run_scan(
         Ok(())
     }
     .await;
-    let stored = {
-        let store = Arc::clone(&app.store);
-        let target = visitor.to_string();
-        tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .ok()
-                .and_then(|mut s| s.history(Some(&target)).ok())
-                .and_then(|h| h.first().map(|s| s.id))
-        })
-        .await
-        .ok()
-        .flatten()
-    };
+    // The child stored the scan: it is the newest of this visitor's.
+    let stored = visitor_history(&app, visitor).await.first().map(|s| s.id);
     if let Ok(mut s) = state.lock() {
         s.phase = match outcome {
             Ok(()) if s.host.is_some() => Phase::Done,
@@ -399,6 +387,21 @@ async fn run_scan(
         }
     }
     let _ = events.send(("done".into(), "{}".into()));
+}
+
+/// The stored scans of `visitor`, newest first (none when the database cannot answer).
+async fn visitor_history(app: &Shared, visitor: IpAddr) -> Vec<monban_store::ScanSummary> {
+    let store = Arc::clone(&app.store);
+    let target = visitor.to_string();
+    tokio::task::spawn_blocking(move || {
+        store
+            .lock()
+            .ok()
+            .and_then(|mut s| s.history(Some(&target)).ok())
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -438,19 +441,7 @@ async fn index(State(app): State<Shared>, Visit(visitor): Visit, h: HeaderMap) -
     let token = header_str(&h, header::COOKIE)
         .and_then(csrf::from_cookie)
         .map_or_else(csrf::token, str::to_string);
-    let past = {
-        let store = Arc::clone(&app.store);
-        let target = visitor.to_string();
-        tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .ok()
-                .and_then(|mut s| s.history(Some(&target)).ok())
-                .unwrap_or_default()
-        })
-        .await
-        .unwrap_or_default()
-    };
+    let past = visitor_history(&app, visitor).await;
     let history: Vec<page::PastScan> = past
         .iter()
         .take(20)
