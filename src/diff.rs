@@ -23,39 +23,40 @@ const EXIT_DIFFERENT: u8 = 1;
 /// Exit status: a file could not be read, or the output not written.
 const EXIT_TROUBLE: u8 = 2;
 
-/// How a path is named in messages.
-fn shown(path: &Path) -> String {
+/// How a path is named in messages (control characters escaped).
+pub(crate) fn shown(path: &Path) -> String {
     if path.as_os_str() == "-" {
         "stdin".to_string()
     } else {
-        path.display().to_string()
+        monban_output::safe_text(&path.display().to_string())
     }
 }
 
-/// Reads up to [`MAX_SCAN_FILE`] bytes of `path` (`-` = stdin).
-fn slurp(path: &Path) -> Result<Vec<u8>> {
+/// Reads up to `limit` bytes of `path` (`-` = stdin): a device or a pipe has no size to
+/// check beforehand, so the read itself is bounded.
+pub(crate) fn slurp(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let too_big = || {
         anyhow::anyhow!(
             "larger than {} MiB: not a scan file monban reads",
-            MAX_SCAN_FILE >> 20
+            limit >> 20
         )
     };
     if path.as_os_str() == "-" {
         std::io::stdin()
             .lock()
-            .take(MAX_SCAN_FILE + 1)
+            .take(limit + 1)
             .read_to_end(&mut bytes)?;
     } else {
         let file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
         anyhow::ensure!(!meta.is_dir(), "is a directory");
-        if meta.len() > MAX_SCAN_FILE {
+        if meta.len() > limit {
             return Err(too_big());
         }
-        file.take(MAX_SCAN_FILE + 1).read_to_end(&mut bytes)?;
+        file.take(limit + 1).read_to_end(&mut bytes)?;
     }
-    if bytes.len() as u64 > MAX_SCAN_FILE {
+    if bytes.len() as u64 > limit {
         return Err(too_big());
     }
     Ok(bytes)
@@ -63,7 +64,8 @@ fn slurp(path: &Path) -> Result<Vec<u8>> {
 
 /// Reads scan `which` (A or B) from `path`.
 fn scan_file(which: &str, path: &Path) -> Result<ScanFile> {
-    let bytes = slurp(path).with_context(|| format!("cannot read {which} ({})", shown(path)))?;
+    let bytes = slurp(path, MAX_SCAN_FILE)
+        .with_context(|| format!("cannot read {which} ({})", shown(path)))?;
     let scan = monban_output::read::read(&bytes).with_context(|| {
         format!(
             "{which} ({}) is not a scan monban reads (nmap or monban XML, monban JSON Lines)",

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use monban_local::against::{self, Join};
 use monban_local::inventory::{gather, Options};
 use monban_local::report;
-use monban_output::safe_text;
 
 use crate::cli::local::LocalPlan;
 use crate::open_output;
@@ -18,19 +17,9 @@ const MAX_SCAN_FILE: u64 = 256 << 20;
 
 /// Reads the `--against` scan.
 fn scan_file(path: &std::path::Path) -> Result<monban_output::read::ScanFile> {
-    use std::io::Read;
-    let shown = safe_text(&path.display().to_string());
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {shown}"))?;
-    // A device or a pipe has no size to check beforehand: the read itself is bounded.
-    let mut bytes = Vec::new();
-    file.take(MAX_SCAN_FILE + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {shown}"))?;
-    anyhow::ensure!(
-        bytes.len() as u64 <= MAX_SCAN_FILE,
-        "{shown} is larger than {} MiB: not a scan monban reads",
-        MAX_SCAN_FILE >> 20
-    );
+    let shown = crate::diff::shown(path);
+    let bytes =
+        crate::diff::slurp(path, MAX_SCAN_FILE).with_context(|| format!("cannot read {shown}"))?;
     monban_output::read::read(&bytes).with_context(|| {
         format!("{shown} is not a scan monban reads (nmap or monban XML, monban JSON Lines)")
     })
@@ -44,7 +33,7 @@ pub fn run(plan: LocalPlan) -> Result<ExitCode> {
         if s.truncated {
             eprintln!(
                 "monban local: warning: {} was cut short (an interrupted scan); its complete hosts are used",
-                safe_text(&p.display().to_string())
+                crate::diff::shown(p)
             );
         }
     }

@@ -53,11 +53,6 @@ fn listen() -> (TcpListener, u16) {
     (l, port)
 }
 
-/// A port of 127.0.0.1 nothing listens on (just freed).
-fn free_port() -> u16 {
-    listen().1
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 scratch path")
 }
@@ -166,7 +161,7 @@ fn a_port_closed_and_another_opened_agrees_with_ndiff() {
 
     let (keep, p1) = listen();
     let (closing, p2) = listen();
-    let p3 = free_port();
+    let p3 = common::free_port();
     let ports = [p1, p2, p3];
     monban_scan(&ports, &[("-oX", &a_xml)]);
     drop(closing);
@@ -252,8 +247,8 @@ fn nmap_and_monban_of_the_same_moment_agree_on_every_state() {
 
     let (_l1, p1) = listen();
     let (_l2, p2) = listen();
-    let p3 = free_port();
-    let p4 = free_port();
+    let p3 = common::free_port();
+    let p4 = common::free_port();
     let list = port_list(&[p1, p2, p3, p4]);
     let r = run(
         Command::new(NMAP).args([
@@ -301,7 +296,7 @@ fn xml_and_json_lines_of_one_scan_do_not_differ() {
     let dir = scratch("diff-formats");
     let (xml, jsonl) = (dir.join("s.xml"), dir.join("s.jsonl"));
     let (_l, p1) = listen();
-    let p2 = free_port();
+    let p2 = common::free_port();
     monban_scan(&[p1, p2], &[("-oX", &xml), ("-oJ", &jsonl)]);
     for (a, b) in [(&xml, &jsonl), (&jsonl, &xml)] {
         let r = monban(&["diff", path_str(a), path_str(b)]);

@@ -30,14 +30,6 @@ fn ok(args: &[&str]) -> Ran {
     ran
 }
 
-/// A port nothing listens on (bound, then freed).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `(state, reason)` of `ports` in a port table.
 fn states(table: &common::PortTable, ports: &[u16]) -> BTreeMap<u16, (String, String)> {
     ports
@@ -53,7 +45,7 @@ fn exercise(db: &str, dir: &Path) {
     let db_flag = format!("--db={db}");
     let l1 = TcpListener::bind("127.0.0.1:0").expect("bind");
     let p1 = l1.local_addr().expect("addr").port();
-    let p2 = free_port();
+    let p2 = common::free_port();
     let ports = format!("{p1},{p2},1-1000");
     let f = |n: &str| dir.join(n).display().to_string();
 

@@ -120,12 +120,6 @@ fn own_name() -> String {
         .to_string()
 }
 
-/// A free TCP port of 127.0.0.1 (bound, then let go): closed until someone binds it.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 /// TCP listeners and UDP sockets on 127.0.0.1 and ::1, all on one port.
 struct Held {
     port: u16,
@@ -720,7 +714,7 @@ fn against_a_json_lines_scan_of_loopback() {
     let dir = scratch("local-against");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let p1 = listener.local_addr().expect("addr").port();
-    let p2 = closed_port();
+    let p2 = common::free_port();
     let ports = format!("{p1},{p2}");
     let scan = dir.join("scan.jsonl");
     connect_scan(&ports, "-oJ", &scan, &["127.0.0.1"]);

@@ -107,15 +107,21 @@ fn http_at(
     }
 }
 
-/// A visitor: its namespace and its CSRF cookie.
+/// A visitor: its namespace, the server's address it uses, and its CSRF cookie.
 struct Visitor {
     ns: String,
+    server: String,
     token: String,
 }
 
 impl Visitor {
     fn new(ns: &str) -> Visitor {
-        let r = http(ns, "GET", "/", &[], "");
+        Visitor::at(SERVER, ns)
+    }
+
+    /// A visitor reaching the server at `server` (`[fd77::2]:8080` for IPv6).
+    fn at(server: &str, ns: &str) -> Visitor {
+        let r = http_at(server, ns, "GET", "/", &[], "");
         assert_eq!(r.status, 200, "{}", r.body);
         let cookie = r.header("set-cookie").expect("a CSRF cookie");
         let token = cookie
@@ -126,6 +132,7 @@ impl Visitor {
             .to_string();
         Visitor {
             ns: ns.to_string(),
+            server: server.to_string(),
             token,
         }
     }
@@ -143,7 +150,8 @@ impl Visitor {
             ("Content-Type", "application/json"),
         ];
         headers.extend_from_slice(extra);
-        http(
+        http_at(
+            &self.server,
             &self.ns,
             "POST",
             "/api/scans",
@@ -156,7 +164,15 @@ impl Visitor {
     fn wait(&self, id: &str) -> serde_json::Value {
         let start = Instant::now();
         loop {
-            let j = http(&self.ns, "GET", &format!("/api/scans/{id}"), &[], "").json();
+            let j = http_at(
+                &self.server,
+                &self.ns,
+                "GET",
+                &format!("/api/scans/{id}"),
+                &[],
+                "",
+            )
+            .json();
             if j["phase"] != "running" {
                 assert_eq!(j["phase"], "done", "{j}");
                 return j;
@@ -417,35 +433,11 @@ fn serve_scans_only_the_visitor_and_shows_it_safely() {
         "{}",
         r.body
     );
-    let c6 = r.header("set-cookie").unwrap();
-    let tok6 = c6
-        .split(';')
-        .next()
-        .unwrap()
-        .strip_prefix("monban_csrf=")
-        .unwrap()
-        .to_string();
-    let cookie6 = format!("monban_csrf={tok6}");
-    let r = http_at(
-        v6,
-        &t1.ns,
-        "POST",
-        "/api/scans",
-        &[("Cookie", &cookie6), ("X-CSRF-Token", &tok6)],
-        "{\"profile\":\"quick\"}",
-    );
+    let v = Visitor::at(v6, &t1.ns);
+    let r = v.start("quick", &[]);
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["target"], t1.v6.to_string());
-    let id6 = r.json()["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let scan6 = loop {
-        let j = http_at(v6, &t1.ns, "GET", &format!("/api/scans/{id6}"), &[], "").json();
-        if j["phase"] != "running" {
-            break j;
-        }
-        assert!(start.elapsed() < LIMIT, "{j}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let scan6 = v.wait(r.json()["id"].as_str().unwrap());
     assert_eq!(scan6["phase"], "done", "{scan6}");
     assert_eq!(
         table(&scan6),

@@ -27,6 +27,15 @@ pub fn lab(builder: LabBuilder) -> Lab {
     }
 }
 
+/// A TCP port of 127.0.0.1 nothing listens on (bound, then let go): closed until someone
+/// binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port of 127.0.0.1")
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("monban-test-{}-{name}", std::process::id()));
