@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{read, run, scratch, MONBAN};
-use monban_probes::{risk_for, Transport};
+use monban_probes::{risk_for, Protocol};
 
 /// Listens on telnet's port 23; if something else holds it, on Redis's 6379, then
 /// memcached's 11211 (all three are in the risk table).
@@ -53,7 +53,7 @@ fn open_risky_port_carries_its_risk_note() {
         Duration::from_secs(60),
     );
     assert!(ran.status.success(), "{ran:?}");
-    let risk = risk_for(port, Transport::Tcp, None).expect("the port is in the risk table");
+    let risk = risk_for(port, Protocol::Tcp, None).expect("the port is in the risk table");
 
     // Normal output on stdout: the notes block and the end-of-scan summary.
     let line = format!(

@@ -3,7 +3,8 @@
 //! [`parse_ports`] reads nmap's port syntax: a comma list of ports (`80`), ranges (`1-1024`,
 //! `-1024`, `60000-`, `-`), classes (`well-known`, `registered`, `dynamic`, `all`) and service
 //! names (`http`, `ssh`, `http*`), with `T:` / `U:` prefixes that pick the protocol of the items
-//! after them. [`top_ports`] returns the first ports of our own ranking (`data/top-ports-*.txt`).
+//! after them. [`top_ports`] returns the first ports of our own ranking
+//! (`files/top-ports-*.txt` in `monban-data`).
 
 use std::sync::OnceLock;
 
@@ -396,9 +397,9 @@ pub fn parse_exclude_ports(spec: &str) -> Result<PortList, PortError> {
 }
 
 /// Our TCP ranking (format and provenance in its header).
-const TOP_TCP_TXT: &str = include_str!("../data/top-ports-tcp.txt");
+const TOP_TCP_TXT: &str = monban_data::TOP_PORTS_TCP;
 /// Our UDP ranking (format and provenance in its header).
-const TOP_UDP_TXT: &str = include_str!("../data/top-ports-udp.txt");
+const TOP_UDP_TXT: &str = monban_data::TOP_PORTS_UDP;
 
 /// Parses a ranking strictly: one port (1-65535) a line, `#` comments, no port twice.
 fn parse_ranking(text: &str) -> Result<Vec<u16>, DataError> {

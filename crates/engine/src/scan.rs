@@ -835,7 +835,7 @@ impl Scan {
                 ip_id: wire::mark::mark_pair(sport, port),
                 src_port: sport,
                 dst_port: port,
-                payload: wire::payloads::udp_payload(port).unwrap_or(&[]),
+                payload: monban_data::payloads::udp_payload(port).unwrap_or(&[]),
             };
             // A payload that does not fit the caller's buffer: send the bare datagram
             // rather than nothing.

@@ -1,5 +1,6 @@
 //! Service names by port: our own table, written from the facts of the IANA "Service Name and
-//! Transport Protocol Port Number Registry" (see the header of `data/services.txt`).
+//! Transport Protocol Port Number Registry" (see the header of `files/services.txt` in
+//! `monban-data`).
 //!
 //! The table is embedded in the binary and parsed once, on first use. Each (port, protocol)
 //! pair has at most one name: the IANA service name, which is what monban shows. Names and
@@ -12,7 +13,7 @@ use std::sync::OnceLock;
 use crate::Protocol;
 
 /// The embedded table (format described in its header).
-const SERVICES_TXT: &str = include_str!("../data/services.txt");
+const SERVICES_TXT: &str = monban_data::SERVICES;
 
 /// Longest service name IANA allows, and so the longest we accept in our table.
 const MAX_NAME_LEN: usize = 15;

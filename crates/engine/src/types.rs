@@ -7,38 +7,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-/// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Protocol {
-    /// Both protocols.
-    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
-
-    /// The protocol of an [`as_str`](Self::as_str) spelling.
-    pub fn parse(s: &str) -> Option<Protocol> {
-        Protocol::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// Lower-case name as nmap writes it (`tcp`, `udp`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Transport protocol of a port: the one TCP/UDP type, defined with the data.
+pub use monban_data::Protocol;
 
 /// How ports are probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

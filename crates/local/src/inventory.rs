@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use monban_engine::ports::PortList;
 use monban_engine::services::{service_name, PortClass};
 use monban_engine::Protocol;
-use monban_probes::{risk_for, Risk, Transport};
+use monban_probes::{risk_for, Risk};
 
 use crate::diag::{self, DiagSocket};
 use crate::ns::{self, NetNs, NsError};
@@ -168,11 +168,7 @@ impl Socket {
 
     /// The risk note of its port, if the port is a known risk.
     pub fn risk(&self) -> Option<Risk> {
-        let t = match self.proto {
-            Protocol::Tcp => Transport::Tcp,
-            Protocol::Udp => Transport::Udp,
-        };
-        risk_for(self.port, t, None)
+        risk_for(self.port, self.proto, None)
     }
 }
 

@@ -485,7 +485,7 @@ mod tests {
         // Answers only the DNS probe; the SNMP and NTP probes it also gets go unanswered.
         let (dns, dns_h) = server(
             |q| {
-                if q.starts_with(b"\x00\x06\x01\x00") {
+                if q.starts_with(b"mb\x00\x00") {
                     vec![version_bind_answer(q, "dnsmasq-2.90")]
                 } else {
                     Vec::new()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use monban_lab::{daemons, Lab};
 use monban_netio::version::{detect, ServiceResult, VersionOptions};
-use monban_probes::{ProbeDb, Transport};
+use monban_probes::{ProbeDb, Protocol};
 
 /// How long a daemon may take to accept connections.
 const START_LIMIT: Duration = Duration::from_secs(15);
@@ -90,7 +90,7 @@ fn real_daemons_are_identified_with_their_package_versions() {
     // the port's probes run side by side, so that costs about one probe, not all of them
     // (in series: 9 probes, about 21 s, the null probe's 5 s wait among them).
     let plan: Vec<&str> = db
-        .probes_for(MEMCACHED_PORT, Transport::Tcp, opts.intensity)
+        .probes_for(MEMCACHED_PORT, Protocol::Tcp, opts.intensity)
         .map(|p| p.name())
         .collect();
     assert!(plan.contains(&"MemcachedVersion"));

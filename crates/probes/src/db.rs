@@ -1,6 +1,5 @@
 //! The probe database: parsing, probe order, and matching replies.
 
-use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use crate::template::Template;
 use crate::ProbeDbError;
 
 /// The embedded database (format in the crate docs and at the top of the file).
-const PROBES_TXT: &str = include_str!("../data/probes.txt");
+const PROBES_TXT: &str = monban_data::PROBES;
 
 /// Only the first this-many bytes of a reply are matched; the rest is ignored (a banner is
 /// read with a size limit anyway). Documented, so nothing is dropped silently.
@@ -22,30 +21,7 @@ const REGEX_SIZE_LIMIT: usize = 2 << 20;
 /// Cache limit of the lazy DFA for one regex or set.
 const DFA_SIZE_LIMIT: usize = 4 << 20;
 
-/// Transport a probe is sent over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// TCP: the probe is written to a connected stream.
-    Tcp,
-    /// UDP: the probe is one datagram.
-    Udp,
-}
-
-impl Transport {
-    /// Lower-case name (`tcp`, `udp`), as written in the data file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use monban_data::Protocol;
 
 /// What a reply told us about the service behind a port.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -105,7 +81,7 @@ impl Rule {
 #[derive(Debug)]
 pub struct Probe {
     name: String,
-    transport: Transport,
+    transport: Protocol,
     payload: Vec<u8>,
     ports: Vec<(u16, u16)>,
     rarity: u8,
@@ -123,7 +99,7 @@ impl Probe {
     }
 
     /// TCP or UDP.
-    pub fn transport(&self) -> Transport {
+    pub fn transport(&self) -> Protocol {
         self.transport
     }
 
@@ -230,7 +206,7 @@ impl ProbeDb {
     pub fn probes_for(
         &self,
         port: u16,
-        transport: Transport,
+        transport: Protocol,
         intensity: u8,
     ) -> impl Iterator<Item = &Probe> + '_ {
         let mut chosen: Vec<(u8, bool, u8, usize)> = self
@@ -331,7 +307,7 @@ struct RuleDraft {
 struct ProbeDraft {
     line: usize,
     name: String,
-    transport: Option<Transport>,
+    transport: Option<Protocol>,
     payload: Vec<u8>,
     send: Option<bool>, // Some(true): null; Some(false): quoted payload(s)
     ports: Vec<(u16, u16)>,
@@ -451,7 +427,7 @@ impl Parser {
                 }
             }
             if let (Some(n), Some(p)) = (self.null, self.probes.get(i)) {
-                if n != i && p.transport == Transport::Tcp && !resolved.contains(&n) {
+                if n != i && p.transport == Protocol::Tcp && !resolved.contains(&n) {
                     resolved.push(n);
                 }
             }
@@ -500,8 +476,8 @@ fn start_probe(l: &Line<'_>) -> Result<ProbeDraft, ProbeDbError> {
         });
     }
     let transport = match transport {
-        "tcp" => Transport::Tcp,
-        "udp" => Transport::Udp,
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
         other => {
             return Err(ProbeDbError::BadTransport {
                 line: l.no,
@@ -536,7 +512,7 @@ fn probe_line(p: &mut ProbeDraft, l: &Line<'_>) -> Result<(), ProbeDbError> {
                 if p.send.is_some() {
                     return Err(ProbeDbError::MixedSend { line });
                 }
-                if p.transport == Some(Transport::Udp) {
+                if p.transport == Some(Protocol::Udp) {
                     return Err(ProbeDbError::NullUdp { line });
                 }
                 p.send = Some(true);
@@ -544,9 +520,22 @@ fn probe_line(p: &mut ProbeDraft, l: &Line<'_>) -> Result<(), ProbeDbError> {
                 if p.send == Some(true) {
                     return Err(ProbeDbError::MixedSend { line });
                 }
-                let bytes =
-                    lex::quoted(rest).map_err(|reason| ProbeDbError::BadString { line, reason })?;
-                p.payload.extend_from_slice(&bytes);
+                if let Some(name) = rest.strip_prefix("payload ") {
+                    // A request written once, in the UDP payload table (`-sU` sends it too).
+                    let name = name.trim();
+                    let found = monban_data::payloads::udp_payloads()
+                        .iter()
+                        .find(|u| u.name == name)
+                        .ok_or_else(|| ProbeDbError::UnknownPayload {
+                            line,
+                            name: name.to_string(),
+                        })?;
+                    p.payload.extend_from_slice(found.bytes);
+                } else {
+                    let bytes = lex::quoted(rest)
+                        .map_err(|reason| ProbeDbError::BadString { line, reason })?;
+                    p.payload.extend_from_slice(&bytes);
+                }
                 p.send = Some(false);
             }
         }
@@ -733,7 +722,7 @@ probe U udp
         assert_eq!(get.payload(), b"GET / HTTP/1.0\r\n\r\n");
         assert_eq!(get.ports(), &[(80, 80), (8080, 8080)]);
         assert_eq!(get.wait(), Duration::from_millis(500));
-        assert_eq!(get.transport(), Transport::Tcp);
+        assert_eq!(get.transport(), Protocol::Tcp);
         assert_eq!(get.line(), 16);
         assert!(get.has_rules_for("http"));
         assert!(!get.has_rules_for("ssh"));
@@ -746,20 +735,20 @@ probe U udp
     fn probe_order() {
         let db = ProbeDb::parse(SMALL).unwrap();
         assert_eq!(
-            names(db.probes_for(80, Transport::Tcp, 7)),
+            names(db.probes_for(80, Protocol::Tcp, 7)),
             ["Get", "NULL", "Mid"]
         );
-        assert_eq!(names(db.probes_for(22, Transport::Tcp, 0)), ["NULL"]);
+        assert_eq!(names(db.probes_for(22, Protocol::Tcp, 0)), ["NULL"]);
         assert_eq!(
-            names(db.probes_for(9, Transport::Tcp, 9)),
+            names(db.probes_for(9, Protocol::Tcp, 9)),
             ["NULL", "Get", "Mid", "Rare"]
         );
-        assert_eq!(names(db.probes_for(53, Transport::Udp, 0)), ["U"]);
+        assert_eq!(names(db.probes_for(53, Protocol::Udp, 0)), ["U"]);
         assert_eq!(
-            names(db.probes_for(54, Transport::Udp, 0)),
+            names(db.probes_for(54, Protocol::Udp, 0)),
             Vec::<&str>::new()
         );
-        assert_eq!(names(db.probes_for(54, Transport::Udp, 200)), ["U"]);
+        assert_eq!(names(db.probes_for(54, Protocol::Udp, 200)), ["U"]);
     }
 
     #[test]
@@ -818,6 +807,30 @@ probe U udp
     }
 
     const HEAD: &str = "probe A tcp\nsend \"a\"\nrarity 1\nwait 1s\n";
+
+    #[test]
+    fn send_payload_takes_the_bytes_of_a_named_udp_payload() {
+        let db = ProbeDb::parse("probe D udp\n  send payload dns\n  rarity 1\n  wait 1s\n")
+            .expect("parses");
+        let dns = monban_data::payloads::udp_payload(53).expect("dns payload");
+        assert_eq!(db.probe("D").expect("probe D").payload(), dns);
+        let twice =
+            "probe D udp\n  send \"\\x00\\x1e\"\n  send payload dns\n  rarity 1\n  wait 1s\n";
+        let db = ProbeDb::parse(twice).expect("parses");
+        assert_eq!(
+            db.probe("D").expect("probe D").payload(),
+            [b"\x00\x1e", dns].concat()
+        );
+        assert_eq!(
+            ProbeDb::parse("probe D udp\n  send payload nosuch\n  rarity 1\n  wait 1s\n")
+                .map(|_| ())
+                .unwrap_err(),
+            ProbeDbError::UnknownPayload {
+                line: 2,
+                name: "nosuch".into()
+            }
+        );
+    }
 
     #[test]
     fn errors_carry_line_numbers() {

@@ -95,6 +95,14 @@ pub enum ProbeDbError {
         /// 1-based line number.
         line: usize,
     },
+    /// `send payload NAME` names no payload of the UDP payload table.
+    #[error("line {line}: no UDP payload is named `{name}`")]
+    UnknownPayload {
+        /// 1-based line number.
+        line: usize,
+        /// The name given.
+        name: String,
+    },
     /// A quoted payload string is malformed.
     #[error("line {line}: bad quoted string: {reason}")]
     BadString {

@@ -13,7 +13,7 @@
 //! assert_eq!(m.version.as_deref(), Some("9.2p1"));
 //! ```
 //!
-//! # The probe database (`data/probes.txt`)
+//! # The probe database (`files/probes.txt` of `monban-data`)
 //!
 //! Our own line-oriented format, written by hand from how each protocol works. One keyword
 //! starts each line; blank lines and lines whose first non-blank character is `#` are
@@ -25,6 +25,8 @@
 //!   send null               TCP only: send nothing, wait for the server to speak first
 //!   send "GET / \x00\r\n"   bytes to send; escapes \\ \" \r \n \t \0 \xHH; printable ASCII
 //!                           otherwise; repeat `send` lines to append (long binary payloads)
+//!   send payload NAME       the bytes of the UDP scan payload NAME
+//!                           (`monban_data::payloads`), so a request is written once
 //!   ports 80 8000-8010      ports where this probe is tried first (optional)
 //!   rarity 1-9              1: tried at every intensity ... 9: only at intensity 9
 //!   wait 500ms | 5s         how long to wait for a reply (1 ms to 60 s)
@@ -56,7 +58,7 @@
 //! every TCP probe) the null probe's rules, because a server that speaks first greets
 //! whatever we sent. The first hard match wins; otherwise the first soft match.
 //!
-//! # Risk advice (`data/risks.txt`)
+//! # Risk advice (`files/risks.txt` of `monban-data`)
 //!
 //! [`risk_for`] tells whether an open port is a risky service to expose, why, and what to
 //! do; the format is described at the top of the data file.
@@ -67,7 +69,10 @@ mod lex;
 mod risk;
 mod template;
 
-pub use db::{Probe, ProbeDb, ServiceMatch, Transport, MAX_REPLY_BYTES};
+/// The old name of [`Protocol`], kept while callers move over.
+#[doc(hidden)]
+pub use db::Protocol as Transport;
+pub use db::{Probe, ProbeDb, Protocol, ServiceMatch, MAX_REPLY_BYTES};
 pub use error::{ProbeDbError, RiskTableError};
 pub use risk::{risk_for, Risk, RiskLevel, RiskTable};
 pub use template::{clean, MAX_FIELD_CHARS};

@@ -1,16 +1,16 @@
 //! Risk advice for open ports: which services are risky to expose, why, and what to do.
 //!
-//! The table is our own text in `data/risks.txt` (format at its top), embedded and parsed on
-//! first use. [`risk_for`] answers for one open port.
+//! The table is our own text, `files/risks.txt` in `monban-data` (format at its top), embedded
+//! and parsed on first use. [`risk_for`] answers for one open port.
 
 use std::fmt;
 use std::sync::OnceLock;
 
 use crate::lex;
-use crate::{RiskTableError, Transport};
+use crate::{Protocol, RiskTableError};
 
 /// The embedded table.
-const RISKS_TXT: &str = include_str!("../data/risks.txt");
+const RISKS_TXT: &str = monban_data::RISKS;
 
 /// How bad it is to leave a port open to untrusted networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,10 +76,10 @@ struct Entry {
 }
 
 impl Entry {
-    fn has_port(&self, port: u16, proto: Transport) -> bool {
+    fn has_port(&self, port: u16, proto: Protocol) -> bool {
         let ranges = match proto {
-            Transport::Tcp => &self.tcp,
-            Transport::Udp => &self.udp,
+            Protocol::Tcp => &self.tcp,
+            Protocol::Udp => &self.udp,
         };
         ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&port))
     }
@@ -119,7 +119,7 @@ impl RiskTable {
     ///   this service name (preferring one that also claims the port), whatever the port;
     ///   `None` if no entry lists it, even on a port another entry claims (SSH answering on
     ///   port 23 is not telnet). Pass `None` for "unknown" rather than a placeholder name.
-    pub fn lookup(&self, port: u16, proto: Transport, service: Option<&str>) -> Option<Risk> {
+    pub fn lookup(&self, port: u16, proto: Protocol, service: Option<&str>) -> Option<Risk> {
         let found = match service {
             None => self.entries.iter().find(|e| e.has_port(port, proto)),
             Some(s) => {
@@ -135,7 +135,7 @@ impl RiskTable {
 /// The risk of an open `port` over `proto`, from the embedded table; see
 /// [`RiskTable::lookup`] for how `service` is used. `None` if the port is not known to be
 /// risky (or, never in a tested build, if the embedded table did not parse).
-pub fn risk_for(port: u16, proto: Transport, service: Option<&str>) -> Option<Risk> {
+pub fn risk_for(port: u16, proto: Protocol, service: Option<&str>) -> Option<Risk> {
     RiskTable::builtin().ok()?.lookup(port, proto, service)
 }
 
@@ -209,9 +209,9 @@ fn parse(text: &'static str) -> Result<RiskTable, RiskTableError> {
                     .collect::<Result<Vec<_>, _>>()?;
                 for &(lo, hi) in &ranges {
                     let proto = if keyword == "tcp" {
-                        Transport::Tcp
+                        Protocol::Tcp
                     } else {
-                        Transport::Udp
+                        Protocol::Udp
                     };
                     let taken = entries
                         .iter()
@@ -309,7 +309,7 @@ fn is_lower_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Transport::{Tcp, Udp};
+    use Protocol::{Tcp, Udp};
 
     #[test]
     fn builtin_table_parses() {
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn every_port_of_the_course_table_is_flagged() {
-        let course: &[(u16, Transport, &str)] = &[
+        let course: &[(u16, Protocol, &str)] = &[
             (23, Tcp, "telnet"),
             (69, Udp, "tftp"),
             (110, Tcp, "pop3"),

@@ -190,10 +190,7 @@ fn pathological_repetition_stays_linear() {
             [&b"HTTP/1.1 200 OK\r\n\r\n"[..], &b"<title".repeat(3000)].concat(),
         ),
         ("SNMPv1GetRequest", b"\x30\x81\x82".repeat(6000)),
-        (
-            "DNSVersionBind",
-            b"\x00\x06\x80\x00\x00\x01\x00\x01".repeat(2000),
-        ),
+        ("DNSVersionBind", b"mb\x80\x00\x00\x01\x00\x01".repeat(2000)),
         ("NULL", b"\xff\xfb\x01".repeat(6000)),
         (
             "MongoIsMaster",

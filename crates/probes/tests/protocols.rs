@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use monban_probes::Transport;
+use monban_probes::Protocol;
 
 // ---------------------------------------------------------------- SSH
 
@@ -269,7 +269,7 @@ fn dns_tcp_bind_debian() {
 fn dns_refused_and_unknown_text() {
     // REFUSED (rcode 5), no answer.
     let refused =
-        b"\x00\x06\x81\x05\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03";
+        b"mb\x81\x05\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03";
     assert_eq!(id("DNSVersionBind", refused), M::soft("domain").done());
     assert_eq!(
         id(
@@ -913,7 +913,7 @@ fn memcached_version() {
     assert_eq!(
         id(
             "MemcachedVersionUDP",
-            b"\x00\x01\x00\x00\x00\x01\x00\x00VERSION 1.6.18\r\n"
+            b"mb\x00\x00\x00\x01\x00\x00VERSION 1.6.18\r\n"
         ),
         M::hard("memcache")
             .product("memcached")
@@ -1065,7 +1065,7 @@ fn ntp_reply(byte0: u8, stratum: u8, refid: &[u8; 4], origin: &[u8; 8]) -> Vec<u
 
 #[test]
 fn ntp_server_reply() {
-    let cookie = b"\xe9Monban!";
+    let cookie = b"\xe0\x00\x00\x00monb";
     assert_eq!(
         id(
             "NTPRequest",
@@ -1146,11 +1146,11 @@ fn mqtt_connack() {
 
 // ---------------------------------------------------------------- captured from the lab
 
-/// dnsmasq 2.90 (Debian 12) answering version.bind over UDP and over TCP, as captured from
-/// the lab's daemon.
+/// dnsmasq 2.90 (Debian) answering monban's version.bind query (the `dns` payload) over UDP
+/// and over TCP, as captured from the daemon.
 #[test]
 fn dns_dnsmasq_captured_udp_and_tcp() {
-    let udp: &[u8] = b"\x00\x06\x85\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07version\x04bind\
+    let udp: &[u8] = b"mb\x84\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07version\x04bind\
                        \x00\x00\x10\x00\x03\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00\x00\r\
                        \x0cdnsmasq-2.90";
     let want = M::hard("domain")
@@ -1204,7 +1204,7 @@ fn postgresql_15_captured() {
 
 // ---------------------------------------------------------------- probe order and payloads
 
-fn order(port: u16, transport: Transport, intensity: u8) -> Vec<&'static str> {
+fn order(port: u16, transport: Protocol, intensity: u8) -> Vec<&'static str> {
     db().probes_for(port, transport, intensity)
         .map(|p| p.name())
         .collect()
@@ -1212,21 +1212,21 @@ fn order(port: u16, transport: Transport, intensity: u8) -> Vec<&'static str> {
 
 #[test]
 fn probe_order_for_common_ports() {
-    assert_eq!(order(22, Transport::Tcp, 0), ["NULL"]);
-    assert_eq!(order(80, Transport::Tcp, 0), ["GetRequest", "NULL"]);
-    assert_eq!(order(3306, Transport::Tcp, 0), ["NULL"]);
-    assert_eq!(order(143, Transport::Tcp, 0), ["NULL", "IMAPID"]);
+    assert_eq!(order(22, Protocol::Tcp, 0), ["NULL"]);
+    assert_eq!(order(80, Protocol::Tcp, 0), ["GetRequest", "NULL"]);
+    assert_eq!(order(3306, Protocol::Tcp, 0), ["NULL"]);
+    assert_eq!(order(143, Protocol::Tcp, 0), ["NULL", "IMAPID"]);
     assert_eq!(
-        order(5432, Transport::Tcp, 0),
+        order(5432, Protocol::Tcp, 0),
         ["PgStartup", "PgSSLRequest", "NULL"]
     );
     assert_eq!(
-        order(27017, Transport::Tcp, 0),
+        order(27017, Protocol::Tcp, 0),
         ["MongoBuildInfo", "MongoIsMaster", "NULL"]
     );
-    assert_eq!(order(161, Transport::Udp, 0), ["SNMPv1GetRequest"]);
+    assert_eq!(order(161, Protocol::Udp, 0), ["SNMPv1GetRequest"]);
     assert_eq!(
-        order(40000, Transport::Udp, 9),
+        order(40000, Protocol::Udp, 9),
         [
             "DNSVersionBind",
             "SNMPv1GetRequest",
@@ -1234,7 +1234,7 @@ fn probe_order_for_common_ports() {
             "MemcachedVersionUDP"
         ]
     );
-    let all = order(40000, Transport::Tcp, 9);
+    let all = order(40000, Protocol::Tcp, 9);
     assert_eq!(all.first(), Some(&"NULL"));
     assert_eq!(all.get(1), Some(&"GetRequest"));
     assert_eq!(all.last(), Some(&"PgSSLRequest"));
@@ -1242,7 +1242,7 @@ fn probe_order_for_common_ports() {
         all.len(),
         db().probes()
             .iter()
-            .filter(|p| p.transport() == Transport::Tcp)
+            .filter(|p| p.transport() == Protocol::Tcp)
             .count()
     );
 }
@@ -1280,56 +1280,61 @@ fn payloads_are_what_the_specs_say() {
     assert_eq!(payload("PgStartup"), b"\x00\x00\x00\x08\x00\x04\x00\x00");
 }
 
+/// A request `-sU` sends too is written once: the probe sends the scan payload's bytes,
+/// whose echoed ids are ours (`mb`), not another tool's.
+#[test]
+fn udp_probes_send_the_scan_payloads() {
+    let payload = |name: &str| db().probe(name).unwrap().payload().to_vec();
+    for (probe, port) in [
+        ("DNSVersionBind", 53),
+        ("NTPRequest", 123),
+        ("MemcachedVersionUDP", 11211),
+    ] {
+        let sent = monban_data::payloads::udp_payload(port).expect("a scan payload");
+        assert_eq!(payload(probe), sent, "{probe}");
+    }
+    assert_eq!(&payload("DNSVersionBind")[..2], b"mb");
+    assert_eq!(&payload("MemcachedVersionUDP")[..2], b"mb");
+}
+
 // ---------------------------------------------------------------- probes and risks agree
 
 #[test]
 fn services_reported_by_probes_find_their_risk() {
     use monban_probes::{risk_for, RiskLevel};
-    let cases: &[(u16, Transport, &str, &str, RiskLevel)] = &[
-        (23, Transport::Tcp, "telnet", "telnet", RiskLevel::High),
+    let cases: &[(u16, Protocol, &str, &str, RiskLevel)] = &[
+        (23, Protocol::Tcp, "telnet", "telnet", RiskLevel::High),
         (
             445,
-            Transport::Tcp,
+            Protocol::Tcp,
             "microsoft-ds",
             "microsoft-ds",
             RiskLevel::Critical,
         ),
-        (161, Transport::Udp, "snmp", "snmp", RiskLevel::High),
-        (
-            3389,
-            Transport::Tcp,
-            "ms-wbt-server",
-            "rdp",
-            RiskLevel::High,
-        ),
-        (5901, Transport::Tcp, "rfb", "vnc", RiskLevel::High),
-        (6379, Transport::Tcp, "redis", "redis", RiskLevel::Critical),
+        (161, Protocol::Udp, "snmp", "snmp", RiskLevel::High),
+        (3389, Protocol::Tcp, "ms-wbt-server", "rdp", RiskLevel::High),
+        (5901, Protocol::Tcp, "rfb", "vnc", RiskLevel::High),
+        (6379, Protocol::Tcp, "redis", "redis", RiskLevel::Critical),
         (
             11211,
-            Transport::Udp,
+            Protocol::Udp,
             "memcache",
             "memcached",
             RiskLevel::High,
         ),
-        (27017, Transport::Tcp, "mongodb", "mongodb", RiskLevel::High),
+        (27017, Protocol::Tcp, "mongodb", "mongodb", RiskLevel::High),
         (
             9200,
-            Transport::Tcp,
+            Protocol::Tcp,
             "elasticsearch",
             "elasticsearch",
             RiskLevel::High,
         ),
-        (
-            2375,
-            Transport::Tcp,
-            "docker",
-            "docker",
-            RiskLevel::Critical,
-        ),
-        (1080, Transport::Tcp, "socks", "socks", RiskLevel::High),
-        (21, Transport::Tcp, "ftp", "ftp", RiskLevel::Medium),
-        (110, Transport::Tcp, "pop3", "pop3", RiskLevel::Medium),
-        (79, Transport::Tcp, "finger", "finger", RiskLevel::Medium),
+        (2375, Protocol::Tcp, "docker", "docker", RiskLevel::Critical),
+        (1080, Protocol::Tcp, "socks", "socks", RiskLevel::High),
+        (21, Protocol::Tcp, "ftp", "ftp", RiskLevel::Medium),
+        (110, Protocol::Tcp, "pop3", "pop3", RiskLevel::Medium),
+        (79, Protocol::Tcp, "finger", "finger", RiskLevel::Medium),
     ];
     for &(port, proto, service, risk, level) in cases {
         assert!(

@@ -26,7 +26,6 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod mark;
 pub mod ndp;
-pub mod payloads;
 pub mod tcp;
 pub mod udp;
 

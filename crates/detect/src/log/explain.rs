@@ -4,8 +4,8 @@
 //! went and who sent it, what kind of packet it was (a connection attempt, a stealth probe,
 //! a stray), which service and port class it aimed at and how risky that service is, which
 //! worms were known for that port at that date, and what to do about it. The worms come
-//! from our own table, `data/worms.txt` (format at its top), embedded and parsed on first
-//! use. Nothing here prints or panics: every field of a record may be missing.
+//! from our own table, `files/worms.txt` in `monban-data` (format at its top), embedded and
+//! parsed on first use. Nothing here prints or panics: every field of a record may be missing.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -13,14 +13,14 @@ use std::sync::OnceLock;
 
 use monban_engine::services;
 use monban_engine::Protocol;
-use monban_probes::{risk_for, Risk, Transport};
+use monban_probes::{risk_for, Risk};
 use serde_json::{json, Value};
 
 use super::{Action, Direction, LogAddr, LogFormat, LogProto, LogRecord};
 use crate::time::Timestamp;
 
 /// The embedded worm table.
-const WORMS_TXT: &str = include_str!("../../data/worms.txt");
+const WORMS_TXT: &str = monban_data::WORMS;
 
 // ---- the worm table ----
 
@@ -751,10 +751,10 @@ pub struct Explanation {
     pub summary: Vec<String>,
 }
 
-fn transport(p: LogProto) -> Option<(Transport, Protocol)> {
+fn transport(p: LogProto) -> Option<Protocol> {
     match p {
-        LogProto::Tcp => Some((Transport::Tcp, Protocol::Tcp)),
-        LogProto::Udp => Some((Transport::Udp, Protocol::Udp)),
+        LogProto::Tcp => Some(Protocol::Tcp),
+        LogProto::Udp => Some(Protocol::Udp),
         _ => None,
     }
 }
@@ -883,7 +883,7 @@ pub fn explain(rec: &LogRecord, campaign: Option<&CampaignRef>) -> Explanation {
     // The port aimed at: the destination port, else the port of the service the log names.
     let mut service = rec.service.clone().filter(|s| !s.trim().is_empty());
     let port = rec.dst_port.or_else(|| {
-        let (_, p) = proto?;
+        let p = proto?;
         let name = service.as_deref()?;
         services::ports_named(name)
             .into_iter()
@@ -891,12 +891,12 @@ pub fn explain(rec: &LogRecord, campaign: Option<&CampaignRef>) -> Explanation {
             .map(|(port, _)| port)
     });
     if service.is_none() {
-        if let (Some(port), Some((_, p))) = (port, proto) {
+        if let (Some(port), Some(p)) = (port, proto) {
             service = services::service_name(port, p).map(str::to_string);
         }
     }
     let port_class = port.filter(|_| proto.is_some()).map(PortClass::of);
-    let risk = proto.and_then(|(t, _)| match port {
+    let risk = proto.and_then(|t| match port {
         Some(p) => risk_for(p, t, None),
         None => service.as_deref().and_then(|s| risk_for(0, t, Some(s))),
     });

@@ -133,7 +133,7 @@ pub fn dns_version_reply(txt: &str) -> Vec<u8> {
     let question = b"\x07version\x04bind\x00\x00\x10\x00\x03";
     let rdata = cat(&[&[txt.len() as u8], txt.as_bytes()]);
     cat(&[
-        b"\x00\x06\x85\x80\x00\x01\x00\x01\x00\x00\x00\x00",
+        b"mb\x84\x80\x00\x01\x00\x01\x00\x00\x00\x00", // our id, QR AA, RD clear as asked
         question,
         b"\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00",
         &(rdata.len() as u16).to_be_bytes(),

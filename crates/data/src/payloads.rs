@@ -423,7 +423,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::{build_udp, parse, udp, UdpProbe, L4};
+    use monban_wire::{build_udp, parse, udp, UdpProbe, L4};
 
     /// A cursor over a payload; every read fails the test if the payload is too short.
     struct Rd<'a> {
