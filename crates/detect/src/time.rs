@@ -28,16 +28,19 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with microseconds: `2026-12-06T03:44:29.123456Z`.
     pub fn rfc3339(self) -> String {
-        let secs = self.0 / 1_000_000_000;
+        let secs = i64::try_from(self.0 / 1_000_000_000).unwrap_or(i64::MAX);
         let micros = (self.0 % 1_000_000_000) / 1000;
-        let days = (secs / 86_400) as i64;
-        let of_day = secs % 86_400;
-        let (y, m, d) = civil_from_days(days);
+        // u64 nanoseconds end in 2554, well inside jiff's range.
+        let ts = jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX);
+        let dt = jiff::tz::Offset::UTC.to_datetime(ts);
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            of_day / 3600,
-            of_day / 60 % 60,
-            of_day % 60
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
         )
     }
 
@@ -59,20 +62,6 @@ impl std::ops::Add<Duration> for Timestamp {
     }
 }
 
-/// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian (the
-/// well-known era arithmetic: 400-year cycles of 146,097 days, years starting in March).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +77,9 @@ mod tests {
         assert_eq!(t.rfc3339(), "2000-02-29T00:00:00.000001Z");
         assert_eq!(t.since(Timestamp::ZERO).as_secs(), 951_782_400);
         assert_eq!(Timestamp::ZERO.since(t), Duration::ZERO);
+        assert_eq!(
+            Timestamp::from_nanos(u64::MAX).rfc3339(),
+            "2554-07-21T23:34:33.709551Z"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! UTC civil time for headers, without a date library.
+//! UTC civil time for headers. The calendar is jiff's (the era arithmetic used to be
+//! written here, and again in the detector); this module only chooses the layouts.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,44 +49,24 @@ pub(crate) fn unix_f64(t: SystemTime) -> f64 {
     }
 }
 
-/// Splits a count of days since 1970-01-01 into (year, month, day), proleptic Gregorian.
-fn date_from_days(days: i64) -> (i64, u32, u32) {
-    // Count from 0000-03-01 so that the leap day ends each 4-year cycle and a year's
-    // months run March..February.
-    let days = days + 719_468;
-    let cycle = days.div_euclid(146_097); // 400-year cycles
-    let day_of_cycle = days.rem_euclid(146_097); // 0..=146096
-    let year_of_cycle =
-        (day_of_cycle - day_of_cycle / 1460 + day_of_cycle / 36_524 - day_of_cycle / 146_096) / 365; // 0..=399
-    let day_of_year =
-        day_of_cycle - (365 * year_of_cycle + year_of_cycle / 4 - year_of_cycle / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153; // 0..=11
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_cycle + cycle * 400 + i64::from(month <= 2);
-    // Both are in range by construction (1..=12, 1..=31).
-    (year, month as u32, day as u32)
-}
-
-/// The UTC civil time of `t`.
+/// The UTC civil time of `t` (clamped to jiff's range, the years -9999 to 9999).
 pub(crate) fn civil(t: SystemTime) -> Civil {
-    let secs = unix_secs(t);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = date_from_days(days);
+    let ts = jiff::Timestamp::try_from(t).unwrap_or(if t < UNIX_EPOCH {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    let dt = jiff::tz::Offset::UTC.to_datetime(ts);
+    // Each field is in range by construction (month 1..=12, day 1..=31, ...).
+    let small = |v: i8| u32::try_from(v).unwrap_or(0);
     Civil {
-        year,
-        month,
-        day,
-        hour: (of_day / 3600) as u32,
-        minute: (of_day / 60 % 60) as u32,
-        second: (of_day % 60) as u32,
-        // 1970-01-01 was a Thursday.
-        weekday: (days + 4).rem_euclid(7) as u32,
+        year: i64::from(dt.year()),
+        month: small(dt.month()),
+        day: small(dt.day()),
+        hour: small(dt.hour()),
+        minute: small(dt.minute()),
+        second: small(dt.second()),
+        weekday: small(dt.weekday().to_sunday_zero_offset()),
     }
 }
 
@@ -159,24 +140,19 @@ mod tests {
     }
 
     #[test]
-    fn every_day_of_a_range_is_consecutive() {
-        // Walk 1000 years of days from 1600: dates must advance by exactly one day.
-        let mut prev = date_from_days(-135_140); // 1600-01-01
-        assert_eq!(prev, (1600, 1, 1));
-        for d in -135_139..230_000 {
-            let cur = date_from_days(d);
-            let next_in_month = (prev.0, prev.1, prev.2 + 1);
-            let next_month = if prev.1 == 12 {
-                (prev.0 + 1, 1, 1)
-            } else {
-                (prev.0, prev.1 + 1, 1)
-            };
-            assert!(
-                cur == next_in_month || cur == next_month,
-                "{prev:?} -> {cur:?}"
-            );
-            prev = cur;
-        }
+    fn far_times_are_clamped_not_wrapped() {
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(civil(far).year, 9999);
+        // jiff's last instant, which every offset can still show as a civil time.
+        assert!(
+            utc_seconds(far).starts_with("9999-12-30 "),
+            "{}",
+            utc_seconds(far)
+        );
+        assert_eq!(
+            civil(UNIX_EPOCH - Duration::from_secs(400_000_000_000)).year,
+            -9999
+        );
     }
 
     #[test]

@@ -3,6 +3,15 @@
 //! Elements and attributes follow nmap's DTD in its order: `nmaprun` → `scaninfo`,
 //! `verbose`, `debugging`, `host`*, `runstats`; `host` → `status`, `address`,
 //! `hostnames`, `ports`, `times`; `ports` → `extraports`*, `port`*.
+//!
+//! Written with `format!` and [`xml_escape`] rather than quick-xml's `Writer` (whose reader
+//! `read.rs` uses): the writer's escaping covers the five markup characters only, so a
+//! banner carrying a C0 control character (ESC, BEL, NUL: common in hostile banners, see
+//! `tests/lab_hostile_services.rs`) would pass through raw, and XML 1.0 forbids those even
+//! as character references; a document ndiff's expat then refuses. Every text we write
+//! goes through [`xml_escape`], which makes them visible text; the layout (attribute order,
+//! `/>` without a space) is nmap's byte for byte, which `tests/cli_diff.rs` checks with
+//! the real ndiff.
 
 use std::fmt::Write as _;
 use std::io::Write;

@@ -320,32 +320,6 @@ fn ip(field: &'static str, value: &str) -> Result<IpAddr, LineError> {
     value.parse().map_err(|_| bad(field, value))
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (years counted from March,
-/// so that the leap day ends a year; 400-year eras of 146,097 days).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A civil date and time, `offset` seconds east of UTC, as a UTC timestamp; `None` when
 /// it is not a real date and time or is before 1970. A leap second (`:60`) is accepted.
 #[allow(clippy::too_many_arguments)]
@@ -359,14 +333,21 @@ fn civil_time(
     nanos: u32,
     offset: i64,
 ) -> Option<Timestamp> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
+    if h > 23 || mi > 59 || s > 60 || nanos >= 1_000_000_000 {
         return None;
     }
-    if h > 23 || mi > 59 || s > 60 || nanos >= 1_000_000_000 || !(-9999..=9999).contains(&y) {
-        return None;
-    }
-    let secs = days_from_civil(y, mo, d)
-        .checked_mul(86_400)?
+    // jiff checks the date (month, day of month, leap years, years -9999 to 9999).
+    let date = jiff::civil::Date::new(
+        i16::try_from(y).ok()?,
+        i8::try_from(mo).ok()?,
+        i8::try_from(d).ok()?,
+    )
+    .ok()?;
+    let midnight = jiff::tz::Offset::UTC
+        .to_timestamp(date.at(0, 0, 0, 0))
+        .ok()?;
+    let secs = midnight
+        .as_second()
         .checked_add(i64::from(h * 3600 + mi * 60 + s))?
         .checked_sub(offset)?;
     Some(Timestamp::from_secs_nanos(
@@ -1758,9 +1739,17 @@ mod tests {
 
     #[test]
     fn log_civil_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        let day =
+            |y, m, d| civil_time(y, m, d, 0, 0, 0, 0, 0).map(|t| t.as_nanos() / 86_400e9 as u64);
+        assert_eq!(day(1970, 1, 1), Some(0));
+        assert_eq!(day(2000, 3, 1), Some(11_017));
+        assert_eq!(day(2100, 3, 1), Some(47_541));
+        // A leap second is the next second; an offset moves the instant the other way.
+        let leap = civil_time(2016, 12, 31, 23, 59, 60, 0, 0).unwrap();
+        assert_eq!(leap.rfc3339(), "2017-01-01T00:00:00.000000Z");
+        let east = civil_time(2001, 11, 21, 1, 22, 45, 0, 9 * 3600).unwrap();
+        assert_eq!(east.rfc3339(), "2001-11-20T16:22:45.000000Z");
+        assert!(civil_time(99_999, 1, 1, 0, 0, 0, 0, 0).is_none());
         let t = civil_time(2001, 11, 20, 16, 22, 45, 500_000_000, 0).unwrap();
         assert_eq!(t.rfc3339(), "2001-11-20T16:22:45.500000Z");
         assert!(civil_time(2001, 2, 29, 0, 0, 0, 0, 0).is_none());
