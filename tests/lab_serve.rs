@@ -7,7 +7,8 @@
 //! - a visitor that forges `X-Forwarded-For` is scanned itself: the forged address gets no
 //!   probe at all (an nft counter in its namespace stays at zero), and the result equals
 //!   the lab's ground truth for the visitor, port for port;
-//! - a trusted proxy's `X-Forwarded-For` is believed;
+//! - a trusted proxy's `X-Forwarded-For` is believed, and its `X-Forwarded-Proto: https`
+//!   makes the CSRF cookie `Secure` (a stranger's does not);
 //! - a hostile FTP banner (markup and script) comes back escaped in the page;
 //! - the scan page shows what changed since the visitor's previous scan;
 //! - the hourly limit answers 429 with Retry-After; another visitor cannot see a scan;
@@ -354,6 +355,16 @@ fn serve_scans_only_the_visitor_and_shows_it_safely() {
         http(&t1.ns, "GET", &format!("/api/scans/{id}"), &[], "").status,
         404
     );
+
+    // Behind a trusted HTTPS proxy the CSRF cookie is Secure; a stranger's
+    // X-Forwarded-Proto changes nothing.
+    let https = [("X-Forwarded-Proto", "https")];
+    let via_proxy = http(&t1.ns, "GET", "/", &https, "");
+    let cookie = via_proxy.header("set-cookie").expect("a CSRF cookie");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let from_stranger = http(&t0.ns, "GET", "/", &https, "");
+    let cookie = from_stranger.header("set-cookie").expect("a CSRF cookie");
+    assert!(!cookie.contains("Secure"), "{cookie}");
 
     // Open port 25 on target 0; a trusted proxy (target 1) asks for target 0.
     let _smtp = greeter(&t0.ns, &dir, 25, "220 mail ESMTP");

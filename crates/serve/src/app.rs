@@ -437,7 +437,12 @@ fn refused_response(no: No, api: bool) -> Response {
     r
 }
 
-async fn index(State(app): State<Shared>, Visit(visitor): Visit, h: HeaderMap) -> Response {
+async fn index(
+    State(app): State<Shared>,
+    Visit(visitor): Visit,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+) -> Response {
     let token = header_str(&h, header::COOKIE)
         .and_then(csrf::from_cookie)
         .map_or_else(csrf::token, str::to_string);
@@ -466,9 +471,12 @@ async fn index(State(app): State<Shared>, Visit(visitor): Visit, h: HeaderMap) -
         StatusCode::OK,
         page::index(visitor, refused, &token, &profiles, &history),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "monban_csrf={token}; Path=/; SameSite=Strict; HttpOnly"
-    )) {
+    let https = visitor::forwarded_https(
+        peer.ip(),
+        header_str(&h, header::HeaderName::from_static("x-forwarded-proto")),
+        &app.cfg.trust_proxy,
+    );
+    if let Ok(v) = HeaderValue::from_str(&csrf::set_cookie(&token, https)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r

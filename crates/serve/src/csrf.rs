@@ -30,14 +30,25 @@ pub fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// The cookie's name.
+const COOKIE: &str = "monban_csrf";
+
 /// The token in a `Cookie` header.
 pub fn from_cookie(header: &str) -> Option<&str> {
     header
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == "monban_csrf")
+        .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The `Set-Cookie` value carrying `token`: `SameSite=Strict` and `HttpOnly` always, and
+/// `Secure` when the visitor's browser talks HTTPS (to a trusted proxy in front of us), so
+/// the browser never sends it over plain HTTP.
+pub fn set_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; SameSite=Strict; HttpOnly{secure}")
 }
 
 /// Whether a request may change state: cookie and form (or header) tokens equal, and the
@@ -79,6 +90,14 @@ mod tests {
         assert_eq!(t.len(), 64);
         assert_ne!(t, token());
         let cookie = format!("a=b; monban_csrf={t}");
+        let set = set_cookie(&t, false);
+        assert_eq!(
+            from_cookie(set.split(';').next().unwrap()),
+            Some(t.as_str())
+        );
+        assert!(set.contains("SameSite=Strict") && set.contains("HttpOnly"));
+        assert!(!set.contains("Secure"));
+        assert!(set_cookie(&t, true).ends_with("; Secure"));
         let host = Some("10.77.0.2:8080");
         assert!(allowed(Some(&cookie), Some(&t), None, host));
         assert!(allowed(

@@ -36,6 +36,18 @@ pub fn visitor(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Net]) -> Ip
         .unwrap_or(peer)
 }
 
+/// Whether the visitor reached us over HTTPS through a trusted proxy: the peer is a proxy
+/// the operator named with `--trust-proxy` and the last `X-Forwarded-Proto` entry (the one
+/// that proxy set) is `https`. An untrusted peer's header is ignored: it cannot make the
+/// page set cookies its own plain-HTTP connection would not get back.
+pub fn forwarded_https(peer: IpAddr, forwarded_proto: Option<&str>, trusted: &[Net]) -> bool {
+    let peer = canonical(peer);
+    trusted.iter().any(|n| n.contains(peer))
+        && forwarded_proto
+            .and_then(|h| h.rsplit(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
 fn canonical(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
@@ -79,6 +91,26 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn https_is_believed_from_a_trusted_proxy_only() {
+        let trusted = Net::parse_list("10.0.0.0/8").unwrap();
+        let proxy = ip("10.1.2.3");
+        let stranger = ip("192.0.2.7");
+        assert!(forwarded_https(proxy, Some("https"), &trusted));
+        assert!(forwarded_https(proxy, Some("http, HTTPS"), &trusted));
+        assert!(forwarded_https(
+            ip("::ffff:10.1.2.3"),
+            Some("https"),
+            &trusted
+        ));
+        assert!(!forwarded_https(proxy, Some("https, http"), &trusted));
+        assert!(!forwarded_https(proxy, Some("http"), &trusted));
+        assert!(!forwarded_https(proxy, None, &trusted));
+        assert!(!forwarded_https(proxy, Some(""), &trusted));
+        assert!(!forwarded_https(stranger, Some("https"), &trusted));
+        assert!(!forwarded_https(proxy, Some("https"), &[]));
     }
 
     #[test]
