@@ -340,6 +340,27 @@ pub(crate) fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         ),
     };
     let timing = plan.timing.clone();
+    // Targets on a directly attached Ethernet segment are found by ARP / ND (as nmap
+    // does when privileged) when discovery sends raw probes.
+    let raw_pings = pings
+        .as_ref()
+        .is_some_and(|p| !p.iter().all(|p| p.is_connect()));
+    let neighbors = (raw_ok && raw_pings && plan.arp_ping)
+        .then(monban_netio::neighbor::interfaces)
+        .and_then(|r| r.ok());
+    // Every raw and packet socket the run may need is opened now, before the outputs,
+    // so that privileges can be given up once both are open.
+    let sockets = match raw_ok && (scan_type.needs_raw_sockets() || raw_pings) {
+        true => {
+            let mut pool = monban_netio::RawSockets::open(plan.interface.as_deref())?;
+            if let Some(ifaces) = &neighbors {
+                pool.add_neighbors(ifaces, plan.interface.as_deref())
+                    .context("local-segment discovery")?;
+            }
+            Some(Arc::new(pool))
+        }
+        false => None,
+    };
     let seed = plan.seed.unwrap_or_else(random_u64);
     // Without -g: a random base; try k of a probe leaves from base + k.
     let source_port = plan
@@ -426,6 +447,7 @@ pub(crate) fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let opts = DriveOptions {
         stop: Arc::clone(&stop),
         interface: plan.interface.clone(),
+        sockets,
     };
     // The drivers look at `opts.stop`; a watcher thread mirrors the signal flag into it.
     let watcher_stop = Arc::clone(&stop);
@@ -444,15 +466,12 @@ pub(crate) fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
     let plan_skip_discovery = plan.discovery.is_none();
     let targets: Box<dyn Iterator<Item = Target> + Send> = Box::new(plan.targets.into_iter());
     // Phase 1: host discovery (unless -Pn). Down hosts are reported now; live ones go on.
-    // Targets on a directly attached Ethernet segment are found by ARP / ND (as nmap
-    // does when privileged), the others by the IP-level pings.
+    // Targets on a directly attached Ethernet segment are found by ARP / ND (with
+    // `neighbors`), the others by the IP-level pings.
     let (result, live) = match pings {
         None => (Ok(()), Some((targets, total))),
         Some(pings) => {
             let connect = pings.iter().all(|p| p.is_connect());
-            let neighbors = (raw_ok && !connect && plan.arp_ping)
-                .then(monban_netio::neighbor::interfaces)
-                .and_then(|r| r.ok());
             let local: Arc<std::sync::Mutex<Vec<Target>>> = Arc::default();
             let targets: Box<dyn Iterator<Item = Target> + Send> = match &neighbors {
                 Some(ifaces) => {
@@ -508,7 +527,7 @@ pub(crate) fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
                     local,
                     plan.interface.as_deref(),
                     &cfg.timing,
-                    &stop,
+                    &opts,
                     &mut phase,
                 );
             }
@@ -903,9 +922,10 @@ fn neighbor_discovery(
     local: Vec<Target>,
     interface: Option<&str>,
     timing: &Timing,
-    stop: &AtomicBool,
+    opts: &DriveOptions,
     phase: &mut Discovery<'_>,
 ) -> Result<()> {
+    let stop = opts.stop.as_ref();
     let addrs: Vec<IpAddr> = local.iter().map(|t| t.addr).collect();
     let names: HashMap<IpAddr, Option<Arc<str>>> =
         local.into_iter().map(|t| (t.addr, t.name)).collect();
@@ -913,30 +933,37 @@ fn neighbor_discovery(
         .context("local-segment discovery")?;
     for (link, addrs) in groups {
         let start = SystemTime::now();
-        monban_netio::neighbor::run(&link, &addrs, timing, stop, &mut |r| {
-            let reason = match r.reason {
-                monban_engine::neighbor::NeighborReason::ArpResponse => Reason::ArpResponse,
-                monban_engine::neighbor::NeighborReason::NdResponse => Reason::NdResponse,
-                monban_engine::neighbor::NeighborReason::NoResponse => Reason::NoResponse,
-            };
-            let report = monban_engine::HostReport {
-                addr: r.addr,
-                name: names.get(&r.addr).cloned().flatten().map(|n| n.to_string()),
-                status: r.status,
-                status_reason: reason,
-                status_ttl: None,
-                start,
-                end: SystemTime::now(),
-                ports: Vec::new(),
-                timed_out: false,
-                incomplete: r.incomplete,
-                srtt: r.rtt,
-                mac: r.mac,
-                services: Vec::new(),
-                risks: Vec::new(),
-            };
-            phase.event(Event::Host(Box::new(report)));
-        })
+        monban_netio::neighbor::run(
+            &link,
+            &addrs,
+            timing,
+            opts.sockets.as_deref(),
+            stop,
+            &mut |r| {
+                let reason = match r.reason {
+                    monban_engine::neighbor::NeighborReason::ArpResponse => Reason::ArpResponse,
+                    monban_engine::neighbor::NeighborReason::NdResponse => Reason::NdResponse,
+                    monban_engine::neighbor::NeighborReason::NoResponse => Reason::NoResponse,
+                };
+                let report = monban_engine::HostReport {
+                    addr: r.addr,
+                    name: names.get(&r.addr).cloned().flatten().map(|n| n.to_string()),
+                    status: r.status,
+                    status_reason: reason,
+                    status_ttl: None,
+                    start,
+                    end: SystemTime::now(),
+                    ports: Vec::new(),
+                    timed_out: false,
+                    incomplete: r.incomplete,
+                    srtt: r.rtt,
+                    mac: r.mac,
+                    services: Vec::new(),
+                    risks: Vec::new(),
+                };
+                phase.event(Event::Host(Box::new(report)));
+            },
+        )
         .with_context(|| format!("ARP / ND discovery on {}", link.interface))?;
         if stop.load(Ordering::Relaxed) {
             break;

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod connect;
 mod error;
 pub mod neighbor;
+mod rawsock;
 pub mod route;
 pub mod syn;
 mod sys;
@@ -26,6 +27,7 @@ pub mod version;
 
 pub use capture::{CaptureOptions, CaptureStats, CapturedPacket, LiveCapture};
 pub use error::NetError;
+pub use rawsock::RawSockets;
 
 use monban_engine::{Event, Progress};
 use std::sync::atomic::AtomicBool;
@@ -69,6 +71,9 @@ pub struct DriveOptions {
     pub stop: Arc<AtomicBool>,
     /// Network interface to use (`-e`).
     pub interface: Option<String>,
+    /// Raw and packet sockets opened ahead (see [`RawSockets`]): the raw driver takes
+    /// its sockets from here and creates none. `None`: it opens its own.
+    pub sockets: Option<Arc<RawSockets>>,
 }
 
 /// Whether this process may open raw sockets (root or CAP_NET_RAW).
