@@ -10,6 +10,7 @@ mod diff;
 mod explain;
 mod history;
 mod local;
+mod privilege;
 mod rdns;
 mod resume;
 mod scan;

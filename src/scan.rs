@@ -409,6 +409,22 @@ pub(crate) fn run_scan(plan: ScanPlan) -> Result<ExitCode> {
         resumed: plan.resume.is_some(),
     };
     sinks.begin(&run)?;
+    // Sockets and outputs (and the database, its first row written) are open: give up
+    // root or capabilities before any other thread starts (see `privilege`).
+    if !plan.keep_privileges {
+        let dropped = crate::privilege::drop_privileges()?;
+        if plan.verbose > 0 {
+            match dropped {
+                crate::privilege::Dropped::Nothing => {}
+                crate::privilege::Dropped::Capabilities => {
+                    eprintln!("monban: sockets open; capabilities cleared");
+                }
+                crate::privilege::Dropped::User { uid, gid } => {
+                    eprintln!("monban: sockets open; now uid {uid}, gid {gid}, no capabilities");
+                }
+            }
+        }
+    }
     install_signal_handlers();
     let bar = (plan.progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());

@@ -165,6 +165,7 @@ pub(crate) fn build(
         sources: sources.get(1..).unwrap_or_default().to_vec(),
         interface: low.interface,
         progress: !low.no_progress,
+        keep_privileges: low.keep_privileges,
         allow_broadcast: low.allow_broadcast,
         version_detection: low.version_detection,
         version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),

@@ -150,6 +150,9 @@ pub struct ScanPlan {
     pub interface: Option<String>,
     /// Show a progress bar (false with `--no-progress`).
     pub progress: bool,
+    /// `--keep-privileges`: do not give up root or capabilities once the sockets and
+    /// outputs are open.
+    pub keep_privileges: bool,
     /// `--allow-broadcast`: multicast and broadcast targets allowed. Applied while
     /// planning (the target set); kept so the plan says what was asked.
     #[allow(dead_code)]
@@ -284,12 +287,13 @@ fn resume(low: lowargs::LowArgs, env: &dyn hiargs::Env) -> Result<Command, ArgEr
     let bare = lowargs::LowArgs {
         resume: low.resume.clone(),
         no_progress: low.no_progress,
+        keep_privileges: low.keep_privileges,
         ..Default::default()
     };
     if low != bare {
         return Err(ArgError(
             "--resume takes no other options (the interrupted scan's own are used), \
-             except --no-progress"
+             except --no-progress and --keep-privileges"
                 .into(),
         ));
     }
@@ -324,6 +328,7 @@ fn resume(low: lowargs::LowArgs, env: &dyn hiargs::Env) -> Result<Command, ArgEr
             .map_err(|e| ArgError(format!("cannot resume from {path}: {e}")))?;
     }
     plan.progress &= !low.no_progress;
+    plan.keep_privileges |= low.keep_privileges;
     plan.resume = Some(ResumeInfo {
         done: run.done.into_iter().collect(),
         up: run.up,
@@ -689,10 +694,13 @@ mod tests {
         assert_eq!((r.up, r.down), (1, 0));
         assert_eq!(addrs(p), ["10.0.0.0", "10.0.0.2", "10.0.0.3"]);
         assert!(!plan(&["--resume", "run.jsonl", "--no-progress"]).progress);
+        assert!(!plan(&["--resume", "run.jsonl"]).keep_privileges);
+        assert!(plan(&["--resume", "run.jsonl", "--keep-privileges"]).keep_privileges);
+        assert!(plan(&["--keep-privileges", "10.0.0.1"]).keep_privileges);
         assert_eq!(
             err(&["--resume", "run.jsonl", "-p", "80"]),
             "monban: --resume takes no other options (the interrupted scan's own are used), \
-             except --no-progress"
+             except --no-progress and --keep-privileges"
         );
         assert_eq!(
             err(&["--resume", "nested.jsonl"]),
