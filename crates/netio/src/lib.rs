@@ -11,6 +11,8 @@
 //!   RST (linger 0) so no TIME_WAIT piles up.
 //! - [`capture::LiveCapture`]: live capture for the detector: an `AF_PACKET` socket with a
 //!   kernel filter passing only IPv4 and IPv6, read through a `TPACKET_V3` ring.
+//! - [`RawSockets`]: the raw and packet sockets of a scan, opened ahead so the process can
+//!   give up its privileges; the raw and neighbour drivers borrow them and create none.
 //!
 //! Drivers never print: events and progress go to a [`Handler`].
 
