@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::cli::history::{HistoryPlan, ShowPlan};
 use crate::cli::OutputFormat;
 use crate::diff::open_store;
-use crate::open_output;
+use crate::scan::open_output;
 
 /// Runs `monban history`.
 pub fn history(plan: HistoryPlan) -> Result<ExitCode> {

@@ -10,7 +10,7 @@ use monban_local::inventory::{gather, Options};
 use monban_local::report;
 
 use crate::cli::local::LocalPlan;
-use crate::open_output;
+use crate::scan::open_output;
 
 /// Most bytes of an `--against` file read (a full-range scan of a few hosts is a few MB).
 const MAX_SCAN_FILE: u64 = 256 << 20;

@@ -566,6 +566,15 @@ pub(crate) const FLAGS: &[Flag] = &[
         help: "send through this network interface",
     },
     Flag {
+        names: &["--keep-privileges"],
+        takes: Takes::Nothing,
+        one_dash: true,
+        section: Section::Misc,
+        help: "run as root (or with file capabilities): keep them; by\n\
+               default monban opens its raw sockets and outputs, then\n\
+               becomes SUDO_UID (else nobody) with no capabilities",
+    },
+    Flag {
         names: &["-h", "--help"],
         takes: Takes::Nothing,
         one_dash: true,

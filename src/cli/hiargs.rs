@@ -17,7 +17,8 @@ use monban_engine::targets::{parse_target, TargetSet, TargetSpec};
 use monban_engine::{Protocol, ScanType};
 
 use super::lowargs::{LowArgs, OutputFlag, TargetSource};
-use super::{ArgError, BouncePlan, OutputFormat, OutputSpec, ScanPlan, TimingArgs};
+use super::plan::{self, TimingArgs};
+use super::{ArgError, BouncePlan, OutputFormat, OutputSpec, ScanPlan};
 
 /// The outside world the plan needs: files and the name resolver.
 pub(crate) trait Env {
@@ -105,7 +106,12 @@ pub(crate) fn build(
     };
     let targets = targets(&low, &mut resolver)?;
     let bounce = match &low.bounce {
-        Some(spec) => Some(bounce_server(spec, &low, &mut resolver)?),
+        Some(spec) => Some(bounce_server(
+            spec,
+            &low,
+            &mut resolver,
+            plan::bounce_timeout(&timing),
+        )?),
         None => None,
     };
     let targets_text = low
@@ -143,9 +149,8 @@ pub(crate) fn build(
         target_count: targets.len_upper_bound(),
         targets,
         timing,
-        skip_discovery: low.skip_discovery,
+        discovery: plan::discovery(low.skip_discovery, &low.pings, pings_from_profile),
         ping_only: low.ping_only,
-        pings: low.pings.clone(),
         no_dns: low.no_dns,
         ipv6: low.ipv6,
         outputs,
@@ -160,10 +165,10 @@ pub(crate) fn build(
         sources: sources.get(1..).unwrap_or_default().to_vec(),
         interface: low.interface,
         progress: !low.no_progress,
+        keep_privileges: low.keep_privileges,
         allow_broadcast: low.allow_broadcast,
         version_detection: low.version_detection,
         version_intensity: low.version_intensity.unwrap_or(DEFAULT_VERSION_INTENSITY),
-        pings_from_profile,
         bounce,
         stealth: low.stealth,
         audit: low.audit,
@@ -210,6 +215,7 @@ fn bounce_server(
     spec: &str,
     low: &LowArgs,
     resolver: &mut Resolver<'_>,
+    timeout: std::time::Duration,
 ) -> Result<BouncePlan, ArgError> {
     let server = BounceServer::parse(spec).map_err(|e| ArgError(e.to_string()))?;
     if low.version_detection {
@@ -232,6 +238,7 @@ fn bounce_server(
         server: SocketAddr::new(addr, server.port),
         user: server.user,
         pass: server.pass,
+        timeout,
     })
 }
 
@@ -334,22 +341,9 @@ fn ports(low: &LowArgs, proto: Protocol) -> Result<Vec<u16>, ArgError> {
     Ok(list)
 }
 
-fn timing(low: &LowArgs) -> Result<TimingArgs, ArgError> {
-    if let (Some(min), Some(max)) = (low.min_rate, low.max_rate) {
-        if min > max {
-            return Err(ArgError(format!(
-                "--min-rate {min} is greater than --max-rate {max}"
-            )));
-        }
-    }
-    if let (Some(min), Some(max)) = (low.min_rtt_timeout, low.max_rtt_timeout) {
-        if min > max {
-            return Err(ArgError(format!(
-                "--min-rtt-timeout {min:?} is greater than --max-rtt-timeout {max:?}"
-            )));
-        }
-    }
-    Ok(TimingArgs {
+/// The timing options as given, merged with their template into the scan's timing.
+fn timing(low: &LowArgs) -> Result<monban_engine::Timing, ArgError> {
+    plan::timing(&TimingArgs {
         template: low.template.unwrap_or(3),
         min_rate: low.min_rate,
         max_rate: low.max_rate,

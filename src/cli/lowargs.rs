@@ -133,6 +133,8 @@ pub(crate) struct LowArgs {
     /// `-e`.
     pub interface: Option<String>,
     pub no_progress: bool,
+    /// `--keep-privileges`.
+    pub keep_privileges: bool,
     pub allow_broadcast: bool,
     /// `-sV`.
     pub version_detection: bool,
@@ -193,6 +195,7 @@ impl Default for LowArgs {
             source_addr: None,
             interface: None,
             no_progress: false,
+            keep_privileges: false,
             allow_broadcast: false,
             version_detection: false,
             version_intensity: None,
@@ -517,6 +520,7 @@ impl LowArgs {
             }
             "--no-progress" => self.no_progress = true,
             // Misc.
+            "--keep-privileges" => self.keep_privileges = true,
             "--resume" => self.resume = Some(v),
             "--db" => self.db = Some(v),
             "--stats-every" => self.stats_every = Some(time(spelled, &v)?),

@@ -14,6 +14,7 @@ mod hiargs;
 pub mod history;
 pub mod local;
 mod lowargs;
+mod plan;
 pub(crate) mod profiles;
 pub mod serve;
 mod sub;
@@ -25,7 +26,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use monban_engine::targets::TargetSet;
-use monban_engine::{PingProbe, ScanType};
+use monban_engine::{ScanType, Timing};
+
+pub use plan::DiscoveryProbes;
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -89,45 +92,6 @@ pub struct OutputSpec {
     pub path: PathBuf,
 }
 
-/// Timing options as given; `None` means "the template decides".
-#[derive(Debug, Clone, PartialEq)]
-pub struct TimingArgs {
-    /// `-T0`..`-T5` (paranoid..insane); 3 (normal) by default.
-    pub template: u8,
-    /// `--min-rate`: probes per second, positive.
-    pub min_rate: Option<f64>,
-    /// `--max-rate`: probes per second, positive, not below `min_rate`.
-    pub max_rate: Option<f64>,
-    /// `--max-retries`.
-    pub max_retries: Option<u32>,
-    /// `--host-timeout`.
-    pub host_timeout: Option<Duration>,
-    /// `--min-rtt-timeout`.
-    pub min_rtt_timeout: Option<Duration>,
-    /// `--max-rtt-timeout`, not below `min_rtt_timeout`.
-    pub max_rtt_timeout: Option<Duration>,
-    /// `--initial-rtt-timeout`.
-    pub initial_rtt_timeout: Option<Duration>,
-    /// `--scan-delay`.
-    pub scan_delay: Option<Duration>,
-}
-
-impl Default for TimingArgs {
-    fn default() -> Self {
-        TimingArgs {
-            template: 3,
-            min_rate: None,
-            max_rate: None,
-            max_retries: None,
-            host_timeout: None,
-            min_rtt_timeout: None,
-            max_rtt_timeout: None,
-            initial_rtt_timeout: None,
-            scan_delay: None,
-        }
-    }
-}
-
 /// A validated scan plan: everything the binary needs to run a scan.
 #[derive(Debug)]
 pub struct ScanPlan {
@@ -144,14 +108,12 @@ pub struct ScanPlan {
     pub targets: TargetSet,
     /// `targets.len_upper_bound()`: the number of addresses before exclusions.
     pub target_count: u128,
-    /// Timing options.
-    pub timing: TimingArgs,
-    /// `-Pn`: assume every host is up.
-    pub skip_discovery: bool,
+    /// The scan's timing: the template merged with the explicit options, validated.
+    pub timing: Timing,
+    /// Host discovery's probes by privilege; `None` with `-Pn` (every host is up).
+    pub discovery: Option<DiscoveryProbes>,
     /// `-sn`: find live hosts, scan no ports.
     pub ping_only: bool,
-    /// Discovery probes asked for (`-PE`, `-PP`, `-PS`, `-PA`, `-PU`); empty: the defaults.
-    pub pings: Vec<PingProbe>,
     /// `-n`: no reverse DNS.
     pub no_dns: bool,
     /// `-6`: IPv6 was asked for (names resolve to IPv6 addresses). Applied while
@@ -188,6 +150,9 @@ pub struct ScanPlan {
     pub interface: Option<String>,
     /// Show a progress bar (false with `--no-progress`).
     pub progress: bool,
+    /// `--keep-privileges`: do not give up root or capabilities once the sockets and
+    /// outputs are open.
+    pub keep_privileges: bool,
     /// `--allow-broadcast`: multicast and broadcast targets allowed. Applied while
     /// planning (the target set); kept so the plan says what was asked.
     #[allow(dead_code)]
@@ -196,9 +161,6 @@ pub struct ScanPlan {
     pub version_detection: bool,
     /// `--version-intensity` (0-9, default 7): how rare a probe may be and still be tried.
     pub version_intensity: u8,
-    /// `pings` came from a `--profile`, not from flags: without raw sockets, use the
-    /// default discovery probes rather than failing.
-    pub pings_from_profile: bool,
     /// `-b`: bounce the scan off this FTP server.
     pub bounce: Option<BouncePlan>,
     /// `--profile stealth`: SYN, FIN, NULL, Xmas and ACK scans combined per port.
@@ -233,6 +195,8 @@ pub struct BouncePlan {
     pub user: String,
     /// Password.
     pub pass: String,
+    /// How long one `LIST` may take before the port is called filtered.
+    pub timeout: Duration,
 }
 
 /// Parses the command line (`args[0]` is the program name) into a [`Command`].
@@ -323,12 +287,13 @@ fn resume(low: lowargs::LowArgs, env: &dyn hiargs::Env) -> Result<Command, ArgEr
     let bare = lowargs::LowArgs {
         resume: low.resume.clone(),
         no_progress: low.no_progress,
+        keep_privileges: low.keep_privileges,
         ..Default::default()
     };
     if low != bare {
         return Err(ArgError(
             "--resume takes no other options (the interrupted scan's own are used), \
-             except --no-progress"
+             except --no-progress and --keep-privileges"
                 .into(),
         ));
     }
@@ -363,6 +328,7 @@ fn resume(low: lowargs::LowArgs, env: &dyn hiargs::Env) -> Result<Command, ArgEr
             .map_err(|e| ArgError(format!("cannot resume from {path}: {e}")))?;
     }
     plan.progress &= !low.no_progress;
+    plan.keep_privileges |= low.keep_privileges;
     plan.resume = Some(ResumeInfo {
         done: run.done.into_iter().collect(),
         up: run.up,
@@ -439,7 +405,7 @@ USAGE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monban_engine::Protocol;
+    use monban_engine::{PingProbe, Protocol};
     use std::collections::HashMap;
     use std::io;
 
@@ -537,9 +503,15 @@ mod tests {
         assert_eq!(p.tcp_ports, top(1000));
         assert!(p.randomize_ports);
         assert_eq!(p.target_count, 1);
-        assert_eq!(p.timing, TimingArgs::default());
-        assert_eq!(p.timing.template, 3);
-        assert!(!p.skip_discovery && !p.no_dns && !p.ipv6);
+        assert_eq!(p.timing, Timing::template(3));
+        assert_eq!(
+            p.discovery,
+            Some(DiscoveryProbes {
+                raw: PingProbe::DEFAULT_RAW.to_vec(),
+                unprivileged: Some(PingProbe::DEFAULT_CONNECT.to_vec()),
+            })
+        );
+        assert!(!p.no_dns && !p.ipv6);
         assert!(p.outputs.is_empty());
         assert!(!p.open_only && !p.reason);
         assert_eq!(p.verbose, 0);
@@ -722,10 +694,13 @@ mod tests {
         assert_eq!((r.up, r.down), (1, 0));
         assert_eq!(addrs(p), ["10.0.0.0", "10.0.0.2", "10.0.0.3"]);
         assert!(!plan(&["--resume", "run.jsonl", "--no-progress"]).progress);
+        assert!(!plan(&["--resume", "run.jsonl"]).keep_privileges);
+        assert!(plan(&["--resume", "run.jsonl", "--keep-privileges"]).keep_privileges);
+        assert!(plan(&["--keep-privileges", "10.0.0.1"]).keep_privileges);
         assert_eq!(
             err(&["--resume", "run.jsonl", "-p", "80"]),
             "monban: --resume takes no other options (the interrupted scan's own are used), \
-             except --no-progress"
+             except --no-progress and --keep-privileges"
         );
         assert_eq!(
             err(&["--resume", "nested.jsonl"]),
@@ -776,6 +751,7 @@ mod tests {
                 server: "10.0.0.9:21".parse().unwrap(),
                 user: "anonymous".into(),
                 pass: monban_engine::bounce::DEFAULT_PASS.into(),
+                timeout: Duration::from_secs(10),
             })
         );
         let p = plan(&["-bjo:s3cr:t@x@v4only.example:2121", "10.0.0.1"]);
@@ -785,6 +761,7 @@ mod tests {
                 server: "10.0.0.6:2121".parse().unwrap(),
                 user: "jo".into(),
                 pass: "s3cr:t@x".into(),
+                timeout: Duration::from_secs(10),
             })
         );
         assert_eq!(
@@ -952,16 +929,19 @@ mod tests {
         .timing;
         assert_eq!(
             t,
-            TimingArgs {
-                template: 4,
+            Timing {
+                level: 4,
                 min_rate: Some(100.0),
                 max_rate: Some(250.5),
-                max_retries: Some(2),
+                // -T4 starts at 5000/s: held under the ceiling.
+                initial_rate: Some(250.5),
+                max_retries: 2,
                 host_timeout: Some(Duration::from_secs(300)),
-                min_rtt_timeout: Some(Duration::from_millis(50)),
-                max_rtt_timeout: Some(Duration::from_secs(2)),
-                initial_rtt_timeout: Some(Duration::from_secs(1)),
-                scan_delay: Some(Duration::from_millis(1500)),
+                min_rto: Duration::from_millis(50),
+                max_rto: Duration::from_secs(2),
+                initial_rto: Duration::from_secs(1),
+                scan_delay: Duration::from_millis(1500),
+                max_in_flight: 16_384,
             }
         );
         for (arg, n) in [
@@ -976,9 +956,9 @@ mod tests {
         ] {
             let mut args = arg.to_vec();
             args.push("10.0.0.1");
-            assert_eq!(plan(&args).timing.template, n, "{arg:?}");
+            assert_eq!(plan(&args).timing, Timing::template(n), "{arg:?}");
         }
-        assert_eq!(plan(&["-T4", "-T2", "10.0.0.1"]).timing.template, 2);
+        assert_eq!(plan(&["-T4", "-T2", "10.0.0.1"]).timing.level, 2);
         assert_eq!(
             plan(&["-min-rate", "7", "10.0.0.1"]).timing.min_rate,
             Some(7.0)
@@ -1052,7 +1032,7 @@ mod tests {
             "--allow-broadcast",
             "10.0.0.1",
         ]);
-        assert!(p.skip_discovery && p.no_dns && p.open_only && p.reason);
+        assert!(p.discovery.is_none() && p.no_dns && p.open_only && p.reason);
         assert_eq!(p.verbose, 2);
         assert_eq!(p.seed, Some(42));
         assert_eq!(p.source_port, Some(53));
@@ -1429,8 +1409,14 @@ mod tests {
             quick.scan_type, None,
             "SYN when privileged, connect otherwise"
         );
-        assert_eq!(quick.pings, vec![PingProbe::Echo]);
-        assert!(quick.pings_from_profile);
+        // The profile's echo probe with raw sockets, the defaults without.
+        assert_eq!(
+            quick.discovery,
+            Some(DiscoveryProbes {
+                raw: vec![PingProbe::Echo],
+                unprivileged: Some(PingProbe::DEFAULT_CONNECT.to_vec()),
+            })
+        );
         assert!(!quick.version_detection);
 
         let trojan = plan(&["--profile=trojan", "10.0.0.1"]);
@@ -1439,7 +1425,8 @@ mod tests {
         assert_eq!(trojan.tcp_ports, want);
         assert_eq!(trojan.tcp_ports.len(), 37);
         assert!(trojan.tcp_ports.contains(&31337) && trojan.tcp_ports.contains(&12345));
-        assert_eq!((trojan.scan_type, trojan.pings.len()), (None, 0));
+        assert_eq!(trojan.scan_type, None);
+        assert_eq!(trojan.discovery, plan(&["10.0.0.1"]).discovery);
 
         let tcp = plan(&["--profile", "tcp-low", "10.0.0.1"]);
         assert_eq!(tcp.tcp_ports, (1..=1024).collect::<Vec<u16>>());
@@ -1456,15 +1443,15 @@ mod tests {
         );
         assert!(pre.version_detection);
         assert_eq!(pre.version_intensity, 7);
-        assert!(!pre.pings_from_profile);
+        assert_eq!(pre.discovery, plan(&["10.0.0.1"]).discovery);
 
         let st = plan(&["--profile", "stealth", "10.0.0.1"]);
         assert!(st.stealth);
         assert_eq!(st.scan_type, Some(ScanType::Syn));
         assert_eq!(st.tcp_ports, quick.tcp_ports);
-        assert_eq!(st.pings, vec![PingProbe::Echo]);
+        assert_eq!(st.discovery, quick.discovery);
         let st = plan(&["--profile", "stealth", "-p", "80", "-Pn", "10.0.0.1"]);
-        assert!(st.stealth && st.skip_discovery && st.pings.is_empty());
+        assert!(st.stealth && st.discovery.is_none());
         assert_eq!(st.tcp_ports, vec![80]);
         assert_eq!(
             err(&["--profile", "stealth", "-sT", "10.0.0.1"]),
@@ -1487,12 +1474,17 @@ mod tests {
     fn explicit_flags_override_profiles() {
         let p = plan(&["--profile", "quick", "-p", "80", "-PS22", "-sT", "10.0.0.1"]);
         assert_eq!(p.tcp_ports, vec![80]);
-        assert_eq!(p.pings, vec![PingProbe::Syn(22)]);
-        assert!(!p.pings_from_profile);
+        // Probes from flags: no fallback without raw sockets.
+        assert_eq!(
+            p.discovery,
+            Some(DiscoveryProbes {
+                raw: vec![PingProbe::Syn(22)],
+                unprivileged: None,
+            })
+        );
         assert_eq!(p.scan_type, Some(ScanType::Connect));
         let p = plan(&["--profile", "quick", "-Pn", "10.0.0.1"]);
-        assert!(p.skip_discovery);
-        assert!(p.pings.is_empty());
+        assert!(p.discovery.is_none());
         assert_eq!(
             plan(&["--profile", "quick", "-F", "10.0.0.1"]).tcp_ports,
             top(100)

@@ -73,7 +73,7 @@ pub struct NeighborConfig {
 impl NeighborConfig {
     /// The configuration a scan with timing `t` uses: tries are the timing's retries plus
     /// one, at most [`MAX_TRIES`]; waits follow its RTO bounds; requests are spaced by its
-    /// `scan_delay` and its rate (the initial rate, within `--min-rate`/`--max-rate`).
+    /// `scan_delay` and its rate ([`Timing::start_rate`], within `--min-rate`/`--max-rate`).
     pub fn from_timing(
         t: &Timing,
         local_mac: MacAddr,
@@ -83,15 +83,8 @@ impl NeighborConfig {
         let tries = u8::try_from(t.max_retries.saturating_add(1))
             .unwrap_or(u8::MAX)
             .min(MAX_TRIES);
-        let rate = match (t.initial_rate, t.min_rate, t.max_rate) {
-            (None, None, None) => None,
-            (init, lo, hi) => {
-                let lo = lo.unwrap_or(0.0);
-                let hi = hi.unwrap_or(f64::INFINITY).max(lo);
-                Some(init.unwrap_or(lo).clamp(lo, hi))
-            }
-        };
-        let by_rate = rate
+        let by_rate = t
+            .start_rate()
             .filter(|r| r.is_finite() && *r > 0.0)
             .map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r));
         NeighborConfig {
@@ -1310,6 +1303,15 @@ mod tests {
         t.max_rate = Some(100.0);
         let c = NeighborConfig::from_timing(&t, LOCAL_MAC, None, None);
         assert_eq!((c.tries, c.interval), (1, Duration::from_millis(10)));
+        // A serial template with only a ceiling keeps its spacing and honours the
+        // ceiling when that is slower.
+        let mut t = Timing::template(2);
+        t.max_rate = Some(100.0);
+        let c = NeighborConfig::from_timing(&t, LOCAL_MAC, None, None);
+        assert_eq!(c.interval, Duration::from_millis(400));
+        t.max_rate = Some(1.0);
+        let c = NeighborConfig::from_timing(&t, LOCAL_MAC, None, None);
+        assert_eq!(c.interval, Duration::from_secs(1));
         assert_eq!(NeighborReason::ArpResponse.to_string(), "arp-response");
         assert_eq!(NeighborReason::NdResponse.as_str(), "nd-response");
         assert_eq!(NeighborReason::NoResponse.as_str(), "no-response");

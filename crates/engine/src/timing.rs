@@ -160,6 +160,31 @@ impl Timing {
         Ok(())
     }
 
+    /// The band the send rate moves in, probes per second: from `--min-rate` (else one
+    /// per second, or `--max-rate` when that is lower) up to `--max-rate` (else no
+    /// ceiling), never upside down. A rate that is not a positive number counts as not
+    /// given ([`Timing::validate`] rejects it; this only keeps a bad one from panicking).
+    pub fn rate_band(&self) -> (f64, f64) {
+        let given = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
+        let hi = given(self.max_rate).unwrap_or(f64::INFINITY);
+        let lo = given(self.min_rate).unwrap_or(hi.min(1.0));
+        (lo, hi.max(lo))
+    }
+
+    /// The rate a scan starts sending at (None: unpaced, beyond `scan_delay`): the
+    /// initial rate, else `--min-rate`, else `--max-rate` (nothing asked to start below
+    /// the ceiling), held within [`Timing::rate_band`]. The adaptive controller
+    /// ([`RateControl`]) starts here; the fixed-rate neighbour scan
+    /// ([`crate::neighbor::NeighborConfig::from_timing`]) sends at it.
+    pub fn start_rate(&self) -> Option<f64> {
+        let given = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
+        let (lo, hi) = self.rate_band();
+        given(self.initial_rate)
+            .or(given(self.min_rate))
+            .or(given(self.max_rate))
+            .map(|r| r.clamp(lo, hi))
+    }
+
     /// The upper bound on how long one probe can stay unanswered before it is given up:
     /// every try waits at most `max_rto`.
     pub fn worst_case_port_time(&self) -> Duration {
@@ -269,14 +294,9 @@ const WINDOW: Duration = Duration::from_millis(40);
 impl RateControl {
     /// A controller for the given timing.
     pub fn new(t: &Timing) -> RateControl {
-        let min = t.min_rate.unwrap_or(1.0);
-        let max = t.max_rate.unwrap_or(f64::INFINITY).max(min);
-        let rate = match (t.initial_rate, t.min_rate, t.max_rate) {
-            (None, None, None) => None,
-            (init, _, _) => Some(init.unwrap_or(min).clamp(min, max)),
-        };
+        let (min, max) = t.rate_band();
         RateControl {
-            rate,
+            rate: t.start_rate(),
             min,
             max,
             spacing: t.scan_delay,
@@ -494,6 +514,49 @@ mod tests {
                 max: 10.0
             })
         );
+    }
+
+    #[test]
+    fn start_rate_and_band_follow_the_options() {
+        let t3 = Timing::template(3);
+        assert_eq!(
+            (t3.start_rate(), t3.rate_band()),
+            (Some(1_000.0), (1.0, 20_000.0))
+        );
+        // Serial templates are unpaced until a rate is given.
+        let mut t = Timing::template(2);
+        assert_eq!(
+            (t.start_rate(), t.rate_band()),
+            (None, (1.0, f64::INFINITY))
+        );
+        // Only a ceiling: start at it (the spacing still applies), not below.
+        t.max_rate = Some(100.0);
+        assert_eq!((t.start_rate(), t.rate_band()), (Some(100.0), (1.0, 100.0)));
+        // A ceiling below one per second lowers the floor with it.
+        t.max_rate = Some(0.5);
+        assert_eq!((t.start_rate(), t.rate_band()), (Some(0.5), (0.5, 0.5)));
+        // A floor: start there.
+        t.max_rate = None;
+        t.min_rate = Some(300.0);
+        assert_eq!(
+            (t.start_rate(), t.rate_band()),
+            (Some(300.0), (300.0, f64::INFINITY))
+        );
+        // An initial rate is held within the band, whichever side it falls on.
+        let mut t = Timing::template(4);
+        t.max_rate = Some(50.0);
+        assert_eq!(t.start_rate(), Some(50.0));
+        t.max_rate = None;
+        t.min_rate = Some(9_000.0);
+        assert_eq!(t.start_rate(), Some(9_000.0));
+        // Bad rates never panic: they count as not given.
+        t.min_rate = Some(f64::NAN);
+        t.max_rate = Some(-1.0);
+        assert_eq!(
+            (t.start_rate(), t.rate_band()),
+            (Some(5_000.0), (1.0, f64::INFINITY))
+        );
+        assert_eq!(RateControl::new(&t).rate(), Some(5_000.0));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum NetError {
     /// The interface being captured on was deleted.
     #[error("interface {0:?} was deleted during the capture: start again once it is back (see `ip link`)")]
     CaptureInterfaceGone(String),
+    /// A driver needed a socket that the [`crate::RawSockets`] pool it was given does not
+    /// hold (the process can no longer create one).
+    #[error("no {0} was opened before privileges were dropped: run with --keep-privileges")]
+    NotPrepared(&'static str),
     /// A socket operation failed.
     #[error("{what} failed")]
     Io {

@@ -11,6 +11,8 @@
 //!   RST (linger 0) so no TIME_WAIT piles up.
 //! - [`capture::LiveCapture`]: live capture for the detector: an `AF_PACKET` socket with a
 //!   kernel filter passing only IPv4 and IPv6, read through a `TPACKET_V3` ring.
+//! - [`RawSockets`]: the raw and packet sockets of a scan, opened ahead so the process can
+//!   give up its privileges; the raw and neighbour drivers borrow them and create none.
 //!
 //! Drivers never print: events and progress go to a [`Handler`].
 
@@ -19,6 +21,7 @@ pub mod capture;
 pub mod connect;
 mod error;
 pub mod neighbor;
+mod rawsock;
 pub mod route;
 pub mod syn;
 mod sys;
@@ -26,6 +29,7 @@ pub mod version;
 
 pub use capture::{CaptureOptions, CaptureStats, CapturedPacket, LiveCapture};
 pub use error::NetError;
+pub use rawsock::RawSockets;
 
 use monban_engine::{Event, Progress};
 use std::sync::atomic::AtomicBool;
@@ -69,6 +73,9 @@ pub struct DriveOptions {
     pub stop: Arc<AtomicBool>,
     /// Network interface to use (`-e`).
     pub interface: Option<String>,
+    /// Raw and packet sockets opened ahead (see [`RawSockets`]): the raw driver takes
+    /// its sockets from here and creates none. `None`: it opens its own.
+    pub sockets: Option<Arc<RawSockets>>,
 }
 
 /// Whether this process may open raw sockets (root or CAP_NET_RAW).

@@ -27,6 +27,7 @@ use monban_engine::Timing;
 use monban_wire::{arp, MacAddr};
 
 use crate::sys::{cvt, setsockopt};
+use crate::RawSockets;
 
 /// Why a target cannot be asked about on a link, or a neighbour scan failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,17 @@ pub enum LinkError {
     /// Packet sockets need privileges this process does not have.
     #[error("ARP and Neighbor Discovery pings need raw sockets (CAP_NET_RAW): run as root, or use --send-ip / --disable-arp-ping")]
     NeedRawPrivilege,
+    /// The [`crate::RawSockets`] pool given holds no socket for this interface (the
+    /// process can no longer create one).
+    #[error("no {kind} socket was opened for {interface} before privileges were dropped ({why}): run with --keep-privileges")]
+    NotPrepared {
+        /// ARP or Neighbor Discovery.
+        kind: &'static str,
+        /// The interface.
+        interface: String,
+        /// Why it was not opened.
+        why: String,
+    },
     /// The engine refused the targets or the configuration.
     #[error(transparent)]
     Engine(#[from] NeighborError),
@@ -398,7 +410,7 @@ const RX_BATCH: usize = 256;
 const ICMPV6_FILTER: libc::c_int = 1;
 
 /// An `AF_PACKET` socket bound to one interface that receives only ARP replies.
-fn arp_socket(ifindex: u32) -> Result<OwnedFd, LinkError> {
+pub(crate) fn arp_socket(ifindex: u32) -> Result<OwnedFd, LinkError> {
     let err = io_err("ARP packet socket");
     // Protocol 0: nothing is received before bind() names ARP and the interface, so no
     // frame from another interface can slip in before the filter.
@@ -479,7 +491,7 @@ fn sockaddr_in6(addr: Ipv6Addr, scope: u32) -> libc::sockaddr_in6 {
 
 /// A raw ICMPv6 socket bound to our link-local address on the interface, sending with hop
 /// limit 255 and receiving only Neighbor Advertisements with their hop limit.
-fn nd_socket(ifindex: u32, local: Ipv6Addr) -> Result<OwnedFd, LinkError> {
+pub(crate) fn nd_socket(ifindex: u32, local: Ipv6Addr) -> Result<OwnedFd, LinkError> {
     // SAFETY: plain syscall.
     let fd = cvt(unsafe {
         libc::socket(
@@ -617,20 +629,23 @@ impl Rx {
 /// each verdict to `on_result` as soon as it is known. Returns the final counters.
 ///
 /// Setting `stop` ends the scan early: undecided targets are reported down and
-/// incomplete.
+/// incomplete. With `sockets`, the link's ARP / ND sockets come from that pool and none
+/// is created.
 ///
 /// # Errors
-/// [`LinkError::NeedRawPrivilege`] without CAP_NET_RAW; [`LinkError::Engine`] for targets
-/// the link cannot ask about; [`LinkError::Io`] when a socket fails.
+/// [`LinkError::NeedRawPrivilege`] without CAP_NET_RAW; [`LinkError::NotPrepared`] when
+/// `sockets` lacks the link's socket; [`LinkError::Engine`] for targets the link cannot
+/// ask about; [`LinkError::Io`] when a socket fails.
 pub fn run(
     link: &Link,
     targets: &[IpAddr],
     timing: &Timing,
+    sockets: Option<&RawSockets>,
     stop: &AtomicBool,
     on_result: &mut dyn FnMut(NeighborResult),
 ) -> Result<NeighborStats, LinkError> {
     let config = NeighborConfig::from_timing(timing, link.mac, link.v4, link.v6);
-    run_with(link, targets, config, stop, on_result)
+    run_with(link, targets, config, sockets, stop, on_result)
 }
 
 /// [`run`] with an explicit engine configuration (its addresses should be the link's).
@@ -641,16 +656,19 @@ pub fn run_with(
     link: &Link,
     targets: &[IpAddr],
     config: NeighborConfig,
+    sockets: Option<&RawSockets>,
     stop: &AtomicBool,
     on_result: &mut dyn FnMut(NeighborResult),
 ) -> Result<NeighborStats, LinkError> {
     let mut scan = NeighborScan::new(config, targets.iter().copied())?;
-    let arp_fd = match targets.iter().any(IpAddr::is_ipv4) {
-        true => Some(arp_socket(link.index)?),
-        false => None,
+    let arp_fd = match (targets.iter().any(IpAddr::is_ipv4), sockets) {
+        (false, _) => None,
+        (true, Some(pool)) => Some(pool.arp(link.index, &link.interface)?),
+        (true, None) => Some(arp_socket(link.index)?),
     };
-    let nd_fd = match (targets.iter().any(IpAddr::is_ipv6), link.v6) {
-        (true, Some(ll)) => Some(nd_socket(link.index, ll)?),
+    let nd_fd = match (targets.iter().any(IpAddr::is_ipv6), link.v6, sockets) {
+        (true, Some(ll), Some(pool)) => Some(pool.nd(link.index, ll, &link.interface)?),
+        (true, Some(ll), None) => Some(nd_socket(link.index, ll)?),
         _ => None,
     };
     let mut tx = [0u8; MAX_REQUEST_LEN];

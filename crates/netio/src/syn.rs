@@ -1,7 +1,7 @@
 //! The SYN-scan driver: raw sockets out, one filtered packet socket in.
 
 use crate::sys::{self, RecvBatch, SNAP};
-use crate::{deliver, route, DriveOptions, Handler, NetError};
+use crate::{deliver, route, DriveOptions, Handler, NetError, RawSockets};
 use monban_engine::scan::MAX_PROBE_LEN;
 use monban_engine::{Scan, Transmit};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -127,36 +127,21 @@ struct Sockets {
     recv: OwnedFd,
 }
 
+/// The run's sockets: from the pool in `opts` when there is one (none is created),
+/// else from a pool opened for this run alone.
 fn open(opts: &DriveOptions, ports: (u16, u16)) -> Result<Sockets, NetError> {
-    let perm = |e: std::io::Error| {
-        if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
-            NetError::NeedRawPrivilege
-        } else {
-            NetError::Io {
-                what: "raw socket",
-                source: e,
-            }
+    let own;
+    let pool = match &opts.sockets {
+        Some(pool) => pool.as_ref(),
+        None => {
+            own = RawSockets::open(opts.interface.as_deref())?;
+            &own
         }
     };
-    let v4 = sys::raw_socket(libc::AF_INET).map_err(perm)?;
-    // IPv6 may be disabled on this host; only an IPv6 target needs it.
-    let v6 = sys::raw_socket(libc::AF_INET6).ok();
-    let ifindex = match &opts.interface {
-        Some(name) => {
-            Some(sys::if_index(name).ok_or_else(|| NetError::NoSuchInterface(name.clone()))?)
-        }
-        None => None,
-    };
-    let recv = sys::packet_socket(ifindex, &filter(ports.0, ports.1)).map_err(perm)?;
-    sys::grow_buffer(recv.as_raw_fd(), true, 64 << 20);
-    sys::grow_buffer(v4.as_raw_fd(), false, 8 << 20);
-    if let Some(v6) = &v6 {
-        sys::grow_buffer(v6.as_raw_fd(), false, 8 << 20);
-    }
     Ok(Sockets {
-        v4: Some(v4),
-        v6,
-        recv,
+        v4: pool.ip(false)?,
+        v6: pool.ip(true)?,
+        recv: pool.packet(opts.interface.as_deref(), &filter(ports.0, ports.1))?,
     })
 }
 

@@ -6,7 +6,7 @@
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// A syscall's return value, or the error `errno` names when it is negative.
@@ -75,55 +75,6 @@ pub fn if_index(name: &str) -> Option<libc::c_int> {
     // SAFETY: c is a valid NUL-terminated string.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     (idx != 0).then_some(idx as libc::c_int)
-}
-
-/// A packet socket that sees IP packets (link header stripped) on every interface, or
-/// on `ifindex` only, with `filter` attached in the kernel.
-pub fn packet_socket(
-    ifindex: Option<libc::c_int>,
-    filter: &[libc::sock_filter],
-) -> io::Result<OwnedFd> {
-    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-    // SAFETY: plain syscall.
-    let fd = cvt(unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            proto,
-        )
-    })?;
-    // SAFETY: fd fresh from socket().
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: prog points at `filter`, which outlives the call; the kernel copies it.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    })?;
-    if let Some(idx) = ifindex {
-        // SAFETY: zeroed sockaddr_ll is a valid value; we fill the fields we use.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto as u16;
-        sll.sll_ifindex = idx;
-        // SAFETY: pointer and size of a live sockaddr_ll.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
-    }
-    Ok(fd)
 }
 
 /// Packets received and dropped by a packet socket since the last call.

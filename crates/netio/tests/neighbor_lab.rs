@@ -15,6 +15,7 @@ use monban_engine::neighbor::{NeighborReason, NeighborResult};
 use monban_engine::{HostStatus, Timing};
 use monban_lab::{in_namespace, Lab, ROUTER_BRIDGE_V4, ROUTER_BRIDGE_V6};
 use monban_netio::neighbor::{attachment, interfaces, plan, run, LinkError};
+use monban_netio::RawSockets;
 use monban_wire::MacAddr;
 
 /// The MAC address of `dev` in namespace `ns`, from `ip -j link`.
@@ -64,14 +65,22 @@ fn arp_and_nd_find_exactly_the_live_hosts_with_their_macs() {
     let (groups, results, stats, took) = in_namespace(&me.ns, move || {
         let ifs = interfaces().expect("interfaces");
         let groups = plan(&ifs, &run_targets, None).expect("every target is on eth0");
+        // The sockets are opened ahead, as before a privilege drop, and lent to the run.
+        let mut pool = RawSockets::empty();
+        pool.add_neighbors(&ifs, None).expect("ARP and ND sockets");
         let mut results: Vec<NeighborResult> = Vec::new();
         let start = Instant::now();
         let stop = AtomicBool::new(false);
         let mut stats = Vec::new();
         for (link, ts) in &groups {
-            let st = run(link, ts, &Timing::template(3), &stop, &mut |r| {
-                results.push(r)
-            })
+            let st = run(
+                link,
+                ts,
+                &Timing::template(3),
+                Some(&pool),
+                &stop,
+                &mut |r| results.push(r),
+            )
             .expect("neighbour scan");
             stats.push(st);
         }
@@ -127,7 +136,7 @@ fn arp_and_nd_find_exactly_the_live_hosts_with_their_macs() {
 fn targets_off_the_link_are_refused_with_a_reason() {
     let lab = Lab::builder().hosts(1).build().expect("lab");
     let me = lab.hosts()[0].clone();
-    let (off, own, lo, named, stopped) = in_namespace(&me.ns, move || {
+    let (off, own, lo, named, stopped, unprepared) = in_namespace(&me.ns, move || {
         let off = attachment(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2)), None);
         let own = attachment(IpAddr::V6(me.v6), None);
         let lo = attachment(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), None);
@@ -142,11 +151,21 @@ fn targets_off_the_link_are_refused_with_a_reason() {
             &link,
             &[IpAddr::V4(ROUTER_BRIDGE_V4)],
             &Timing::template(3),
+            None,
             &stop,
             &mut |r| got.push(r),
         )
         .expect("run");
-        (off, own, lo, named, (got, st))
+        // Given a pool without the link's sockets, the run creates none: a typed error.
+        let unprepared = run(
+            &link,
+            &[IpAddr::V4(ROUTER_BRIDGE_V4)],
+            &Timing::template(3),
+            Some(&RawSockets::empty()),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        );
+        (off, own, lo, named, (got, st), unprepared)
     })
     .expect("thread in target 0's namespace");
     assert!(
@@ -164,6 +183,10 @@ fn targets_off_the_link_are_refused_with_a_reason() {
     assert!(
         matches!(&named, Err(LinkError::NoSuchInterface(n)) if n == "eth9"),
         "{named:?}"
+    );
+    assert!(
+        matches!(&unprepared, Err(LinkError::NotPrepared { kind: "ARP", interface, .. }) if interface == "eth0"),
+        "{unprepared:?}"
     );
     let (got, st) = stopped;
     assert_eq!(got.len(), 1);
