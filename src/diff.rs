@@ -5,7 +5,7 @@
 //! do, 2 on trouble. Trouble is reported here, on stderr as `monban diff: ...`, and comes
 //! back as `Ok(2)`: the binary's own error path exits 1, which would read as "differ".
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,9 +14,6 @@ use monban_output::diff as scandiff;
 use monban_output::read::ScanFile;
 
 use crate::cli::diff::{DiffFormat, DiffPlan, Side};
-
-/// Most bytes of a scan file read (a full-range scan of a /16 fits many times).
-const MAX_SCAN_FILE: u64 = 1 << 30;
 
 /// Exit status: the scans differ.
 const EXIT_DIFFERENT: u8 = 1;
@@ -32,39 +29,9 @@ pub(crate) fn shown(path: &Path) -> String {
     }
 }
 
-/// Reads up to `limit` bytes of `path` (`-` = stdin): a device or a pipe has no size to
-/// check beforehand, so the read itself is bounded.
-pub(crate) fn slurp(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let too_big = || {
-        anyhow::anyhow!(
-            "larger than {} MiB: not a scan file monban reads",
-            limit >> 20
-        )
-    };
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(limit + 1)
-            .read_to_end(&mut bytes)?;
-    } else {
-        let file = std::fs::File::open(path)?;
-        let meta = file.metadata()?;
-        anyhow::ensure!(!meta.is_dir(), "is a directory");
-        if meta.len() > limit {
-            return Err(too_big());
-        }
-        file.take(limit + 1).read_to_end(&mut bytes)?;
-    }
-    if bytes.len() as u64 > limit {
-        return Err(too_big());
-    }
-    Ok(bytes)
-}
-
 /// Reads scan `which` (A or B) from `path`.
 fn scan_file(which: &str, path: &Path) -> Result<ScanFile> {
-    let bytes = slurp(path, MAX_SCAN_FILE)
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_INPUT_FILE)
         .with_context(|| format!("cannot read {which} ({})", shown(path)))?;
     let scan = monban_output::read::read(&bytes).with_context(|| {
         format!(

@@ -12,14 +12,11 @@ use monban_local::report;
 use crate::cli::local::LocalPlan;
 use crate::scan::open_output;
 
-/// Most bytes of an `--against` file read (a full-range scan of a few hosts is a few MB).
-const MAX_SCAN_FILE: u64 = 256 << 20;
-
 /// Reads the `--against` scan.
 fn scan_file(path: &std::path::Path) -> Result<monban_output::read::ScanFile> {
     let shown = crate::diff::shown(path);
-    let bytes =
-        crate::diff::slurp(path, MAX_SCAN_FILE).with_context(|| format!("cannot read {shown}"))?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_INPUT_FILE)
+        .with_context(|| format!("cannot read {shown}"))?;
     monban_output::read::read(&bytes).with_context(|| {
         format!("{shown} is not a scan monban reads (nmap or monban XML, monban JSON Lines)")
     })

@@ -8,6 +8,7 @@ mod cli;
 mod detect;
 mod diff;
 mod explain;
+mod files;
 mod history;
 mod local;
 mod privilege;

@@ -15,7 +15,6 @@ use monban_netio::{DriveOptions, Handler, NetError};
 use monban_output::{
     GrepSink, JsonSink, MultiSink, NormalSink, RunInfo, RunStats, Sink, SinkOptions, XmlSink,
 };
-use monban_probes::Transport;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fs::File;
@@ -58,7 +57,7 @@ fn reopen_output(
         return Ok(Box::new(std::io::stdout()));
     }
     if format == OutputFormat::Xml {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text(path, crate::files::MAX_INPUT_FILE)
             .with_context(|| format!("cannot read {} to resume it", path.display()))?;
         let kept = resume::cut_xml(&text, done).with_context(|| {
             format!(
@@ -623,12 +622,8 @@ fn add_risks(report: &mut monban_engine::HostReport) {
         .iter()
         .filter(|p| p.state == PortState::Open)
         .filter_map(|p| {
-            let transport = match p.proto {
-                Protocol::Tcp => Transport::Tcp,
-                Protocol::Udp => Transport::Udp,
-            };
             let service = report.service(p.port, p.proto).map(|d| d.name.as_str());
-            let risk = monban_probes::risk_for(p.port, transport, service)?;
+            let risk = monban_probes::risk_for(p.port, p.proto, service)?;
             Some(RiskNote {
                 port: p.port,
                 proto: p.proto,

@@ -62,3 +62,28 @@ fn unknown_option_is_a_usage_error() {
 fn bad_address_is_a_usage_error() {
     expect_usage_error(&["scan", "-p", "80", "300.1.1.1"], "300.1.1.1");
 }
+
+/// Files read whole are read with a bound: an endless device, a directory or binary junk
+/// as a target list, an exclude list or a scan to resume is one clear line, not all of
+/// memory or a hang.
+#[test]
+fn hostile_input_files_are_usage_errors() {
+    let junk = std::env::temp_dir().join(format!("monban-junk-{}", std::process::id()));
+    std::fs::write(&junk, b"\xff\xfe\x00garbage\x80").unwrap();
+    let junk = junk.to_str().unwrap().to_string();
+    for flag in ["-iL", "--excludefile"] {
+        let with = |file: &str, names: &str| {
+            let mut args = vec!["scan", "-p", "80", flag, file];
+            if flag == "--excludefile" {
+                args.push("127.0.0.1");
+            }
+            expect_usage_error(&args, names);
+        };
+        with("/dev/zero", "larger than 1024 MiB");
+        with("/", "is a directory");
+        with(&junk, "not UTF-8 text");
+    }
+    expect_usage_error(&["scan", "--resume", "/dev/zero"], "larger than 1024 MiB");
+    expect_usage_error(&["scan", "--resume", "/"], "is a directory");
+    std::fs::remove_file(&junk).unwrap();
+}

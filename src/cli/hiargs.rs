@@ -6,7 +6,7 @@
 //! [`Env`], so tests run without touching the file system or the network.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,13 +33,7 @@ pub(crate) struct SystemEnv;
 
 impl Env for SystemEnv {
     fn read_file(&self, path: &str) -> io::Result<String> {
-        if path == "-" {
-            let mut text = String::new();
-            io::stdin().read_to_string(&mut text)?;
-            Ok(text)
-        } else {
-            std::fs::read_to_string(path)
-        }
+        crate::files::read_text(std::path::Path::new(path), crate::files::MAX_INPUT_FILE)
     }
 
     fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
