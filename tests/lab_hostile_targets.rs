@@ -14,7 +14,10 @@
 //! nothing, the lies are the only answers there are.
 //!
 //! Scans: `-sS` over IPv4 and IPv6, `-sA`, all 65,535 ports of three hosts; `-sU` over
-//! both families and `-sT` over the ports where the truth varies. Under `-sT` the lies
+//! both families and `-sT` over the ports where the truth varies. Then a hostile host:
+//! `liar::HOSTILE_V4`, an address the router drops everything for and whose every probe
+//! the liar answers, so that lies are all it ever says; its 2,000 scanned ports must all
+//! read filtered, no-response. Under `-sT` the lies
 //! meet the scanner's kernel, not monban: the liar's ICMP errors quote sequence numbers
 //! far outside the connection's window, because Linux takes an error quoting any number
 //! from the SYN's to the next one as the connection's own (the liar first flipped the
@@ -38,7 +41,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{lab, parse_jsonl, parse_xml, read, scratch, targets};
-use monban_lab::liar::{Liar, LiarOptions, LiarReport, Lie};
+use monban_lab::liar::{Liar, LiarOptions, LiarReport, Lie, HOSTILE_V4, HOSTILE_V6};
 use monban_lab::{Lab, Probe};
 
 /// Lie about every port divisible by this too (1,310 of a full range per host).
@@ -173,8 +176,28 @@ fn scan_under_liar(
     v6: bool,
     ports: &'static str,
 ) -> Run {
-    let what = format!("monban {scan}{} -p {ports}", if v6 { " -6" } else { "" });
-    let dir = scratch(&format!("liar{scan}{}", if v6 { "-6" } else { "" }));
+    scan_of(lab, liar, scan, v6, ports, targets(lab, v6))
+}
+
+/// Like [`scan_under_liar`], of the addresses `to`.
+fn scan_of(
+    lab: &Lab,
+    liar: &Liar,
+    scan: &'static str,
+    v6: bool,
+    ports: &'static str,
+    to: Vec<String>,
+) -> Run {
+    let what = format!(
+        "monban {scan}{} -p {ports} {}",
+        if v6 { " -6" } else { "" },
+        to.join(" ")
+    );
+    let dir = scratch(&format!(
+        "liar{scan}{}-{}",
+        if v6 { "-6" } else { "" },
+        to.len()
+    ));
     let mut args: Vec<String> = ["scan", scan, "-p", ports, "-n", "-Pn", "--reason"]
         .map(String::from)
         .to_vec();
@@ -188,7 +211,7 @@ fn scan_under_liar(
         "-oX".into(),
         dir.join("scan.xml").display().to_string(),
     ]);
-    args.extend(targets(lab, v6));
+    args.extend(to);
     let before = liar.settle(SETTLE, SCAN_LIMIT);
     let ran = run_measured(
         &mut lab.scanner_cmd(common::MONBAN, &args),
@@ -330,6 +353,64 @@ fn check(lab: &Lab, run: &Run) {
     }
 }
 
+/// Checks the scan of the hostile host: the router drops everything sent to it, so its
+/// only answers are the liar's, and every port must read filtered, no-response.
+fn check_hostile(run: &Run) {
+    let Run {
+        what, ran, lies, ..
+    } = run;
+    assert!(
+        ran.status.success(),
+        "{what} failed ({}):\n{}",
+        ran.status,
+        ran.stderr
+    );
+    assert!(
+        ran.max_rss_kib < MAX_RSS_KIB,
+        "{what}: peak RSS {} KiB, bound {MAX_RSS_KIB} KiB",
+        ran.max_rss_kib
+    );
+    let addr = HOSTILE_V4.to_string();
+    let scanned = common::parse_ranges(run.ports, "ports");
+    let json = parse_jsonl(&read(&run.dir.join("scan.jsonl")), &format!("{what} -oJ"));
+    let xml = parse_xml(&read(&run.dir.join("scan.xml")), &format!("{what} -oX"));
+    for (out, report) in [("-oJ", &json.hosts), ("-oX", &xml)] {
+        let got: Vec<&String> = report.keys().collect();
+        assert_eq!(got, vec![&addr], "{what} {out}: hosts");
+        let table = &report[&addr];
+        assert_eq!(table.len(), scanned.len(), "{what} {out}: ports");
+        let wrong: Vec<String> = scanned
+            .iter()
+            .filter(|&&p| table.get(p) != Some(("filtered", "no-response")))
+            .map(|p| format!("{p} {:?}", table.get(*p)))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{what} {out}: the liar made ports: {wrong:?}"
+        );
+    }
+    assert!(
+        json.streamed_open(what).is_empty(),
+        "{what}: streamed open ports"
+    );
+    let end = json.end(what);
+    assert_eq!(
+        end["hosts_up"].as_u64(),
+        Some(1),
+        "{what}: hosts_up in {end}"
+    );
+    for lie in expected_lies(false, false) {
+        // The host never answers, so there is no true answer to repeat.
+        if lie != Lie::Duplicate {
+            assert!(
+                lies.count(lie) > 0,
+                "{what}: no {} sent: {lies}",
+                lie.name()
+            );
+        }
+    }
+}
+
 /// UDP and connect scans cover the ports where the lab's truth varies: every answering and
 /// silent UDP port, the edges of the dropped and rejected ranges, the open TCP ports.
 const SOME: &str = "1-1100,5000-5005,8080,9999,19990-20010,20990-21010,21490-21510,\
@@ -337,9 +418,14 @@ const SOME: &str = "1-1100,5000-5005,8080,9999,19990-20010,20990-21010,21490-215
 
 #[test]
 fn forged_replies_change_no_port_state() {
-    let lab = lab(Lab::builder());
-    let mut liar = Liar::start(&lab, LiarOptions::for_lab(&lab, EVERY))
-        .unwrap_or_else(|e| panic!("cannot start the liar: {e}"));
+    // The hostile host: an address the router drops everything for, whose every port the
+    // liar answers.
+    let lab = lab(Lab::builder()
+        .router_rule(&format!("ip daddr {HOSTILE_V4} drop"))
+        .router_rule(&format!("ip6 daddr {HOSTILE_V6} drop")));
+    let mut opts = LiarOptions::for_lab(&lab, EVERY);
+    opts.every_port_of = vec![HOSTILE_V4.into(), HOSTILE_V6.into()];
+    let mut liar = Liar::start(&lab, opts).unwrap_or_else(|e| panic!("cannot start the liar: {e}"));
     let start = Instant::now();
     // Every scan first, then the checks: see MAX_RSS_KIB.
     let runs = [
@@ -350,6 +436,14 @@ fn forged_replies_change_no_port_state() {
         scan_under_liar(&lab, &liar, "-sU", true, SOME),
         scan_under_liar(&lab, &liar, "-sT", false, SOME),
     ];
+    let hostile = scan_of(
+        &lab,
+        &liar,
+        "-sS",
+        false,
+        "1-2000",
+        vec![HOSTILE_V4.to_string()],
+    );
     let total = liar
         .stop()
         .unwrap_or_else(|e| panic!("the liar failed: {e}"));
@@ -360,4 +454,5 @@ fn forged_replies_change_no_port_state() {
     for run in &runs {
         check(&lab, run);
     }
+    check_hostile(&hostile);
 }

@@ -54,6 +54,13 @@ const ACK: u8 = 0x10;
 pub const NEVER_PROBED_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 250);
 /// The IPv6 address of the targets' network that no host has.
 pub const NEVER_PROBED_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 1, 0, 0, 0, 0, 0, 0x250);
+/// An address of the targets' network that no host has, for a hostile host: a test that
+/// makes the router drop what is sent to it (`LabBuilder::router_rule`) and names it in
+/// [`LiarOptions::every_port_of`] gets a host whose only answers are the liar's, so that
+/// its truth is every port filtered, no-response.
+pub const HOSTILE_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 240);
+/// The IPv6 address of the hostile host.
+pub const HOSTILE_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 1, 0, 0, 0, 0, 0, 0x240);
 /// An address on the scanner's network that is not the scanner's: quoted as the source of
 /// packets the scanner never sent.
 pub const NOT_SCANNER_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 99);
@@ -176,6 +183,9 @@ pub struct LiarOptions {
     pub every: u16,
     /// Lie about these ports always.
     pub focus: Vec<u16>,
+    /// Lie about every port of these addresses: a hostile host, such as [`HOSTILE_V4`]
+    /// once the router drops everything sent to it.
+    pub every_port_of: Vec<IpAddr>,
 }
 
 impl LiarOptions {
@@ -197,12 +207,17 @@ impl LiarOptions {
         focus.extend(crate::REJECTED.take(16));
         focus.sort_unstable();
         focus.dedup();
-        LiarOptions { every, focus }
+        LiarOptions {
+            every,
+            focus,
+            every_port_of: Vec::new(),
+        }
     }
 
-    fn chosen(&self, port: u16) -> bool {
+    fn chosen(&self, addr: IpAddr, port: u16) -> bool {
         (self.every != 0 && port.is_multiple_of(self.every))
             || self.focus.binary_search(&port).is_ok()
+            || self.every_port_of.contains(&addr)
     }
 }
 
@@ -494,7 +509,7 @@ fn run(
             } else if from.sll_pkttype == libc::PACKET_HOST {
                 if let Some(p) = read_probe(frame) {
                     counters.probes.fetch_add(1, Ordering::Relaxed);
-                    if opts.chosen(p.dport) {
+                    if opts.chosen(p.dst, p.dport) {
                         counters.lied_to.fetch_add(1, Ordering::Relaxed);
                         forge(&p, &mut out);
                     }
@@ -658,7 +673,7 @@ fn duplicate(frame: &[u8], opts: &LiarOptions, out: &mut Vec<(Lie, Vec<u8>)>) {
     let Some(sport) = ip.get(l4..).and_then(|t| be16(t, 0)) else {
         return;
     };
-    if !opts.chosen(sport) {
+    if !opts.chosen(src, sport) {
         return;
     }
     let mut seg = ip.get(l4..).unwrap_or(&[]).to_vec();
@@ -1237,16 +1252,21 @@ mod tests {
 
     #[test]
     fn focus_and_every_choose_ports() {
+        let t = IpAddr::V4(Ipv4Addr::new(10, 77, 1, 10));
+        let hostile = IpAddr::V4(HOSTILE_V4);
         let o = LiarOptions {
             every: 100,
             focus: vec![22, 80],
+            every_port_of: vec![hostile],
         };
-        assert!(o.chosen(22) && o.chosen(80) && o.chosen(200) && o.chosen(0));
-        assert!(!o.chosen(23) && !o.chosen(199));
+        assert!(o.chosen(t, 22) && o.chosen(t, 80) && o.chosen(t, 200) && o.chosen(t, 0));
+        assert!(!o.chosen(t, 23) && !o.chosen(t, 199));
+        assert!(o.chosen(hostile, 23) && o.chosen(hostile, 199));
         let none = LiarOptions {
             every: 0,
             focus: vec![],
+            every_port_of: vec![],
         };
-        assert!(!none.chosen(0) && !none.chosen(100));
+        assert!(!none.chosen(t, 0) && !none.chosen(t, 100));
     }
 }
