@@ -12,6 +12,9 @@
 //! and kernel RSTs everywhere else. Optional random loss on the router's forward path and a
 //! token-bucket rate limit towards the targets make the network hostile on purpose.
 //!
+//! [`liar::Liar`] adds a forger on the router that answers the scanner's probes with
+//! defective lies (the hostile-target lab).
+//!
 //! A [`Lab`] deletes its namespaces when dropped (also when a test panics). Labs are
 //! serialised across threads and processes by an `flock` on [`LOCK_PATH`], and namespaces
 //! left by dead processes are swept when the next lab starts.
@@ -21,6 +24,7 @@
 mod cmd;
 pub mod daemons;
 mod error;
+pub mod liar;
 mod listen;
 mod netns;
 pub mod pg;

@@ -1547,6 +1547,11 @@ impl Scan {
         let Ok(p) = wire::parse(packet) else {
             return false;
         };
+        // A packet the target's kernel would have dropped for its checksum is no answer:
+        // whoever sent it, a damaged or forged reply must not decide a port.
+        if !wire::checksums_ok(packet) {
+            return false;
+        }
         match p.l4 {
             wire::L4::Tcp {
                 src_port,
@@ -1710,11 +1715,14 @@ impl Scan {
                 if quoted.protocol != proto {
                     return false;
                 }
-                // ICMP errors quote at least 8 bytes of the TCP header; without the
-                // sequence number (a non-conforming router) we accept on the ports.
-                if let Some(seq) = quoted.seq {
-                    if !self.jar.check(quoted.dst, port, sport, seq) {
-                        return false;
+                // Every ICMP error quotes at least 8 bytes of the datagram (RFC 792,
+                // RFC 4443), which for TCP hold the sequence number: our cookie. A quote
+                // too short to hold it proves nothing (anyone who saw the probe can copy
+                // its ports) and is no answer.
+                if proto == 6 {
+                    match quoted.seq {
+                        Some(seq) if self.jar.check(quoted.dst, port, sport, seq) => {}
+                        _ => return false,
                     }
                 }
                 let reason = match kind {

@@ -227,10 +227,14 @@ fn timestamp_reply(probe: &[u8]) -> Option<Vec<u8>> {
         },
     )
     .ok()?;
-    // Type 14 with receive and transmit times; the engine does not check checksums.
+    // Type 14 with receive and transmit times, and the ICMP checksum made right again:
+    // the engine takes no reply whose checksum fails.
     buf[20] = 14;
     buf[32..36].copy_from_slice(&1000u32.to_be_bytes());
     buf[36..40].copy_from_slice(&1001u32.to_be_bytes());
+    buf[22..24].copy_from_slice(&[0, 0]);
+    let sum = monban_wire::checksum::finish(monban_wire::checksum::data(&buf[20..n]));
+    buf[22..24].copy_from_slice(&sum.to_be_bytes());
     Some(buf[..n].to_vec())
 }
 
@@ -1208,6 +1212,80 @@ fn forged_and_stray_replies_are_ignored() {
     let r = report.expect("a host report");
     assert_eq!(r.status, monban_engine::HostStatus::Down);
     assert_eq!(scan.progress().probes_sent, 7);
+}
+
+#[test]
+fn perfect_cookies_in_broken_packets_are_ignored() {
+    // A liar on the path sees the probe and can echo its cookie; what it cannot do is make
+    // a packet the target's kernel would accept and still lie. A SYN/ACK that acknowledges
+    // the probe exactly but fails its IP or TCP checksum, and an admin-prohibited that
+    // quotes the probe's ports but not its sequence number, must not decide the port: a
+    // dropped port would otherwise read open or admin-prohibited.
+    let t0 = Instant::now();
+    let target = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 10));
+    let me = IpAddr::V4(SCANNER4);
+    let mut scan = one_target(plain_config(ScanType::Syn, vec![80], 6), target, t0);
+    let mut probe = [0u8; 128];
+    let t = scan.poll_transmit(t0, &mut probe).unwrap();
+    let probe = &probe[..t.len];
+    let Ok(monban_wire::Parsed {
+        l4: monban_wire::L4::Tcp { src_port, seq, .. },
+        ..
+    }) = monban_wire::parse(probe)
+    else {
+        panic!("not a TCP probe: {probe:02x?}");
+    };
+    let mut synack = [0u8; 128];
+    let n = monban_wire::build_tcp(
+        &mut synack,
+        &monban_wire::TcpProbe {
+            src: target,
+            dst: me,
+            ttl: 64,
+            ip_id: 1,
+            src_port: 80,
+            dst_port: src_port,
+            seq: 7,
+            ack: seq.wrapping_add(1),
+            flags: monban_wire::TcpFlags::SYN | monban_wire::TcpFlags::ACK,
+            window: 100,
+            options: &[],
+            payload: &[],
+        },
+    )
+    .unwrap();
+    let synack = &synack[..n];
+    let mut bad_ip = synack.to_vec();
+    bad_ip[10] ^= 0x5a;
+    assert!(!scan.on_packet(t0, &bad_ip), "bad IPv4 header checksum");
+    let mut bad_tcp = synack.to_vec();
+    bad_tcp[37] ^= 0x34;
+    assert!(!scan.on_packet(t0, &bad_tcp), "bad TCP checksum");
+    let short = icmp_unreach(target, me, &probe[..24], 13);
+    assert!(
+        !scan.on_packet(t0, &short),
+        "a quote without the sequence number"
+    );
+    // The whole probe quoted is an answer; so is the perfect SYN/ACK after it, as a second
+    // opinion (the first answer stands).
+    let full = icmp_unreach(target, me, probe, 13);
+    let mut again = one_target(plain_config(ScanType::Syn, vec![80], 6), target, t0);
+    let mut buf = [0u8; 128];
+    again.poll_transmit(t0, &mut buf).unwrap();
+    assert!(again.on_packet(t0, &full), "a full quote");
+    // The same SYN/ACK with the partial checksum of offload (the pseudo-header's sum, as a
+    // local sender leaves it on a veth) is the target's own answer.
+    let mut partial = synack.to_vec();
+    let sum = monban_wire::checksum::pseudo_header(target, me, 6, 20).unwrap();
+    partial[36..38].copy_from_slice(&sum.to_be_bytes());
+    assert!(scan.on_packet(t0, &partial), "partial checksum");
+    let mut open = None;
+    while let Some(ev) = scan.poll_event() {
+        if let Event::Host(r) = ev {
+            open = r.ports.iter().find(|p| p.port == 80).map(|p| p.state);
+        }
+    }
+    assert_eq!(open, Some(PortState::Open));
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub use std::net::IpAddr;
 pub use arp::MacAddr;
 pub use error::WireError;
 pub use summary::{
-    build_echo, build_tcp, build_timestamp, build_udp, parse, EchoProbe, IcmpError, Parsed, Quoted,
-    TcpProbe, TimestampProbe, UdpProbe, L4, TCP_OPT_MSS_1460,
+    build_echo, build_tcp, build_timestamp, build_udp, checksums_ok, parse, EchoProbe, IcmpError,
+    Parsed, Quoted, TcpProbe, TimestampProbe, UdpProbe, L4, TCP_OPT_MSS_1460,
 };
 pub use tcp::TcpFlags;

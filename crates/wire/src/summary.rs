@@ -195,6 +195,86 @@ pub fn parse(packet: &[u8]) -> Result<Parsed<'_>, WireError> {
     }
 }
 
+/// Whether the checksums of a packet (starting at its IP header) hold: the IPv4 header's,
+/// and the TCP, UDP, ICMP or ICMPv6 checksum of an unfragmented packet.
+///
+/// [`parse`] reads packets without looking at checksums; a scanner that takes a reply as
+/// an answer must look, or a damaged or forged packet the target's kernel would never have
+/// accepted could decide a port's state. Two cases count as good without summing to zero:
+/// an IPv4 UDP checksum of zero (none was computed), and a TCP or UDP checksum field that
+/// holds exactly the pseudo-header's sum, the *partial* checksum a sender on the same
+/// machine leaves for the network card to finish, which virtual links (veth, tap) deliver
+/// as is. A fragment's transport checksum covers data it does not hold and is not checked.
+/// A packet [`parse`] would reject gives false.
+pub fn checksums_ok(packet: &[u8]) -> bool {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let Ok(p) = ipv4::Packet::new_checked(packet) else {
+                return false;
+            };
+            if !p.verify_checksum() {
+                return false;
+            }
+            if p.frag_offset() != 0 || p.more_frags() {
+                return true;
+            }
+            let Some(l4) = packet.get(p.header_len()..usize::from(p.total_len())) else {
+                return false;
+            };
+            let (src, dst) = (IpAddr::V4(p.src_addr()), IpAddr::V4(p.dst_addr()));
+            transport_checksum_ok(src, dst, p.protocol(), l4)
+        }
+        Some(6) => {
+            let Ok(p) = ipv6::Packet::new_checked(packet) else {
+                return false;
+            };
+            let end = ipv6::HEADER_LEN + usize::from(p.payload_len());
+            let Some(payload) = packet.get(ipv6::HEADER_LEN..end) else {
+                return false;
+            };
+            let Ok(upper) = ipv6::walk_extension_headers(p.next_header(), payload) else {
+                return false;
+            };
+            if upper.fragment.is_some() {
+                return true;
+            }
+            let (src, dst) = (IpAddr::V6(p.src_addr()), IpAddr::V6(p.dst_addr()));
+            transport_checksum_ok(src, dst, upper.protocol, upper.payload)
+        }
+        _ => false,
+    }
+}
+
+/// The transport checksum of a whole segment `l4` of `protocol` between `src` and `dst`.
+fn transport_checksum_ok(src: IpAddr, dst: IpAddr, protocol: u8, l4: &[u8]) -> bool {
+    use crate::checksum::{combine, data, pseudo_header};
+    let field_at = match protocol {
+        ip::TCP => 16,
+        ip::UDP => 6,
+        ip::ICMP if src.is_ipv4() => return data(l4) == 0xffff,
+        ip::ICMPV6 if src.is_ipv6() => 2,
+        _ => return true,
+    };
+    let Ok(len) = u32::try_from(l4.len()) else {
+        return false;
+    };
+    let Ok(pseudo) = pseudo_header(src, dst, protocol, len) else {
+        return false;
+    };
+    let Some(&[hi, lo]) = l4.get(field_at..field_at + 2) else {
+        return false;
+    };
+    let field = u16::from_be_bytes([hi, lo]);
+    if combine(&[pseudo, data(l4)]) == 0xffff {
+        return true;
+    }
+    match protocol {
+        ip::UDP if src.is_ipv4() && field == 0 => true,
+        ip::TCP | ip::UDP => field == pseudo,
+        _ => false,
+    }
+}
+
 fn parse_v4(data: &[u8]) -> Result<Parsed<'_>, WireError> {
     let p = ipv4::Packet::new_checked(data)?;
     let src = IpAddr::V4(p.src_addr());

@@ -1148,3 +1148,94 @@ fn fuzz_mutated_packets_never_panic() {
         "errors / successes: {counts:?}"
     );
 }
+
+#[test]
+fn checksums_ok_takes_good_and_partial_sums_and_nothing_else() {
+    use crate::checksum::pseudo_header;
+    let mut buf = [0u8; 128];
+    // A SYN/ACK-sized segment over IPv4 and IPv6, a UDP datagram over both.
+    let v6_syn = TcpProbe {
+        src: a("fd00::2"),
+        dst: a("fd00::1"),
+        ..v4_syn()
+    };
+    let udp = |src: &str, dst: &str| UdpProbe {
+        src: a(src),
+        dst: a(dst),
+        ttl: 64,
+        ip_id: 3,
+        src_port: 53,
+        dst_port: 40000,
+        payload: &[1, 2, 3],
+    };
+    let cases: Vec<(Vec<u8>, usize, u8)> = [
+        (
+            build_tcp(&mut buf, &v4_syn()).map(|n| buf[..n].to_vec()),
+            20,
+            ip::TCP,
+        ),
+        (
+            build_tcp(&mut buf, &v6_syn).map(|n| buf[..n].to_vec()),
+            40,
+            ip::TCP,
+        ),
+        (
+            build_udp(&mut buf, &udp("10.0.0.2", "10.0.0.1")).map(|n| buf[..n].to_vec()),
+            20,
+            ip::UDP,
+        ),
+        (
+            build_udp(&mut buf, &udp("fd00::2", "fd00::1")).map(|n| buf[..n].to_vec()),
+            40,
+            ip::UDP,
+        ),
+    ]
+    .into_iter()
+    .map(|(p, at, proto)| (p.unwrap(), at, proto))
+    .collect();
+    for (good, at, proto) in cases {
+        assert!(checksums_ok(&good), "{good:02x?}");
+        let field = at + if proto == ip::TCP { 16 } else { 6 };
+        // Any flipped bit is caught, but in the fields of IPv6 no checksum covers
+        // (traffic class, flow label, hop limit) and in the next header, whose change makes
+        // it a packet of another protocol, whose checksum is not ours to check.
+        for i in 0..good.len() * 8 {
+            let uncovered =
+                at == 40 && (matches!(i / 8, 1..=3 | 6 | 7) || (i / 8 == 0 && i % 8 < 4));
+            if uncovered {
+                continue;
+            }
+            let mut bad = good.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            // A flip in the IPv6 payload length makes another, shorter or longer, packet
+            // that parse already rejects or that no longer sums: either way not ok.
+            assert!(!checksums_ok(&bad), "bit {i} of {good:02x?}");
+        }
+        // The partial sum of checksum offload (the pseudo-header's sum) is taken.
+        let p = parse(&good).unwrap();
+        let len = u32::try_from(good.len() - at).unwrap();
+        let partial = pseudo_header(p.src, p.dst, proto, len).unwrap();
+        let mut off = good.clone();
+        off[field..field + 2].copy_from_slice(&partial.to_be_bytes());
+        assert!(checksums_ok(&off));
+        // No checksum at all: only IPv4 UDP may say so.
+        let mut none = good.clone();
+        none[field..field + 2].copy_from_slice(&[0, 0]);
+        assert_eq!(checksums_ok(&none), proto == ip::UDP && at == 20);
+    }
+    // ICMP errors: the real captures sum right; a flipped byte does not.
+    for pkt in [&V4_ADMIN_PROHIBITED[..], &V6_PORT_UNREACHABLE[..]] {
+        assert!(checksums_ok(pkt));
+        let mut bad = pkt.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x40;
+        assert!(!checksums_ok(&bad));
+    }
+    // A later fragment's transport checksum is not checked; its IPv4 header is.
+    assert!(checksums_ok(&V4_LATER_FRAGMENT));
+    let mut bad = V4_LATER_FRAGMENT.to_vec();
+    bad[8] ^= 1; // TTL, under the header checksum
+    assert!(!checksums_ok(&bad));
+    assert!(!checksums_ok(&[]));
+    assert!(!checksums_ok(&[0x45, 0, 0]));
+}
