@@ -1282,3 +1282,33 @@ pub(crate) fn after(t: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usual_ports_map_to_their_plain_protocols() {
+        assert!(is_tls_port(443) && is_tls_port(993) && is_tls_port(8443));
+        assert!(!is_tls_port(80) && !is_tls_port(4443));
+        assert_eq!(plain_port(443), 80);
+        assert_eq!(plain_port(993), 143);
+        assert_eq!(plain_port(995), 110);
+        assert_eq!(plain_port(4443), 4443);
+    }
+
+    #[test]
+    fn tls_records_are_recognised() {
+        assert!(looks_like_tls(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]));
+        assert!(looks_like_tls(&[0x16, 0x03, 0x03, 0x00]));
+        assert!(!looks_like_tls(&[0x16, 0x03]));
+        assert!(!looks_like_tls(b"HTTP/1.1 400 Bad Request"));
+        assert!(!looks_like_tls(&[0x17, 0x03, 0x03, 0x00]));
+    }
+
+    #[test]
+    fn a_far_deadline_does_not_overflow() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+    }
+}
