@@ -176,6 +176,8 @@ mod tests {
     use std::time::Duration;
 
     const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    /// The only time bound here: a hang catcher, far above the expected 3 s.
+    const HANG: Duration = Duration::from_secs(20);
 
     /// A DNS answer to a version.bind TXT CH `query`, naming `text`.
     fn version_bind_answer(query: &[u8], text: &str) -> Vec<u8> {
@@ -282,8 +284,10 @@ mod tests {
         let c = by_port(&r, closed);
         assert_eq!(c.error, Some(PortError::Refused), "{c:?}");
         assert!(!c.answered);
-        // Everything ran at once: about one probe wait (3 s), not one per probe or port.
-        assert!(took < Duration::from_secs(6), "{took:?}");
+        // A hang catcher only: everything runs at once, about one probe wait (3 s), not
+        // one per probe or port; the exact schedule is tested in the engine's
+        // `tests/version_udp_sim.rs`.
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -328,7 +332,7 @@ mod tests {
         // Only the first datagram of each probe counts: the foreign query ID.
         let l = by_port(&r, liar);
         assert!(l.answered && l.service.is_none(), "{l:?}");
-        assert!(took < Duration::from_secs(6), "{took:?}");
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]

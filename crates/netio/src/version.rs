@@ -506,6 +506,10 @@ mod tests {
     use tls::TlsError;
 
     const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    /// The only time bound of these tests: a hang catcher, far above any expected time
+    /// (the exact times of the policy are tested in simulation, in the engine's
+    /// `tests/version_sim.rs`).
+    const HANG: Duration = Duration::from_secs(20);
 
     /// A small database with short waits; on an unlisted port at intensity 9 the plan is
     /// NULL, Hello, Other, Thing.
@@ -606,42 +610,12 @@ probe Thing tcp
         let _ = r.get_mut().flush();
     }
 
-    /// Line-based: HELLO draws a soft "THING", THING? the version, OTHER a hard match
-    /// for another service (so sending it would show).
-    fn thing_server(s: TcpStream) {
-        let mut r = BufReader::new(s);
-        let mut line = String::new();
-        while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-            let reply: &[u8] = match line.as_str() {
-                "HELLO\r\n" => b"THING\r\n",
-                "THING?\r\n" => b"THING 42\r\n",
-                "OTHER\r\n" => b"OTHER\r\n",
-                _ => b"",
-            };
-            if r.get_mut().write_all(reply).is_err() {
-                return;
-            }
-            line.clear();
-        }
-    }
-
     fn endless_server(mut s: TcpStream) {
         let chunk = [b'x'; 4096];
         if s.write_all(b"STREAM ").is_err() {
             return;
         }
         while s.write_all(&chunk).is_ok() {}
-    }
-
-    fn trickle_server(mut s: TcpStream) {
-        while s.write_all(b"x\n").is_ok() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn greeting_server(mut s: TcpStream) {
-        let _ = s.write_all(b"UNKNOWN GREETING\r\n");
-        drain(s);
     }
 
     fn closing_server(s: TcpStream) {
@@ -654,14 +628,6 @@ probe Thing tcp
             intensity: 9,
             tls: false,
             ..VersionOptions::default()
-        }
-    }
-
-    /// The same, one probe after the other.
-    fn serial() -> VersionOptions {
-        VersionOptions {
-            per_port: 1,
-            ..fast()
         }
     }
 
@@ -696,7 +662,7 @@ probe Thing tcp
         );
         assert_eq!(r.error, None);
         assert_eq!((r.addr, r.port), (LOOPBACK, port));
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -739,112 +705,8 @@ probe Thing tcp
             (r.error, r.tls, r.tls_error, r.in_tunnel),
             (None, None, None, false)
         );
-        // The null probe runs alone for the head start, then GET answers at once; the
-        // silent null probe, earlier in the plan, then gets the settle time to beat it.
-        let least = opts.head_start + opts.settle;
-        assert!(
-            took >= least && took < least + Duration::from_millis(400),
-            "{took:?}"
-        );
-    }
-
-    #[test]
-    fn a_soft_match_narrows_the_remaining_probes() {
-        let db = test_db();
-        let port = serve(thing_server);
-        let (r, _) = one(&db, port, &serial());
-        let m = r.service.unwrap();
-        assert_eq!(m.service, "thing");
-        assert_eq!(m.product.as_deref(), Some("thingd"));
-        assert_eq!(m.version.as_deref(), Some("42"));
-        assert!(!m.soft);
-        // NULL (silent), Hello (soft: thing), Thing; Other has no rules for thing.
-        assert_eq!(r.probes_sent, 3);
-        assert_eq!(r.banner.as_deref(), Some("THING 42"));
-    }
-
-    #[test]
-    fn in_parallel_the_earliest_hard_match_wins() {
-        let db = test_db();
-        let port = serve(thing_server);
-        let (r, took) = one(&db, port, &fast());
-        // Hello, Other and Thing start together after the head start; Other (plan index
-        // 2) and Thing (3) both match hard, and Other comes first in the plan.
-        let m = r.service.unwrap();
-        assert_eq!(
-            (m.service.as_str(), m.product.as_deref()),
-            ("other", Some("other server"))
-        );
-        // Thing is closed when Other's answer comes first, connected or not yet.
-        assert!((3..=4).contains(&r.probes_sent), "{}", r.probes_sent);
-        assert_eq!(r.banner.as_deref(), Some("OTHER"));
-        // Hello (index 1, before Other) got a soft reply and runs to its 300 ms wait:
-        // an earlier step may still beat a later hard match.
-        let least = fast().head_start + Duration::from_millis(300);
-        assert!(
-            took >= least && took < least + Duration::from_millis(300),
-            "{took:?}"
-        );
-    }
-
-    #[test]
-    fn a_silent_server_costs_each_probe_its_wait_and_no_more() {
-        let db = test_db();
-        let port = serve(drain);
-        let (r, took) = one(&db, port, &serial());
-        assert_eq!(r.service, None);
-        assert_eq!(r.probes_sent, 4);
-        assert_eq!(r.banner, None);
-        assert_eq!(r.error, None);
-        let waits = Duration::from_millis(4 * 300);
-        assert!(
-            took >= waits && took < waits + Duration::from_millis(800),
-            "{took:?}"
-        );
-        assert!(r.elapsed >= waits && r.elapsed <= took, "{:?}", r.elapsed);
-    }
-
-    #[test]
-    fn in_parallel_a_silent_server_costs_the_head_start_and_one_wait() {
-        let db = test_db();
-        let port = serve(drain);
-        let (r, took) = one(&db, port, &fast());
-        assert_eq!(
-            (r.service, r.probes_sent, r.banner, r.error),
-            (None, 4, None, None)
-        );
-        // NULL alone for 300 ms (its whole wait), then the other three together.
-        let least = Duration::from_millis(600);
-        assert!(
-            took >= least && took < least + Duration::from_millis(400),
-            "{took:?}"
-        );
-    }
-
-    #[test]
-    fn the_port_budget_cuts_a_silent_server_short() {
-        let db = test_db();
-        let port = serve(drain);
-        let opts = VersionOptions {
-            port_budget: Duration::from_millis(500),
-            ..serial()
-        };
-        let (r, took) = one(&db, port, &opts);
-        assert_eq!(r.service, None);
-        // NULL waits 300 ms, Hello is cut at 500 ms, Other never starts.
-        assert_eq!(r.probes_sent, 2);
-        assert_eq!(r.error, Some(PortError::OutOfTime));
-        assert!(took >= Duration::from_millis(500), "{took:?}");
-        assert!(took < Duration::from_millis(1000), "{took:?}");
-        // In parallel every probe starts, and the budget cuts them all.
-        let opts = VersionOptions {
-            port_budget: Duration::from_millis(500),
-            ..fast()
-        };
-        let (r, took) = one(&db, port, &opts);
-        assert_eq!((r.probes_sent, r.error), (4, Some(PortError::OutOfTime)));
-        assert!(took >= Duration::from_millis(500), "{took:?}");
-        assert!(took < Duration::from_millis(1000), "{took:?}");
+        // When: the head start, then the settle time (exactly, in the engine's simulation).
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -856,45 +718,13 @@ probe Thing tcp
         assert_eq!(r.probes_sent, 4);
         let want = format!("STREAM {}", "x".repeat(BANNER_BYTES - 7));
         assert_eq!(r.banner.as_deref(), Some(want.as_str()));
-        // Each probe ends when MAX_REPLY_BYTES are in, long before its 300 ms wait.
-        assert!(took < Duration::from_millis(600), "{took:?}");
+        // The driver stops reading at the session's limit (MAX_REPLY_BYTES): each probe
+        // ends there, not at its wait (exactly when: in the engine's simulation).
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
-    fn a_trickling_server_ends_at_the_probe_wait() {
-        let db = test_db();
-        let port = serve(trickle_server);
-        let (r, took) = one(&db, port, &fast());
-        assert_eq!(r.service, None);
-        assert_eq!(r.probes_sent, 4);
-        assert!(r.banner.unwrap().starts_with("x x x"));
-        // NULL's 300 ms alone, then three 300 ms waits side by side.
-        let waits = Duration::from_millis(2 * 300);
-        assert!(
-            took >= waits && took < waits + Duration::from_millis(500),
-            "{took:?}"
-        );
-    }
-
-    #[test]
-    fn silence_after_an_unknown_reply_ends_the_probe() {
-        let db = test_db();
-        let port = serve(greeting_server);
-        let opts = VersionOptions {
-            settle: Duration::from_millis(50),
-            ..serial()
-        };
-        let (r, took) = one(&db, port, &opts);
-        assert_eq!(r.service, None);
-        assert_eq!(r.probes_sent, 4);
-        assert_eq!(r.banner.as_deref(), Some("UNKNOWN GREETING"));
-        // Four 50 ms settles, not four 300 ms waits.
-        assert!(took >= Duration::from_millis(200), "{took:?}");
-        assert!(took < Duration::from_millis(700), "{took:?}");
-    }
-
-    #[test]
-    fn a_server_that_closes_at_once_gets_every_probe_quickly() {
+    fn a_server_that_closes_at_once_is_tcpwrapped() {
         let db = test_db();
         let port = serve(closing_server);
         let (r, took) = one(&db, port, &fast());
@@ -906,7 +736,7 @@ probe Thing tcp
         assert_eq!(r.banner, None);
         assert!(!r.answered);
         assert_eq!(r.error, None);
-        assert!(took < Duration::from_millis(600), "{took:?}");
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -923,58 +753,38 @@ probe Thing tcp
     }
 
     #[test]
-    fn ports_are_probed_in_parallel_and_results_keep_target_order() {
-        let db = test_db();
-        let silent = serve(drain);
-        let ssh = serve(ssh_server);
-        let mut targets = vec![(LOOPBACK, silent); 20];
-        targets.insert(7, (LOOPBACK, ssh));
-        let t = Instant::now();
-        let r = run(&db, &targets, &fast());
-        let took = t.elapsed();
-        assert_eq!(r.len(), 21);
-        for (i, r) in r.iter().enumerate() {
-            if i == 7 {
-                let m = r.service.as_ref().unwrap();
-                assert_eq!((r.port, m.product.as_deref()), (ssh, Some("OpenSSH_9.2p1")));
-                assert_eq!(r.probes_sent, 1);
-            } else {
-                assert_eq!((r.port, &r.service, r.probes_sent), (silent, &None, 4));
-            }
-        }
-        // In series this would take 20 x 1.2 s; each port takes 0.6 s, all at once.
-        assert!(took < Duration::from_millis(1500), "{took:?}");
-    }
-
-    #[test]
-    fn max_parallel_bounds_the_connections() {
-        let db = test_db();
-        let silent = serve(drain);
-        let opts = VersionOptions {
-            max_parallel: 1,
-            ..fast()
-        };
-        // (per_port stays 6: the global limit wins.)
-        let t = Instant::now();
-        let r = run(&db, &[(LOOPBACK, silent), (LOOPBACK, silent)], &opts);
-        let took = t.elapsed();
-        assert_eq!(r.iter().map(|r| r.probes_sent).sum::<u32>(), 8);
-        // One connection at a time: eight 300 ms waits back to back.
-        assert!(took >= Duration::from_millis(2400), "{took:?}");
-    }
-
-    #[test]
     fn the_stop_flag_ends_everything() {
         let db = test_db();
         let port = serve(drain);
         let stop = AtomicBool::new(true);
         let t = Instant::now();
         let r = detect(&db, &[(LOOPBACK, port), (LOOPBACK, port)], &fast(), &stop).unwrap();
-        assert!(t.elapsed() < Duration::from_millis(100));
+        assert!(t.elapsed() < HANG);
         assert_eq!(r.len(), 2);
         for r in r {
             assert_eq!((r.probes_sent, r.error), (0, Some(PortError::Stopped)));
         }
+    }
+
+    #[test]
+    fn the_stop_flag_ends_a_running_detection() {
+        let db = test_db();
+        let port = serve(drain);
+        let stop = AtomicBool::new(false);
+        let t = Instant::now();
+        let r = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            detect(&db, &[(LOOPBACK, port)], &fast(), &stop).unwrap()
+        });
+        assert!(t.elapsed() < HANG);
+        // The null probe had connected (a silent server keeps it 300 ms).
+        assert_eq!(
+            (r[0].probes_sent, r[0].error.clone()),
+            (1, Some(PortError::Stopped))
+        );
     }
 
     #[test]
@@ -1080,7 +890,7 @@ probe Thing tcp
             "d959d590cea55df31e7d0a112b7ad5fa8714600c64a2c202007825b60a89fc60"
         );
         // Plain: NULL alone, then TLS; inside: NULL alone, then GET, then NULL's grace.
-        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -1126,11 +936,6 @@ probe Thing tcp
         drain(s);
     }
 
-    /// The start of a TLS handshake record announcing 100 bytes, then nothing more.
-    fn stalling_server(s: TcpStream) {
-        answer_then_drain(s, &[0x16, 0x03, 0x03, 0x00, 0x64, 0x02, 0x00, 0x00]);
-    }
-
     /// Bytes that start like a TLS alert, then garbage.
     fn garbage_server(s: TcpStream) {
         answer_then_drain(
@@ -1162,19 +967,6 @@ probe Thing tcp
     }
 
     #[test]
-    fn a_peer_that_stalls_mid_handshake_costs_the_tls_wait() {
-        let (r, took) = hostile(stalling_server);
-        assert_eq!(r.tls_error, Some(TlsError::Timeout));
-        assert_eq!((r.tls, r.in_tunnel, r.service), (None, false, None));
-        // NULL alone 300 ms, then the handshake's 400 ms.
-        let least = Duration::from_millis(700);
-        assert!(
-            took >= least && took < least + Duration::from_millis(400),
-            "{took:?}"
-        );
-    }
-
-    #[test]
     fn a_peer_that_sends_garbage_fails_the_handshake_at_once() {
         let (r, took) = hostile(garbage_server);
         assert!(
@@ -1183,7 +975,7 @@ probe Thing tcp
             r.tls_error
         );
         assert_eq!((r.tls, r.in_tunnel, r.service), (None, false, None));
-        assert!(took < Duration::from_millis(1100), "{took:?}");
+        assert!(took < HANG, "{took:?}");
     }
 
     #[test]
@@ -1195,12 +987,6 @@ probe Thing tcp
             r.tls_error
         );
         assert_eq!((r.tls, r.in_tunnel), (None, false));
-        assert!(took < Duration::from_millis(1100), "{took:?}");
-    }
-
-    #[test]
-    fn no_targets_no_work() {
-        let db = test_db();
-        assert_eq!(run(&db, &[], &fast()), Vec::new());
+        assert!(took < HANG, "{took:?}");
     }
 }
