@@ -1042,7 +1042,10 @@ fn on_a_tls_port_the_plan_restarts_inside_the_tunnel_on_the_handshake_connection
     let r = sim.results().remove(0);
     let m = r.service.clone().unwrap();
     assert_eq!((m.service.as_str(), r.in_tunnel), ("other", true));
-    assert_eq!((r.tls.clone(), r.tls_error.clone()), (Some(tls_detail()), None));
+    assert_eq!(
+        (r.tls.clone(), r.tls_error.clone()),
+        (Some(tls_detail()), None)
+    );
     assert_eq!(r.detail().unwrap().tunnel.as_deref(), Some("ssl"));
     // The handshake, NULL inside it (same connection), then three more.
     assert_eq!(r.probes_sent, 5);
