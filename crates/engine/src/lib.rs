@@ -16,6 +16,7 @@ pub mod targets;
 pub mod timing;
 pub mod types;
 pub mod verdict;
+pub mod version;
 
 pub use scan::{ConnectOutcome, Event, Progress, Scan, ScanConfig, ScanError, Transmit};
 pub use timing::Timing;

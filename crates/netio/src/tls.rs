@@ -16,63 +16,11 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-/// Raw bytes a server may send before its handshake is complete; a peer that streams
-/// more (or streams handshake records forever) fails with [`TlsError::TooLong`].
-pub const MAX_HANDSHAKE_BYTES: usize = 256 * 1024;
-
-/// Ports where a TLS service usually listens, with the port its plaintext protocol
-/// usually has (so that the probes for that protocol go first inside the tunnel).
-pub const TLS_PORTS: &[(u16, u16)] = &[
-    (443, 80),    // https
-    (465, 25),    // submissions (SMTP over TLS)
-    (563, 119),   // nntps
-    (636, 389),   // ldaps
-    (853, 53),    // domain-s (DNS over TLS)
-    (990, 21),    // ftps
-    (992, 23),    // telnets
-    (993, 143),   // imaps
-    (995, 110),   // pop3s
-    (3269, 3268), // global catalog over TLS
-    (5061, 5060), // sips
-    (5986, 5985), // WinRM over HTTPS
-    (6697, 6667), // ircs
-    (8443, 8080), // https-alt
-];
-
-/// Whether TLS usually listens on `port`.
-pub fn is_tls_port(port: u16) -> bool {
-    TLS_PORTS.iter().any(|&(p, _)| p == port)
-}
-
-/// The port whose probes go first inside a TLS tunnel on `port`: its plaintext
-/// counterpart for a usual TLS port, else `port` itself.
-pub fn plain_port(port: u16) -> u16 {
-    TLS_PORTS
-        .iter()
-        .find(|&&(p, _)| p == port)
-        .map_or(port, |&(_, plain)| plain)
-}
-
-/// Why a TLS handshake did not complete.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TlsError {
-    /// The handshake did not finish within the probe's wait (the peer stalled).
-    #[error("TLS handshake timed out")]
-    Timeout,
-    /// The peer closed the connection before the handshake finished.
-    #[error("connection closed during the TLS handshake")]
-    Closed,
-    /// The peer sent more than [`MAX_HANDSHAKE_BYTES`] without finishing the handshake.
-    #[error("more than {MAX_HANDSHAKE_BYTES} bytes without a finished TLS handshake")]
-    TooLong,
-    /// The peer's bytes are not TLS, it sent an alert, or no common version or cipher
-    /// suite exists; the text is rustls's description.
-    #[error("TLS handshake failed: {0}")]
-    Handshake(String),
-    /// The TLS client could not be set up (a bug or an unusable crypto provider).
-    #[error("TLS client setup failed: {0}")]
-    Setup(String),
-}
+// The TLS port table, the error type and the "looks like TLS" test are policy: they
+// live with the session in the engine, and are re-exported here where they always were.
+pub use monban_engine::version::{
+    is_tls_port, looks_like_tls, plain_port, TlsError, MAX_HANDSHAKE_BYTES, TLS_PORTS,
+};
 
 /// Accepts every certificate and every handshake signature: a scan reads what the
 /// server presents; nothing is sent that trusting it would protect.
@@ -379,12 +327,6 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Whether `reply` starts like a TLS record (a handshake or an alert of TLS 1.0-1.3):
-/// what a TLS server answers to plain text, if it answers.
-pub fn looks_like_tls(reply: &[u8]) -> bool {
-    matches!(reply, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
-}
-
 /// A test certificate and its key, made once with `openssl req -x509 -newkey ec
 /// -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=tls.test/O=Monban Test" -days 3650 -addext
 /// "subjectAltName=DNS:tls.test,IP:127.0.0.1"`: valid from 2026-11-21T07:59:39Z to
@@ -435,25 +377,6 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usual_ports_map_to_their_plain_protocols() {
-        assert!(is_tls_port(443) && is_tls_port(993) && is_tls_port(8443));
-        assert!(!is_tls_port(80) && !is_tls_port(4443));
-        assert_eq!(plain_port(443), 80);
-        assert_eq!(plain_port(993), 143);
-        assert_eq!(plain_port(995), 110);
-        assert_eq!(plain_port(4443), 4443);
-    }
-
-    #[test]
-    fn tls_records_are_recognised() {
-        assert!(looks_like_tls(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]));
-        assert!(looks_like_tls(&[0x16, 0x03, 0x03, 0x00]));
-        assert!(!looks_like_tls(&[0x16, 0x03]));
-        assert!(!looks_like_tls(b"HTTP/1.1 400 Bad Request"));
-        assert!(!looks_like_tls(&[0x17, 0x03, 0x03, 0x00]));
-    }
 
     #[test]
     fn cipher_suites_have_iana_names() {

@@ -3,10 +3,10 @@
 //! [`Probe::wait`] and at most [`MAX_REPLY_BYTES`], and asks [`ProbeDb::identify`].
 //!
 //! ```
-//! use monban_probes::{ProbeDb, Transport};
+//! use monban_probes::{ProbeDb, Protocol};
 //!
 //! let db = ProbeDb::builtin().expect("the embedded database parses");
-//! let first = db.probes_for(22, Transport::Tcp, 7).next().expect("a probe for port 22");
+//! let first = db.probes_for(22, Protocol::Tcp, 7).next().expect("a probe for port 22");
 //! assert!(first.is_null()); // SSH speaks first: connect and listen
 //! let m = db.identify(first, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n").unwrap();
 //! assert_eq!(m.product.as_deref(), Some("OpenSSH"));
@@ -69,9 +69,6 @@ mod lex;
 mod risk;
 mod template;
 
-/// The old name of [`Protocol`], kept while callers move over.
-#[doc(hidden)]
-pub use db::Protocol as Transport;
 pub use db::{Probe, ProbeDb, Protocol, ServiceMatch, MAX_REPLY_BYTES};
 pub use error::{ProbeDbError, RiskTableError};
 pub use risk::{risk_for, Risk, RiskLevel, RiskTable};
