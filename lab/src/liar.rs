@@ -737,6 +737,51 @@ fn l4_checksum(src: IpAddr, dst: IpAddr, proto: u8, seg: &[u8]) -> u16 {
     }
 }
 
+/// The *partial* form of a TCP or UDP checksum field: the pseudo-header's sum alone, which
+/// a sender on the same machine leaves for the network card and a virtual link delivers
+/// as is. A scanner must take it (the lab's own targets send it), so a forged checksum
+/// that happens to equal it is no defect.
+fn partial_checksum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u16 {
+    let mut acc = 0;
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            acc = sum(&s.octets(), acc);
+            acc = sum(&d.octets(), acc);
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            acc = sum(&s.octets(), acc);
+            acc = sum(&d.octets(), acc);
+        }
+        _ => {}
+    }
+    !fold(acc + u64::from(proto) + len as u64)
+}
+
+/// Breaks the transport checksum at `field_at` of `ip` (a whole packet, its segment from
+/// `l4_at` on): flipped bits, but never into a form a receiver must accept (the partial
+/// form, or an IPv4 UDP zero), which a random flip reaches once in 65,536 packets.
+fn break_l4_checksum(
+    ip: &mut [u8],
+    l4_at: usize,
+    field_at: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+) {
+    let Some(&[hi, lo]) = ip.get(field_at..field_at + 2) else {
+        return;
+    };
+    let good = u16::from_be_bytes([hi, lo]);
+    let partial = partial_checksum(src, dst, proto, ip.len().saturating_sub(l4_at));
+    let accepted = |v: u16| v == partial || (proto == UDP && src.is_ipv4() && v == 0);
+    let bad = [0x1234u16, 0x4321, 0x0f0f]
+        .into_iter()
+        .map(|m| good ^ m)
+        .find(|&v| !accepted(v))
+        .unwrap_or(good ^ 0x1234);
+    ip[field_at..field_at + 2].copy_from_slice(&bad.to_be_bytes());
+}
+
 /// A TCP segment with a correct checksum; `options` are padded to whole words with zeros
 /// (end of options) unless they are already.
 #[allow(clippy::too_many_arguments)]
@@ -933,8 +978,7 @@ fn forge(p: &Probe, out: &mut Vec<(Lie, Vec<u8>)>) {
         push(Lie::BadIpChecksum, b);
     }
     let mut b = perfect.clone();
-    b[l4_at + 16] ^= 0x12;
-    b[l4_at + 17] ^= 0x34;
+    break_l4_checksum(&mut b, l4_at, l4_at + 16, t, s, TCP);
     push(Lie::BadL4Checksum, b);
     forge_truncated(&perfect, l4_at, p.v6(), &mut push);
 
@@ -1158,8 +1202,7 @@ fn forge_udp(
         push(Lie::BadIpChecksum, b);
     }
     let mut b = perfect.clone();
-    b[l4_at + 6] ^= 0x12;
-    b[l4_at + 7] ^= 0x34;
+    break_l4_checksum(&mut b, l4_at, l4_at + 6, t, s, UDP);
     push(Lie::BadL4Checksum, b);
     forge_truncated(&perfect, l4_at, p.v6(), push);
 
@@ -1222,6 +1265,33 @@ mod tests {
         acc = sum(&[10, 77, 1, 10], acc);
         acc += u64::from(TCP) + seg.len() as u64;
         assert_eq!(fold(sum(seg, acc)), 0, "TCP segment sums to zero");
+    }
+
+    #[test]
+    fn a_broken_checksum_never_lands_on_a_form_receivers_accept() {
+        for (v6, proto) in [(false, TCP), (true, TCP), (false, UDP), (true, UDP)] {
+            let p = probe(v6, proto);
+            let (src, dst) = (p.src, p.dst);
+            let l4_at = if v6 { 40 } else { 20 };
+            let field_at = l4_at + if proto == TCP { 16 } else { 6 };
+            let len = p.ip.len() - l4_at;
+            let partial = partial_checksum(src, dst, proto, len);
+            // The same form monban reads (the pseudo-header's sum alone).
+            let wire = monban_wire::checksum::pseudo_header(src, dst, proto, len as u32).unwrap();
+            assert_eq!(partial, wire);
+            // A packet whose first flip would land on the partial form gets another.
+            let mut ip = p.ip.clone();
+            ip[field_at..field_at + 2].copy_from_slice(&(partial ^ 0x1234).to_be_bytes());
+            break_l4_checksum(&mut ip, l4_at, field_at, src, dst, proto);
+            let got = u16::from_be_bytes([ip[field_at], ip[field_at + 1]]);
+            assert_ne!(got, partial);
+            assert_ne!(got, partial ^ 0x1234);
+            // Otherwise it is broken and monban's own check says so.
+            let mut ip = p.ip.clone();
+            break_l4_checksum(&mut ip, l4_at, field_at, src, dst, proto);
+            assert!(!monban_wire::checksums_ok(&ip), "{v6} {proto}");
+            assert!(monban_wire::checksums_ok(&p.ip), "{v6} {proto}");
+        }
     }
 
     #[test]
