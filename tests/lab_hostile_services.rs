@@ -29,7 +29,6 @@
 mod common;
 
 use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -222,8 +221,6 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>>
 
 /// Runs `cmd` (whose pid is the scanner's: `ip netns exec` execs it), reaping it with
 /// `wait4` to learn its peak memory; kills it and fails the test after `limit`.
-// The child is reaped by `libc::wait4`, on every path, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command, limit: Duration) -> Measured {
     let shown = format!("{cmd:?}");
     let start = Instant::now();
@@ -235,39 +232,14 @@ fn run_measured(cmd: &mut Command, limit: Duration) -> Measured {
         .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
     let out = drain(child.stdout.take().expect("stdout"));
     let err = drain(child.stderr.take().expect("stderr"));
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut raw = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 on the pid of a child we spawned and have not reaped, with valid
-        // pointers to a status and a rusage.
-        let r = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        assert!(
-            r == 0,
-            "wait4 on {shown}: {}",
-            std::io::Error::last_os_error()
-        );
-        if start.elapsed() > limit {
-            // SAFETY: kill(2) and a blocking wait4 on our own unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::wait4(pid, &mut raw, 0, &mut usage);
-            }
-            panic!("{shown} did not finish within {limit:?} (a port hangs?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let done = common::reap(&mut child, limit, &format!("{shown} (a port hangs?)"));
     let elapsed = start.elapsed();
     Measured {
-        status: ExitStatus::from_raw(raw),
+        status: done.status,
         stdout: out.join().unwrap_or_default(),
         stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
         elapsed,
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: done.max_rss_kib,
     }
 }
 

@@ -36,7 +36,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,51 +74,24 @@ struct Measured {
     max_rss_kib: i64,
 }
 
-/// Runs `cmd` (whose pid is monban's: `ip netns exec` execs it), reaping it with `wait4`
-/// to learn its peak memory; kills it and fails the test after `limit`.
-// The child is reaped by `libc::wait4`, on every path, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
+/// Runs `cmd` (whose pid is monban's: `ip netns exec` execs it), reaped by
+/// [`common::reap`] to learn its peak memory.
 fn run_measured(cmd: &mut Command, limit: Duration, log: &std::path::Path) -> Measured {
     let shown = format!("{cmd:?}");
     let start = Instant::now();
     let err = std::fs::File::create(log).expect("log file");
-    let child = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut raw = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 on the pid of a child we spawned and have not reaped, with valid
-        // pointers to a status and a rusage.
-        let r = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        assert!(
-            r == 0,
-            "wait4 on {shown}: {}",
-            std::io::Error::last_os_error()
-        );
-        if start.elapsed() > limit {
-            // SAFETY: kill(2) and a blocking wait4 on our own unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::wait4(pid, &mut raw, 0, &mut usage);
-            }
-            panic!("{shown} did not finish within {limit:?} under the liar");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let done = common::reap(&mut child, limit, &format!("{shown} under the liar"));
     Measured {
-        status: ExitStatus::from_raw(raw),
+        status: done.status,
         stderr: read(log),
         elapsed: start.elapsed(),
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: done.max_rss_kib,
     }
 }
 

@@ -11,10 +11,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{lab, read, scratch, MONBAN};
+use common::{lab, read, reap, scratch, MONBAN};
 use monban_lab::Lab;
 
 /// Ports scanned on every address.
@@ -23,44 +23,6 @@ const PORTS: std::ops::RangeInclusive<u16> = 1..=1000;
 const RSS_LIMIT_KIB: i64 = 64 * 1024;
 /// Catches a hang; the scan itself is bounded by the lab path's packet limit.
 const SCAN_LIMIT: Duration = Duration::from_secs(40 * 60);
-
-/// How a child ended, with its own resource use (`wait4`).
-struct Reaped {
-    status: libc::c_int,
-    max_rss_kib: i64,
-    elapsed: Duration,
-}
-
-/// Waits for `child` with `wait4`, killing it and failing the test after `limit`.
-fn reap(mut child: Child, limit: Duration, what: &str) -> Reaped {
-    let start = Instant::now();
-    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
-        panic!("{what}: pid {} out of range", child.id());
-    };
-    loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our own unreaped child; both out-pointers are live locals.
-        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if rc == pid {
-            return Reaped {
-                status,
-                max_rss_kib: usage.ru_maxrss,
-                elapsed: start.elapsed(),
-            };
-        }
-        if rc < 0 {
-            panic!("{what}: wait4: {}", std::io::Error::last_os_error());
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// One host line of grepable output: its address, its open ports, and the collapsed state.
 fn parse_host_line(line: &str) -> Option<(Ipv4Addr, Vec<u16>, String)> {
@@ -128,7 +90,7 @@ fn slash16_by_1000_ports_under_64_mb_and_exact() {
     ]
     .map(String::from);
     let mut cmd: Command = lab.scanner_cmd(MONBAN, &args);
-    let child = match cmd
+    let mut child = match cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err_file)
@@ -137,11 +99,11 @@ fn slash16_by_1000_ports_under_64_mb_and_exact() {
         Ok(c) => c,
         Err(e) => panic!("cannot start monban {}: {e}", args.join(" ")),
     };
-    let done = reap(child, SCAN_LIMIT, "monban /16 x 1000 ports");
+    let done = reap(&mut child, SCAN_LIMIT, "monban /16 x 1000 ports");
     let stderr = read(&errors);
     assert!(
-        libc::WIFEXITED(done.status) && libc::WEXITSTATUS(done.status) == 0,
-        "monban {} ended with wait status {:#x} after {:?}:\n{stderr}",
+        done.status.success(),
+        "monban {} ended with {} after {:?}:\n{stderr}",
         args.join(" "),
         done.status,
         done.elapsed

@@ -109,6 +109,59 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> 
     })
 }
 
+/// How a child ended, with its own peak memory (`wait4`, which `Child::wait` does not give).
+pub struct Reaped {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Its peak resident set, KiB (`ru_maxrss`).
+    pub max_rss_kib: i64,
+    /// From the call to [`reap`] to its end.
+    pub elapsed: Duration,
+}
+
+/// Waits for `child` with `wait4` to learn its peak memory; kills it and fails the test
+/// (naming `what`) after `limit`. The child must not have been waited for yet.
+///
+/// A forked child starts with its parent's peak, so the test process should run the
+/// children it measures before it grows (parse outputs afterwards).
+pub fn reap(child: &mut Child, limit: Duration, what: &str) -> Reaped {
+    use std::os::unix::process::ExitStatusExt;
+    let start = Instant::now();
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        panic!("{what}: pid {} out of range", child.id());
+    };
+    let mut raw: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on our own unreaped child, with live pointers to a status and a
+        // rusage.
+        let r = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(
+            r == 0,
+            "wait4 on {what}: {}",
+            std::io::Error::last_os_error()
+        );
+        if start.elapsed() > limit {
+            // SAFETY: kill(2) and a blocking wait4 on our own unreaped child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::wait4(pid, &mut raw, 0, &mut usage);
+            }
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Reaped {
+        status: ExitStatus::from_raw(raw),
+        max_rss_kib: usage.ru_maxrss,
+        elapsed: start.elapsed(),
+    }
+}
+
 /// Reads a file the test expects to exist.
 pub fn read(path: &Path) -> String {
     match std::fs::read_to_string(path) {
