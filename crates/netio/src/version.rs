@@ -511,41 +511,9 @@ mod tests {
     /// `tests/version_sim.rs`).
     const HANG: Duration = Duration::from_secs(20);
 
-    /// A small database with short waits; on an unlisted port at intensity 9 the plan is
-    /// NULL, Hello, Other, Thing.
-    const TEST_DB: &str = r#"
-probe NULL tcp
-  send null
-  rarity 1
-  wait 300ms
-  match ssh
-    regex ^SSH-([\d.]+)-(\S+)
-    product $2
-probe Hello tcp
-  send "HELLO\r\n"
-  rarity 1
-  wait 300ms
-  softmatch thing
-    regex ^THING\r\n
-  match echo
-    regex ^HELLO\r\n
-    product echo server
-probe Other tcp
-  send "OTHER\r\n"
-  rarity 2
-  wait 300ms
-  match other
-    regex ^OTHER\r\n
-    product other server
-probe Thing tcp
-  send "THING?\r\n"
-  rarity 2
-  wait 300ms
-  match thing
-    regex ^THING (\d+)\r\n
-    product thingd
-    version $1
-"#;
+    /// The engine's simulation tests' small database (waits of 300 ms; on an unlisted port
+    /// at intensity 9 the plan is NULL, Hello, Other, Thing), so both test the same plan.
+    const TEST_DB: &str = include_str!("../../engine/tests/data/tcp_probes.txt");
 
     fn test_db() -> ProbeDb {
         ProbeDb::parse(TEST_DB).unwrap()
