@@ -226,17 +226,7 @@ fn check(lab: &Lab, run: &Run) {
         "-sU" => (Probe::Udp, true),
         _ => (Probe::Syn, false),
     };
-    assert!(
-        ran.status.success(),
-        "{what} failed ({}):\n{}",
-        ran.status,
-        ran.stderr
-    );
-    assert!(
-        ran.max_rss_kib < MAX_RSS_KIB,
-        "{what}: peak RSS {} KiB, bound {MAX_RSS_KIB} KiB",
-        ran.max_rss_kib
-    );
+    check_ran(what, ran);
 
     let mut scanned = common::parse_ranges(run.ports, "ports");
     scanned.sort_unstable();
@@ -327,10 +317,8 @@ fn check(lab: &Lab, run: &Run) {
 
 /// Checks the scan of the hostile host: the router drops everything sent to it, so its
 /// only answers are the liar's, and every port must read filtered, no-response.
-fn check_hostile(run: &Run) {
-    let Run {
-        what, ran, lies, ..
-    } = run;
+/// The scan ended well and within the memory bound.
+fn check_ran(what: &str, ran: &Measured) {
     assert!(
         ran.status.success(),
         "{what} failed ({}):\n{}",
@@ -342,6 +330,13 @@ fn check_hostile(run: &Run) {
         "{what}: peak RSS {} KiB, bound {MAX_RSS_KIB} KiB",
         ran.max_rss_kib
     );
+}
+
+fn check_hostile(run: &Run) {
+    let Run {
+        what, ran, lies, ..
+    } = run;
+    check_ran(what, ran);
     let addr = HOSTILE_V4.to_string();
     let scanned = common::parse_ranges(run.ports, "ports");
     let json = parse_jsonl(&read(&run.dir.join("scan.jsonl")), &format!("{what} -oJ"));

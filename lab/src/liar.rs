@@ -972,15 +972,7 @@ fn forge(p: &Probe, out: &mut Vec<(Lie, Vec<u8>)>) {
     // Perfect SYN/ACKs but for one broken field.
     let perfect = packet(t, s, TCP, &synack(good));
     let l4_at = if p.v6() { 40 } else { 20 };
-    if !p.v6() {
-        let mut b = perfect.clone();
-        b[10] ^= 0x5a;
-        push(Lie::BadIpChecksum, b);
-    }
-    let mut b = perfect.clone();
-    break_l4_checksum(&mut b, l4_at, l4_at + 16, t, s, TCP);
-    push(Lie::BadL4Checksum, b);
-    forge_truncated(&perfect, l4_at, p.v6(), &mut push);
+    forge_broken(&perfect, l4_at, TCP, p, &mut push);
 
     // Oversized: as large as the link takes, wrong acknowledgement number.
     let opts: Vec<u8> = [8u8, 10].iter().copied().chain([0x41; 38]).collect();
@@ -1059,6 +1051,27 @@ fn forge(p: &Probe, out: &mut Vec<(Lie, Vec<u8>)>) {
     }
     let wrong = synack(bad);
     forge_fragments(t, s, TCP, &wrong, &mut push);
+}
+
+/// A perfect answer to `p` (its transport header at `l4_at`) broken one field at a time:
+/// the IPv4 header checksum, the transport checksum, then the truncations.
+fn forge_broken(
+    perfect: &[u8],
+    l4_at: usize,
+    proto: u8,
+    p: &Probe,
+    push: &mut impl FnMut(Lie, Vec<u8>),
+) {
+    if !p.v6() {
+        let mut b = perfect.to_vec();
+        b[10] ^= 0x5a;
+        push(Lie::BadIpChecksum, b);
+    }
+    let field_at = l4_at + if proto == TCP { 16 } else { 6 };
+    let mut b = perfect.to_vec();
+    break_l4_checksum(&mut b, l4_at, field_at, p.dst, p.src, proto);
+    push(Lie::BadL4Checksum, b);
+    forge_truncated(perfect, l4_at, p.v6(), push);
 }
 
 /// The four truncations of a perfect packet (its transport header at `l4_at`).
@@ -1196,15 +1209,7 @@ fn forge_udp(
     push(Lie::WrongDstPort, packet(t, s, UDP, &wrong));
     let perfect = packet(t, s, UDP, &udp(t, s, p.dport, p.sport, body));
     let l4_at = if p.v6() { 40 } else { 20 };
-    if !p.v6() {
-        let mut b = perfect.clone();
-        b[10] ^= 0x5a;
-        push(Lie::BadIpChecksum, b);
-    }
-    let mut b = perfect.clone();
-    break_l4_checksum(&mut b, l4_at, l4_at + 6, t, s, UDP);
-    push(Lie::BadL4Checksum, b);
-    forge_truncated(&perfect, l4_at, p.v6(), push);
+    forge_broken(&perfect, l4_at, UDP, p, push);
 
     let probe_l4 = p.ip.get(l4_at..).unwrap_or(&[]);
     let quote = |src: IpAddr, dst: IpAddr, proto: u8, sport: u16| {
